@@ -1,0 +1,1 @@
+"""Command line, design-space exploration and reports (the ``numfmt`` command)."""

@@ -1,0 +1,28 @@
+"""numfmt: bit-exact emulation of the number formats of quantized-NN hardware.
+
+>>> import numfmt as nf
+>>> e4m3 = nf.parse("e4m3fn")
+>>> e4m3.quantize([0.3, 500.0, -1e-3]).tolist()
+[0.3125, nan, -0.001953125]
+>>> nf.FloatFormat(3, 2, specials="none").max
+28.0
+"""
+
+from .catalogue import FLOATS
+from .formats import FloatFormat, Format
+from .modes import Overflow, Rounding, Specials
+from .packing import pack, unpack
+from .parse import parse
+
+__all__ = [
+    "FLOATS", "FixedFormat", "FloatFormat", "Format", "IntFormat",
+    "Overflow", "Rounding", "Specials", "pack", "parse", "unpack",
+]
+__version__ = "0.1.0"
+
+
+def __getattr__(name):  # TEMPORARY until fixed/integer land
+    if name in ("FixedFormat", "IntFormat"):
+        from . import formats
+        return getattr(formats, name)
+    raise AttributeError(name)

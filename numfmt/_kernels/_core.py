@@ -1,0 +1,129 @@
+"""Integer-domain building blocks shared by every compiled kernel.
+
+Everything here works on int64 values and plain integer constants; no Format
+object enters compiled code. The pure-Python twins live in
+:mod:`numfmt._kernels._reference` and the tests check one against the other.
+
+Conventions
+-----------
+* An input float is split by :func:`unpack_float` into ``(neg, cls, mag, exp)``
+  with ``|x| = mag * 2**exp`` exactly; ``cls`` is ``FINITE``, ``INF`` or ``NAN``.
+* :func:`round_shift` divides a non-negative integer by ``2**s`` and rounds the
+  quotient under a :class:`numfmt.Rounding` mode (given by its ``code``), for a
+  value whose sign is ``neg``. Magnitudes stay below ``2**62``.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+FINITE = 0
+INF = 1
+NAN = 2
+
+# Rounding codes: the order of numfmt.modes.Rounding (checked by a test).
+RNE, RNA, RNP, RNM, RNZ, FLOOR, CEIL, RTZ, RTA, STOCHASTIC = range(10)
+
+_jit = numba.njit(cache=True, nogil=True, inline="always")
+
+
+@_jit
+def bit_length(v):
+    """Number of bits of a non-negative int64 (0 for 0), branch-light."""
+    n = 0
+    if v >= (1 << 32):
+        v >>= 32
+        n += 32
+    if v >= (1 << 16):
+        v >>= 16
+        n += 16
+    if v >= (1 << 8):
+        v >>= 8
+        n += 8
+    if v >= (1 << 4):
+        v >>= 4
+        n += 4
+    if v >= (1 << 2):
+        v >>= 2
+        n += 2
+    if v >= (1 << 1):
+        v >>= 1
+        n += 1
+    return n + v
+
+
+@_jit
+def unpack_float(bits, in_e, in_m):
+    """Split IEEE binary bits (exponent ``in_e``, mantissa ``in_m`` bits).
+
+    Returns ``(neg, cls, mag, exp)`` with ``|x| = mag * 2**exp``; for a NaN,
+    ``mag`` is its payload (the mantissa field) and ``exp`` is 0.
+    """
+    b = np.uint64(bits)
+    m_mask = (np.uint64(1) << np.uint64(in_m)) - np.uint64(1)
+    e_mask = (np.uint64(1) << np.uint64(in_e)) - np.uint64(1)
+    neg = ((b >> np.uint64(in_e + in_m)) & np.uint64(1)) != np.uint64(0)
+    ef = np.int64((b >> np.uint64(in_m)) & e_mask)
+    frac = np.int64(b & m_mask)
+    bias = (np.int64(1) << (in_e - 1)) - 1
+    if ef == np.int64(e_mask):
+        if frac == 0:
+            return neg, INF, np.int64(0), np.int64(0)
+        return neg, NAN, frac, np.int64(0)
+    if ef == 0:
+        return neg, FINITE, frac, np.int64(1 - bias - in_m)
+    return neg, FINITE, frac | (np.int64(1) << in_m), ef - bias - in_m
+
+
+@_jit
+def round_shift(mag, s, neg, mode, rnd, sr_bits):
+    """Round ``mag / 2**s`` (``s >= 1``, ``0 <= mag < 2**62``) to an integer.
+
+    ``neg`` is the sign of the value whose magnitude is ``mag``; it matters
+    for the directed modes. For ``STOCHASTIC``, ``rnd`` is a uniform integer
+    in ``[0, 2**sr_bits)`` and the result rounds up iff ``rnd`` is below the
+    discarded fraction read to ``sr_bits`` bits (truncated).
+    """
+    if s >= 63:
+        q = np.int64(0)
+        rem_zero = mag == 0
+        above_half = False
+        at_half = False
+    else:
+        q = mag >> s
+        rem = mag & ((np.int64(1) << s) - 1)
+        half = np.int64(1) << (s - 1)
+        rem_zero = rem == 0
+        above_half = rem > half
+        at_half = rem == half
+    if rem_zero:
+        return q
+    if mode == RNE:
+        up = above_half or (at_half and (q & 1) == 1)
+    elif mode == RNA:
+        up = above_half or at_half
+    elif mode == RNP:
+        up = above_half or (at_half and not neg)
+    elif mode == RNM:
+        up = above_half or (at_half and neg)
+    elif mode == RNZ:
+        up = above_half
+    elif mode == FLOOR:
+        up = neg
+    elif mode == CEIL:
+        up = not neg
+    elif mode == RTZ:
+        up = False
+    elif mode == RTA:
+        up = True
+    else:  # STOCHASTIC: the discarded fraction read to sr_bits bits
+        t = s - sr_bits
+        if t >= 63:
+            frac = np.int64(0)
+        elif t >= 0:
+            frac = (mag >> t) & ((np.int64(1) << sr_bits) - 1)
+        else:
+            frac = (mag & ((np.int64(1) << s) - 1)) << (-t)
+        up = rnd < frac
+    return q + 1 if up else q

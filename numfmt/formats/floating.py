@@ -1,0 +1,341 @@
+"""Floating-point formats: FP32 down to FP4 and any exponent/mantissa/bias.
+
+>>> from numfmt import FloatFormat
+>>> e4m3 = FloatFormat(4, 3, specials="fn")
+>>> e4m3.max, e4m3.smallest_subnormal
+(448.0, 0.001953125)
+>>> int(e4m3.encode(1.0)), float(e4m3.decode(0x7e))
+(56, 448.0)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import numpy as np
+
+from .._kernels import floating as _k
+from ..modes import Overflow, Rounding, Specials
+from ._base import Format
+
+__all__ = ["FloatFormat"]
+
+# Inputs at least this long go through a cached lookup table (built by the
+# exact kernel itself) when the result depends on few input bits.
+_LUT_MIN_SIZE = 1 << 15
+
+_FIELDS = ("bias", "specials", "subnormals", "overflow", "signed", "has_zero")
+
+
+def _check_int(name, value, lo=None, hi=None):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, not {value!r}")
+    value = int(value)
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        bounds = f"≥ {lo}" if hi is None else f"in {lo}..{hi}"
+        raise ValueError(f"{name} must be {bounds}, not {value}")
+    return value
+
+
+def _check_bool(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, not {value!r}")
+    return bool(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class FloatFormat(Format):
+    """A binary floating-point format with ``exp`` exponent and ``man`` mantissa bits.
+
+    Parameters
+    ----------
+    exp : int
+        Exponent field width (≥ 1).
+    man : int
+        Mantissa (fraction) field width (≥ 0). Sign + exp + man ≤ 32 bits.
+    bias : int, optional
+        Exponent bias; default ``2**(exp-1) - 1``.
+    specials : Specials or str
+        ``"ieee"`` (inf and NaN at the all-ones exponent), ``"fn"`` (NaN only
+        at the all-ones magnitude, no inf), ``"fnuz"`` (one NaN at the −0 code,
+        no inf, no −0) or ``"none"`` (every code a finite number).
+    subnormals : bool
+        False flushes to zero: inputs below the smallest normal become ±0
+        before rounding, and codes with a zero exponent field decode to ±0.
+    overflow : Overflow or str, optional
+        ``"inf"``: a rounded magnitude above :attr:`max` becomes inf, or NaN
+        where the policy has NaN but no inf (the default when the policy has
+        either). Rounding modes that round toward zero for the value's sign
+        give ±max instead, as IEEE 754 does. ``"sat"``: ±max (the default
+        and the only choice for ``specials="none"``); inf inputs too, where
+        the format has no inf.
+    signed : bool
+        False drops the sign bit (e.g. the E8M0 scale of OCP MX).
+    has_zero : bool
+        False makes the zero exponent field an ordinary binade (E8M0): there
+        is no zero, zero inputs give NaN, and tiny inputs give the smallest
+        value. Needs ``subnormals=False``.
+
+    Notes
+    -----
+    NaN inputs give the format's NaN with the input's sign (a quiet NaN for
+    ``ieee``). A format without NaN has no right answer; it gives zero with
+    the opposite sign bit, as ml_dtypes does. Negative inputs to an unsigned
+    format give NaN (or 0 without NaN) unless they round to zero.
+    """
+
+    exp: int
+    man: int
+    bias: int | None = dataclasses.field(default=None, kw_only=True)
+    specials: Specials = dataclasses.field(default=Specials.IEEE, kw_only=True)
+    subnormals: bool = dataclasses.field(default=True, kw_only=True)
+    overflow: Overflow | None = dataclasses.field(default=None, kw_only=True)
+    signed: bool = dataclasses.field(default=True, kw_only=True)
+    has_zero: bool = dataclasses.field(default=True, kw_only=True)
+
+    def __post_init__(self):
+        exp = _check_int("exp", self.exp, 1, 31)
+        man = _check_int("man", self.man, 0, 31)
+        signed = _check_bool("signed", self.signed)
+        if signed + exp + man > 32:
+            raise ValueError(f"sign + exp + man must be ≤ 32 bits, not {signed + exp + man} "
+                             f"(exp={exp}, man={man}, signed={signed})")
+        bias = (1 << (exp - 1)) - 1 if self.bias is None else _check_int("bias", self.bias)
+        specials = Specials.parse(self.specials, field="specials")
+        subnormals = _check_bool("subnormals", self.subnormals)
+        has_zero = _check_bool("has_zero", self.has_zero)
+        if self.overflow is None:
+            overflow = Overflow.SATURATE if specials is Specials.NONE else Overflow.INFINITY
+        else:
+            overflow = Overflow.parse(self.overflow, field="overflow")
+        set_ = object.__setattr__
+        for name, value in (("exp", exp), ("man", man), ("bias", bias), ("specials", specials),
+                            ("subnormals", subnormals), ("overflow", overflow),
+                            ("signed", signed), ("has_zero", has_zero)):
+            set_(self, name, value)
+        if overflow not in (Overflow.SATURATE, Overflow.INFINITY):
+            raise ValueError(f"overflow must be 'sat' or 'inf' for a float format, not {str(overflow)!r}")
+        if overflow is Overflow.INFINITY and specials is Specials.NONE:
+            raise ValueError("overflow='inf' needs a format with inf or NaN, not specials='none'")
+        if specials is Specials.IEEE and man == 0:
+            raise ValueError("specials='ieee' needs man ≥ 1 for its NaN codes, not man=0")
+        if specials is Specials.FNUZ and not signed:
+            raise ValueError("specials='fnuz' puts NaN at the −0 code and needs signed=True, not signed=False")
+        if not has_zero and subnormals:
+            raise ValueError("has_zero=False makes the zero exponent a normal binade and needs "
+                             "subnormals=False, not subnormals=True")
+        if self._max_mag_code < self._min_mag_code:
+            raise ValueError(f"{self!r} has no finite nonzero value")
+        emax = (self._max_mag_code >> man) - bias
+        if emax > 1023 or self.min_exp - man < -1074:
+            raise ValueError(f"the values of exp={exp}, bias={bias} lie outside float64's range "
+                             f"(largest exponent {emax}, smallest {self.min_exp - man})")
+
+    # -- derived constants ------------------------------------------------------
+    @property
+    def bits(self) -> int:
+        """Code width: sign (if any) + exp + man."""
+        return int(self.signed) + self.exp + self.man
+
+    @property
+    def has_inf(self) -> bool:
+        """True if ±inf are codes of this format."""
+        return self.specials is Specials.IEEE
+
+    @property
+    def has_nan(self) -> bool:
+        """True if NaN is a code of this format."""
+        return self.specials is not Specials.NONE
+
+    @property
+    def min_exp(self) -> int:
+        """Exponent of the smallest normal binade (``1 - bias``; ``-bias`` without zero)."""
+        return 1 - self.bias if self.has_zero else -self.bias
+
+    @property
+    def _max_mag_code(self) -> int:
+        e, m = self.exp, self.man
+        if self.specials is Specials.IEEE:
+            return (((1 << e) - 1) << m) - 1
+        if self.specials is Specials.FN:
+            return (1 << (e + m)) - 2
+        return (1 << (e + m)) - 1
+
+    @property
+    def _min_mag_code(self) -> int:
+        """Magnitude code of the smallest positive value."""
+        if not self.has_zero:
+            return 0
+        return 1 if self.subnormals else 1 << self.man
+
+    def _value_of_mag_code(self, c: int) -> float:
+        b, f = c >> self.man, c & ((1 << self.man) - 1)
+        if b == 0 and self.has_zero:
+            return math.ldexp(f, 1 - self.bias - self.man)
+        return math.ldexp(f | (1 << self.man), b - self.bias - self.man)
+
+    @property
+    def max(self) -> float:
+        """Largest finite value."""
+        return self._value_of_mag_code(self._max_mag_code)
+
+    @property
+    def min(self) -> float:
+        """Smallest finite value (``-max``, or the smallest value when unsigned)."""
+        if self.signed:
+            return -self.max
+        return 0.0 if self.has_zero else self._value_of_mag_code(0)
+
+    @property
+    def smallest_normal(self) -> float:
+        """Smallest positive normal value (``np.finfo.smallest_normal``)."""
+        return math.ldexp(1.0, self.min_exp)
+
+    @property
+    def smallest_subnormal(self) -> float:
+        """Smallest positive value (the smallest normal when there are no subnormals)."""
+        return self._value_of_mag_code(self._min_mag_code)
+
+    @property
+    def eps(self) -> float:
+        """Distance from 1.0 to the next larger value of the form ``2**-man``."""
+        return math.ldexp(1.0, -self.man)
+
+    @property
+    def max_exp(self) -> int:
+        """Exponent of the largest finite value's binade."""
+        return (self._max_mag_code >> self.man) - self.bias
+
+    @property
+    def _sign_bit(self) -> int:
+        return 1 << (self.exp + self.man) if self.signed else 0
+
+    @property
+    def nan_code(self) -> int | None:
+        """The code encode() gives for +NaN (a quiet NaN), or None without NaN."""
+        return self._special_codes()[0] if self.has_nan else None
+
+    def _special_codes(self):
+        """(nan_pos, nan_neg, inf_pos, inf_neg, zero_neg, neg_unsigned) codes."""
+        e, m, sb = self.exp, self.man, self._sign_bit
+        max_pos = self._max_mag_code
+        if self.specials is Specials.IEEE:
+            nan = (((1 << e) - 1) << m) | (1 << (m - 1))
+            nan_pos, nan_neg = nan, nan | sb
+        elif self.specials is Specials.FN:
+            nan_pos, nan_neg = (1 << (e + m)) - 1, ((1 << (e + m)) - 1) | sb
+        elif self.specials is Specials.FNUZ:
+            nan_pos = nan_neg = sb
+        elif self.has_zero:  # no NaN: zero with the opposite sign bit, as ml_dtypes
+            nan_pos, nan_neg = sb, 0
+        else:  # no NaN and no zero: the smallest magnitude, same sign
+            nan_pos, nan_neg = 0, sb
+        if self.specials is Specials.IEEE:
+            inf_pos, inf_neg = ((1 << e) - 1) << m, (((1 << e) - 1) << m) | sb
+        elif self.overflow is Overflow.INFINITY:
+            inf_pos, inf_neg = nan_pos, nan_neg
+        else:
+            inf_pos, inf_neg = max_pos, max_pos | sb
+        zero_neg = sb if self.specials is not Specials.FNUZ else 0
+        neg_unsigned = nan_pos if self.has_nan else 0
+        return nan_pos, nan_neg, inf_pos, inf_neg, zero_neg, neg_unsigned
+
+    def _kernel_params(self):
+        p = np.zeros(_k.P_COUNT, dtype=np.int64)
+        p[_k.P_EXP], p[_k.P_MAN], p[_k.P_BIAS] = self.exp, self.man, self.bias
+        p[_k.P_SIGNED] = self.signed
+        p[_k.P_FTZ] = self.has_zero and not self.subnormals
+        p[_k.P_HAS_ZERO] = self.has_zero
+        p[_k.P_EMIN] = self.min_exp
+        p[_k.P_MAX_MAG] = self._max_mag_code
+        p[_k.P_OVF_INF] = self.overflow is Overflow.INFINITY
+        (p[_k.P_NAN_POS], p[_k.P_NAN_NEG], p[_k.P_INF_POS], p[_k.P_INF_NEG],
+         p[_k.P_ZERO_NEG], p[_k.P_NEG_UNSIGNED]) = self._special_codes()
+        p[_k.P_SPECIALS] = self.specials.code
+        return p
+
+    # -- encode / decode -------------------------------------------------------------
+    def encode(self, x, rounding=None, *, rng=None, sr_bits: int = 32, nan_payload: bool = False):
+        """Round ``x`` to this format; return the codes (see :meth:`Format.encode`).
+
+        ``nan_payload=True`` keeps the top bits of a NaN's payload in an
+        ``ieee`` format (numpy's float16 cast does this); by default every NaN
+        becomes the quiet NaN of its sign (ml_dtypes does this).
+
+        >>> FloatFormat(5, 2).encode([1.0, -3.5]).tolist()
+        [60, 195]
+        """
+        return self._encode_with(x, rounding, rng, sr_bits, nan_payload=_check_bool("nan_payload", nan_payload))
+
+    def quantize(self, x, rounding=None, *, rng=None, sr_bits: int = 32, nan_payload: bool = False):
+        """``decode(encode(x, ...))``: the nearest value of this format, as float64."""
+        return self.decode(self.encode(x, rounding, rng=rng, sr_bits=sr_bits, nan_payload=nan_payload))
+
+    def _encode_bits(self, bits, in_e, in_m, rounding: Rounding, rand, sr_bits, nan_payload=False):
+        out = np.empty(bits.size, dtype=self.code_dtype)
+        if rounding is not Rounding.STOCHASTIC and self.bits <= 16 and bits.size >= _LUT_MIN_SIZE:
+            if bits.dtype == np.uint16:
+                table = _lut(self, rounding, in_e, in_m, nan_payload)
+                _k.encode_lut16(bits, table, out)
+                return out
+            if bits.dtype == np.uint32 and self._lut32_exact:
+                table = _lut(self, rounding, in_e, in_m, nan_payload)
+                _k.encode_lut32(bits, table, out)
+                return out
+        _k.encode_float(bits, in_e, in_m, self._kernel_params(), rounding.code, rand, sr_bits,
+                        nan_payload, out)
+        return out
+
+    @property
+    def _lut32_exact(self) -> bool:
+        """True if a float32 input's low 16 bits matter only through being nonzero.
+
+        Then every rounding discards ≥ 17 bits of any input whose low 16 bits
+        are nonzero (normal inputs: 23 - man ≥ 17; subnormal inputs: the unit
+        in the last place is ≥ 2**(min_exp - man) ≥ 2**-132), and the
+        flush-to-zero threshold lies above every such subnormal.
+        """
+        return self.man <= 6 and self.min_exp - self.man >= -132
+
+    def _decode_codes(self, codes):
+        out = np.empty(codes.size, dtype=np.float64)
+        _k.decode_float(codes, self._kernel_params(), out)
+        return out
+
+    # -- names ------------------------------------------------------------------------
+    def __str__(self) -> str:
+        from ..catalogue import float_name
+        return float_name(self)
+
+    def overrides(self, base: "FloatFormat") -> dict:
+        """The keyword fields in which this format differs from ``base``."""
+        return {name: getattr(self, name) for name in _FIELDS
+                if getattr(self, name) != getattr(base, name)}
+
+    @classmethod
+    def from_string(cls, text: str) -> "FloatFormat":
+        """Parse ``e4m3``, a catalogue name, or either with ``(key=value, ...)`` overrides.
+
+        >>> FloatFormat.from_string("e5m2(overflow=sat)").overflow
+        <Overflow.SATURATE: 'sat'>
+        """
+        from ..catalogue import parse_float
+        return parse_float(text)
+
+
+
+@functools.lru_cache(maxsize=64)
+def _lut(fmt: FloatFormat, rounding: Rounding, in_e: int, in_m: int, nan_payload: bool):
+    """The codes of every 16-bit input, or of every (hi16, lo16 != 0) class of 32-bit input."""
+    if in_e + in_m == 15:
+        reps = np.arange(1 << 16, dtype=np.uint16)
+    else:
+        hi = np.arange(1 << 16, dtype=np.uint32) << np.uint32(16)
+        reps = np.stack([hi, hi | np.uint32(1)], axis=1).reshape(-1)
+    table = np.empty(reps.size, dtype=fmt.code_dtype)
+    _k.encode_float(reps, in_e, in_m, fmt._kernel_params(), rounding.code,
+                    np.zeros(1, dtype=np.int64), 32, nan_payload, table)
+    table.setflags(write=False)
+    return table
