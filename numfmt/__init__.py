@@ -8,6 +8,7 @@
 28.0
 """
 
+from . import interop
 from .catalogue import FLOATS
 from .formats import FloatFormat, Format
 from .modes import Overflow, Rounding, Specials
@@ -15,7 +16,7 @@ from .packing import pack, unpack
 from .parse import parse
 
 __all__ = [
-    "FLOATS", "FixedFormat", "FloatFormat", "Format", "IntFormat",
+    "FLOATS", "FixedFormat", "interop", "FloatFormat", "Format", "IntFormat",
     "Overflow", "Rounding", "Specials", "pack", "parse", "unpack",
 ]
 __version__ = "0.1.0"

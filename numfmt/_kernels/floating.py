@@ -90,15 +90,17 @@ def encode_float(bits, in_e, in_m, p, mode, rand, sr_bits, nan_payload, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def encode_lut32(bits, table, out):
-    """Encode 32-bit input bits through a table indexed by ``(hi16, lo16 != 0)``.
+def encode_lut_hi16(bits, low_bits, table, out):
+    """Encode 32/64-bit input bits through a table indexed by ``(hi16, low != 0)``.
 
-    Exact when the result depends on the low 16 bits only through whether they
-    are zero: see ``FloatFormat._lut32_exact``.
+    ``low_bits`` is the number of bits below the top 16. Exact when the result
+    depends on the low bits only through whether they are zero: see
+    ``FloatFormat._lut_exact``.
     """
+    low_mask = (bits.dtype.type(1) << bits.dtype.type(low_bits)) - bits.dtype.type(1)
     for i in range(bits.size):
         b = bits[i]
-        out[i] = table[((b >> 15) & 0x1FFFE) | ((b & 0xFFFF) != 0)]
+        out[i] = table[(np.int64(b >> low_bits) << 1) | np.int64((b & low_mask) != 0)]
 
 
 @numba.njit(cache=True, nogil=True)

@@ -277,27 +277,28 @@ class FloatFormat(Format):
         out = np.empty(bits.size, dtype=self.code_dtype)
         if rounding is not Rounding.STOCHASTIC and self.bits <= 16 and bits.size >= _LUT_MIN_SIZE:
             if bits.dtype == np.uint16:
-                table = _lut(self, rounding, in_e, in_m, nan_payload)
-                _k.encode_lut16(bits, table, out)
+                _k.encode_lut16(bits, _lut(self, rounding, in_e, in_m, nan_payload), out)
                 return out
-            if bits.dtype == np.uint32 and self._lut32_exact:
-                table = _lut(self, rounding, in_e, in_m, nan_payload)
-                _k.encode_lut32(bits, table, out)
+            if self._lut_exact(in_e, in_m):
+                low_bits = in_e + in_m + 1 - 16
+                _k.encode_lut_hi16(bits, low_bits, _lut(self, rounding, in_e, in_m, nan_payload), out)
                 return out
         _k.encode_float(bits, in_e, in_m, self._kernel_params(), rounding.code, rand, sr_bits,
                         nan_payload, out)
         return out
 
-    @property
-    def _lut32_exact(self) -> bool:
-        """True if a float32 input's low 16 bits matter only through being nonzero.
+    def _lut_exact(self, in_e: int, in_m: int) -> bool:
+        """True if an input's bits below the top 16 matter only through being nonzero.
 
-        Then every rounding discards ≥ 17 bits of any input whose low 16 bits
-        are nonzero (normal inputs: 23 - man ≥ 17; subnormal inputs: the unit
-        in the last place is ≥ 2**(min_exp - man) ≥ 2**-132), and the
-        flush-to-zero threshold lies above every such subnormal.
+        With ``L`` low bits, that holds when every rounding discards more than
+        ``L`` bits: for normal inputs ``in_m - man > L``; for subnormal inputs
+        the unit in the last place of the result, ``2**(min_exp - man)``, is
+        more than ``L`` bits above the input's quantum (which also puts the
+        flush-to-zero threshold above every subnormal whose top bit is low).
         """
-        return self.man <= 6 and self.min_exp - self.man >= -132
+        low = in_e + in_m + 1 - 16
+        in_quantum_exp = 2 - (1 << (in_e - 1)) - in_m
+        return in_m - self.man > low and self.min_exp - self.man - in_quantum_exp > low
 
     def _decode_codes(self, codes):
         out = np.empty(codes.size, dtype=np.float64)
@@ -328,12 +329,14 @@ class FloatFormat(Format):
 
 @functools.lru_cache(maxsize=64)
 def _lut(fmt: FloatFormat, rounding: Rounding, in_e: int, in_m: int, nan_payload: bool):
-    """The codes of every 16-bit input, or of every (hi16, lo16 != 0) class of 32-bit input."""
-    if in_e + in_m == 15:
+    """The codes of every 16-bit input, or of every (hi16, low != 0) class of wider inputs."""
+    width = in_e + in_m + 1
+    if width == 16:
         reps = np.arange(1 << 16, dtype=np.uint16)
     else:
-        hi = np.arange(1 << 16, dtype=np.uint32) << np.uint32(16)
-        reps = np.stack([hi, hi | np.uint32(1)], axis=1).reshape(-1)
+        utype = np.dtype(f"uint{width}").type
+        hi = np.arange(1 << 16, dtype=utype) << utype(width - 16)
+        reps = np.stack([hi, hi | utype(1)], axis=1).reshape(-1)
     table = np.empty(reps.size, dtype=fmt.code_dtype)
     _k.encode_float(reps, in_e, in_m, fmt._kernel_params(), rounding.code,
                     np.zeros(1, dtype=np.int64), 32, nan_payload, table)

@@ -1,0 +1,50 @@
+"""The ``numfmt`` command: ``numfmt info FORMAT``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from flow.cli import main
+
+
+def test_info_small_float_prints_every_code(capsys):
+    assert main(["info", "e2m1fn"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("e2m1fn: FloatFormat, 4 bits")
+    assert "max                  6.0" in out
+    assert "0x07 0111          6.0" in out and "0x09 1001         -0.5" in out
+    assert out.count("0x") == 16
+
+
+def test_info_wide_format_has_no_table(capsys):
+    assert main(["info", "fp16"]) == 0
+    out = capsys.readouterr().out
+    assert "max                  65504.0" in out and "codes" not in out
+
+
+def test_info_nan_codes_show_nan(capsys):
+    assert main(["info", "e4m3fn"]) == 0
+    out = capsys.readouterr().out
+    assert "0x7f 01111111          nan" in out and "0x7e 01111110        448.0" in out
+
+
+def test_bad_format_name_is_a_clear_error(capsys):
+    assert main(["info", "e4m3xyz"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("numfmt info: ") and "e4m3xyz" in err
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "flow.cli", "info", "fp4_e2m1", "--no-table"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.startswith("e2m1fn: FloatFormat, 4 bits") and "codes" not in out
+
+
+@pytest.mark.parametrize("argv", [[], ["info"], ["bogus"]])
+def test_usage_errors_exit_2(argv):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
