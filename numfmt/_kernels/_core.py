@@ -85,38 +85,38 @@ def round_shift(mag, s, neg, mode, rnd, sr_bits):
     in ``[0, 2**sr_bits)`` and the result rounds up iff ``rnd`` is below the
     discarded fraction read to ``sr_bits`` bits (truncated).
     """
+    # Decisions are combined with & and | (not `and`/`or`) so that the
+    # data-dependent ones compile to selects instead of mispredicted branches.
     if s >= 63:
         q = np.int64(0)
-        rem_zero = mag == 0
+        rem_nonzero = mag != 0
         above_half = False
         at_half = False
     else:
         q = mag >> s
         rem = mag & ((np.int64(1) << s) - 1)
         half = np.int64(1) << (s - 1)
-        rem_zero = rem == 0
+        rem_nonzero = rem != 0
         above_half = rem > half
         at_half = rem == half
-    if rem_zero:
-        return q
     if mode == RNE:
-        up = above_half or (at_half and (q & 1) == 1)
+        up = above_half | (at_half & ((q & 1) == 1))
     elif mode == RNA:
-        up = above_half or at_half
+        up = above_half | at_half
     elif mode == RNP:
-        up = above_half or (at_half and not neg)
+        up = above_half | (at_half & (not neg))
     elif mode == RNM:
-        up = above_half or (at_half and neg)
+        up = above_half | (at_half & neg)
     elif mode == RNZ:
         up = above_half
     elif mode == FLOOR:
-        up = neg
+        up = rem_nonzero & neg
     elif mode == CEIL:
-        up = not neg
+        up = rem_nonzero & (not neg)
     elif mode == RTZ:
         up = False
     elif mode == RTA:
-        up = True
+        up = rem_nonzero
     else:  # STOCHASTIC: the discarded fraction read to sr_bits bits
         t = s - sr_bits
         if t >= 63:
@@ -126,4 +126,4 @@ def round_shift(mag, s, neg, mode, rnd, sr_bits):
         else:
             frac = (mag & ((np.int64(1) << s) - 1)) << (-t)
         up = rnd < frac
-    return q + 1 if up else q
+    return q + np.int64(up)
