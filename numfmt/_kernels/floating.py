@@ -1,12 +1,15 @@
 """Compiled encode/decode loops for floating formats (minifloats to fp32).
 
-The format arrives as an int64 parameter vector built by
+The format arrives as a tuple of ints built by
 :func:`numfmt.formats.floating.FloatFormat._kernel_params`; the layout is the
-``P_*`` indices below. The pure-Python twin is
-:func:`numfmt._kernels._reference.encode_float`.
+``P_*`` indices below. ``encode_one.py_func`` is the plain-Python twin of the
+encoder; the tests also hold an independent reference built from the format's
+value set (``tests/numfmt/formats/float_reference.py``).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numba
 import numpy as np
@@ -19,74 +22,74 @@ from ._core import FINITE, INF, CEIL, FLOOR, RTZ, bit_length, round_shift, unpac
  P_SPECIALS, P_COUNT) = range(17)
 
 
-@numba.njit(cache=True, nogil=True)
-def encode_float(bits, in_e, in_m, p, mode, rand, sr_bits, nan_payload, out):
-    """Round each input float (given by its bits) to the format ``p``; write codes to ``out``.
+@numba.njit(cache=True, nogil=True, inline="always")
+def encode_one(b, in_e, in_m, p, mode, rnd, sr_bits, nan_payload):
+    """The code of one input float (given by its bits) in the format ``p``.
 
-    With ``nan_payload`` (IEEE formats only), a NaN keeps the top bits of its
-    payload (1 if those are all zero), as numpy's float16 cast does; otherwise
-    it becomes the canonical quiet NaN of its sign.
+    ``p`` is the tuple of ``FloatFormat._kernel_params``. With ``nan_payload``
+    (IEEE formats only), a NaN keeps the top bits of its payload (1 if those
+    are all zero), as numpy's float16 cast does; otherwise it becomes the
+    canonical quiet NaN of its sign. ``encode_one.py_func`` runs the same
+    steps in plain Python.
     """
     man = p[P_MAN]
-    bias = p[P_BIAS]
     signed = p[P_SIGNED] != 0
-    ftz = p[P_FTZ] != 0
     has_zero = p[P_HAS_ZERO] != 0
     emin = p[P_EMIN]
-    max_mag = p[P_MAX_MAG]
-    ovf_inf = p[P_OVF_INF] != 0
-    sign_bit = np.int64(1) << (p[P_EXP] + man) if signed else np.int64(0)
-    one = np.int64(1) << man
-    ieee_nan = nan_payload and p[P_SPECIALS] == 0
-    exp_field_ones = ((np.int64(1) << p[P_EXP]) - 1) << man
-    stochastic = rand.size == bits.size
-    for i in range(bits.size):
-        neg, cls, mag, e = unpack_float(bits[i], in_e, in_m)
-        rnd = rand[i] if stochastic else np.int64(0)
-        if cls == FINITE and mag != 0:
-            ex = bit_length(mag) - 1 + e          # |x| in [2**ex, 2**(ex+1))
-            if ftz and ex < emin:
-                code = p[P_ZERO_NEG] if neg else np.int64(0)
-            else:
-                q = max(ex, emin) - man           # exponent of one unit in the last place
-                s = q - e
-                if s <= 0:
-                    r = mag << (-s)
-                else:
-                    r = round_shift(mag, s, neg, mode, rnd, sr_bits)
-                if r == 0 and has_zero:
-                    code = p[P_ZERO_NEG] if neg else np.int64(0)
-                elif neg and not signed:
-                    code = p[P_NEG_UNSIGNED]
-                else:
-                    if r < one and not has_zero:
-                        r = one                    # no zero: underflow to the smallest value
-                    mag_code = ((q + man + bias - 1) << man) + r
-                    if mag_code > max_mag:
-                        toward_zero = (mode == RTZ or (mode == FLOOR and not neg)
-                                       or (mode == CEIL and neg))
-                        if ovf_inf and not toward_zero:
-                            code = p[P_INF_NEG] if neg else p[P_INF_POS]
-                        else:
-                            code = max_mag | (sign_bit if neg else 0)
-                    else:
-                        code = mag_code | (sign_bit if neg else 0)
-        elif cls == FINITE:  # ±0
-            if not has_zero:
-                code = p[P_NAN_NEG] if neg else p[P_NAN_POS]
-            else:
-                code = p[P_ZERO_NEG] if neg else np.int64(0)
-        elif cls == INF:
-            if neg and not signed:
-                code = p[P_NEG_UNSIGNED]
-            else:
-                code = p[P_INF_NEG] if neg else p[P_INF_POS]
-        elif ieee_nan:
-            pay = mag << (man - in_m) if man >= in_m else mag >> (in_m - man)
-            code = exp_field_ones | max(pay, np.int64(1)) | (sign_bit if neg else 0)
-        else:
-            code = p[P_NAN_NEG] if neg else p[P_NAN_POS]
-        out[i] = code
+    sign_bit = (np.int64(1) << (p[P_EXP] + man)) if signed else np.int64(0)
+    neg, cls, mag, e = unpack_float(b, in_e, in_m)
+    if cls == FINITE and mag != 0:
+        ex = bit_length(mag) - 1 + e              # |x| in [2**ex, 2**(ex+1))
+        if p[P_FTZ] != 0 and ex < emin:
+            return p[P_ZERO_NEG] if neg else np.int64(0)
+        q = max(ex, emin) - man                   # exponent of one unit in the last place
+        s = q - e
+        r = mag << (-s) if s <= 0 else round_shift(mag, s, neg, mode, rnd, sr_bits)
+        if r == 0 and has_zero:
+            return p[P_ZERO_NEG] if neg else np.int64(0)
+        if neg and not signed:
+            return p[P_NEG_UNSIGNED]
+        if not has_zero:
+            r = max(r, np.int64(1) << man)        # no zero: underflow to the smallest value
+        mag_code = ((q + man + p[P_BIAS] - 1) << man) + r
+        if mag_code > p[P_MAX_MAG]:
+            toward_zero = (mode == RTZ) | ((mode == FLOOR) & (not neg)) | ((mode == CEIL) & neg)
+            if p[P_OVF_INF] != 0 and not toward_zero:
+                return p[P_INF_NEG] if neg else p[P_INF_POS]
+            mag_code = p[P_MAX_MAG]
+        return mag_code | (sign_bit if neg else np.int64(0))
+    if cls == FINITE:  # ±0
+        if not has_zero:
+            return p[P_NAN_NEG] if neg else p[P_NAN_POS]
+        return p[P_ZERO_NEG] if neg else np.int64(0)
+    if cls == INF:
+        if neg and not signed:
+            return p[P_NEG_UNSIGNED]
+        return p[P_INF_NEG] if neg else p[P_INF_POS]
+    if nan_payload and p[P_SPECIALS] == 0:
+        pay = mag << (man - in_m) if man >= in_m else mag >> (in_m - man)
+        exp_ones = ((np.int64(1) << p[P_EXP]) - 1) << man
+        return exp_ones | max(pay, np.int64(1)) | (sign_bit if neg else np.int64(0))
+    return p[P_NAN_NEG] if neg else p[P_NAN_POS]
+
+
+@functools.lru_cache(maxsize=None)
+def encoder(in_e: int, in_m: int, mode: int):
+    """A compiled loop ``kernel(bits, p, rand, sr_bits, nan_payload, out)`` for one input type and mode.
+
+    The input layout and the rounding mode are compile-time constants of the
+    loop (Numba freezes closure variables and keys its disk cache on them), so
+    each of the ≤ 40 variants is compiled once, on first use.
+    """
+
+    @numba.njit(cache=True, nogil=True)
+    def kernel(bits, p, rand, sr_bits, nan_payload, out):
+        stochastic = rand.size == bits.size
+        for i in range(bits.size):
+            rnd = rand[i] if stochastic else np.int64(0)
+            out[i] = encode_one(bits[i], in_e, in_m, p, mode, rnd, sr_bits, nan_payload)
+
+    return kernel
 
 
 @numba.njit(cache=True, nogil=True)

@@ -242,8 +242,8 @@ class FloatFormat(Format):
         neg_unsigned = nan_pos if self.has_nan else 0
         return nan_pos, nan_neg, inf_pos, inf_neg, zero_neg, neg_unsigned
 
-    def _kernel_params(self):
-        p = np.zeros(_k.P_COUNT, dtype=np.int64)
+    def _kernel_params(self) -> tuple:
+        p = [0] * _k.P_COUNT
         p[_k.P_EXP], p[_k.P_MAN], p[_k.P_BIAS] = self.exp, self.man, self.bias
         p[_k.P_SIGNED] = self.signed
         p[_k.P_FTZ] = self.has_zero and not self.subnormals
@@ -254,7 +254,7 @@ class FloatFormat(Format):
         (p[_k.P_NAN_POS], p[_k.P_NAN_NEG], p[_k.P_INF_POS], p[_k.P_INF_NEG],
          p[_k.P_ZERO_NEG], p[_k.P_NEG_UNSIGNED]) = self._special_codes()
         p[_k.P_SPECIALS] = self.specials.code
-        return p
+        return tuple(int(v) for v in p)
 
     # -- encode / decode -------------------------------------------------------------
     def encode(self, x, rounding=None, *, rng=None, sr_bits: int = 32, nan_payload: bool = False):
@@ -283,8 +283,7 @@ class FloatFormat(Format):
                 low_bits = in_e + in_m + 1 - 16
                 _k.encode_lut_hi16(bits, low_bits, _lut(self, rounding, in_e, in_m, nan_payload), out)
                 return out
-        _k.encode_float(bits, in_e, in_m, self._kernel_params(), rounding.code, rand, sr_bits,
-                        nan_payload, out)
+        _k.encoder(in_e, in_m, rounding.code)(bits, self._kernel_params(), rand, sr_bits, nan_payload, out)
         return out
 
     def _lut_exact(self, in_e: int, in_m: int) -> bool:
@@ -338,7 +337,7 @@ def _lut(fmt: FloatFormat, rounding: Rounding, in_e: int, in_m: int, nan_payload
         hi = np.arange(1 << 16, dtype=utype) << utype(width - 16)
         reps = np.stack([hi, hi | utype(1)], axis=1).reshape(-1)
     table = np.empty(reps.size, dtype=fmt.code_dtype)
-    _k.encode_float(reps, in_e, in_m, fmt._kernel_params(), rounding.code,
-                    np.zeros(1, dtype=np.int64), 32, nan_payload, table)
+    _k.encoder(in_e, in_m, rounding.code)(reps, fmt._kernel_params(), np.zeros(1, dtype=np.int64),
+                                          32, nan_payload, table)
     table.setflags(write=False)
     return table

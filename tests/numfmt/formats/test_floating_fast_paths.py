@@ -30,8 +30,8 @@ def _kernel(fmt, x, rounding, nan_payload=False):
     bits = np.ascontiguousarray(x).reshape(-1).view(f"uint{x.dtype.itemsize * 8}")
     in_e, in_m = {2: (5, 10), 4: (8, 23), 8: (11, 52)}[x.dtype.itemsize] if x.dtype.name != "bfloat16" else (8, 7)
     out = np.empty(bits.size, dtype=fmt.code_dtype)
-    k.encode_float(bits, in_e, in_m, fmt._kernel_params(), rounding.code, np.zeros(1, np.int64), 32,
-                   nan_payload, out)
+    k.encoder(in_e, in_m, rounding.code)(bits, fmt._kernel_params(), np.zeros(1, np.int64), 32,
+                                         nan_payload, out)
     return out
 
 
