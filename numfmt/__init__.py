@@ -10,7 +10,7 @@
 
 from . import interop
 from .catalogue import FLOATS
-from .formats import FloatFormat, Format
+from .formats import FixedFormat, FloatFormat, Format, IntFormat
 from .modes import Overflow, Rounding, Specials
 from .packing import pack, unpack
 from .parse import parse
@@ -21,9 +21,3 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-
-def __getattr__(name):  # TEMPORARY until fixed/integer land
-    if name in ("FixedFormat", "IntFormat"):
-        from . import formats
-        return getattr(formats, name)
-    raise AttributeError(name)

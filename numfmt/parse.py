@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 
 from .catalogue import parse_float
+from .formats.fixed import FixedFormat
+from .formats.integer import IntFormat
 
 __all__ = ["parse"]
 
@@ -33,9 +35,7 @@ def parse(name: str):
     if not isinstance(name, str):
         raise ValueError(f"format name must be a string, not {name!r}")
     if _FIXED.match(name):
-        from .formats.fixed import FixedFormat
         return FixedFormat.from_string(name)
     if _INT.match(name):
-        from .formats.integer import IntFormat
         return IntFormat.from_string(name)
     return parse_float(name)

@@ -77,6 +77,37 @@ def unpack_float(bits, in_e, in_m):
 
 
 @_jit
+def round_up(q, rem, half, neg, mode):
+    """Whether a truncated magnitude ``q`` rounds away from zero (deterministic modes).
+
+    ``rem`` is the discarded part and ``half`` half a unit of ``q``, both in
+    the same scale; ``neg`` is the value's sign. The decisions are combined
+    with ``&`` and ``|`` (not ``and``/``or``) so that they compile to selects
+    instead of mispredicted branches.
+    """
+    nonzero = rem != 0
+    above = rem > half
+    at = rem == half
+    if mode == RNE:
+        return above | (at & ((q & 1) == 1))
+    if mode == RNA:
+        return above | at
+    if mode == RNP:
+        return above | (at & (not neg))
+    if mode == RNM:
+        return above | (at & neg)
+    if mode == RNZ:
+        return above
+    if mode == FLOOR:
+        return nonzero & neg
+    if mode == CEIL:
+        return nonzero & (not neg)
+    if mode == RTZ:
+        return False
+    return nonzero  # RTA
+
+
+@_jit
 def round_shift(mag, s, neg, mode, rnd, sr_bits):
     """Round ``mag / 2**s`` (``s >= 1``, ``0 <= mag < 2**62``) to an integer.
 
@@ -85,45 +116,17 @@ def round_shift(mag, s, neg, mode, rnd, sr_bits):
     in ``[0, 2**sr_bits)`` and the result rounds up iff ``rnd`` is below the
     discarded fraction read to ``sr_bits`` bits (truncated).
     """
-    # Decisions are combined with & and | (not `and`/`or`) so that the
-    # data-dependent ones compile to selects instead of mispredicted branches.
-    if s >= 63:
-        q = np.int64(0)
-        rem_nonzero = mag != 0
-        above_half = False
-        at_half = False
+    sc = min(s, np.int64(63))   # for s ≥ 63 (mag < 2**62): q = 0, rem = mag < half
+    q = mag >> sc
+    rem = mag & ((np.int64(1) << sc) - 1)
+    if mode != STOCHASTIC:
+        return q + np.int64(round_up(q, rem, np.int64(1) << (sc - 1), neg, mode))
+    # STOCHASTIC: the discarded fraction read to sr_bits bits
+    t = s - sr_bits
+    if t >= 63:
+        frac = np.int64(0)
+    elif t >= 0:
+        frac = (mag >> t) & ((np.int64(1) << sr_bits) - 1)
     else:
-        q = mag >> s
-        rem = mag & ((np.int64(1) << s) - 1)
-        half = np.int64(1) << (s - 1)
-        rem_nonzero = rem != 0
-        above_half = rem > half
-        at_half = rem == half
-    if mode == RNE:
-        up = above_half | (at_half & ((q & 1) == 1))
-    elif mode == RNA:
-        up = above_half | at_half
-    elif mode == RNP:
-        up = above_half | (at_half & (not neg))
-    elif mode == RNM:
-        up = above_half | (at_half & neg)
-    elif mode == RNZ:
-        up = above_half
-    elif mode == FLOOR:
-        up = rem_nonzero & neg
-    elif mode == CEIL:
-        up = rem_nonzero & (not neg)
-    elif mode == RTZ:
-        up = False
-    elif mode == RTA:
-        up = rem_nonzero
-    else:  # STOCHASTIC: the discarded fraction read to sr_bits bits
-        t = s - sr_bits
-        if t >= 63:
-            frac = np.int64(0)
-        elif t >= 0:
-            frac = (mag >> t) & ((np.int64(1) << sr_bits) - 1)
-        else:
-            frac = (mag & ((np.int64(1) << s) - 1)) << (-t)
-        up = rnd < frac
-    return q + np.int64(up)
+        frac = rem << (-t)
+    return q + np.int64(rnd < frac)

@@ -1,16 +1,8 @@
 """Format families: floating, fixed point, integer."""
 
 from ._base import Format
+from .fixed import FixedFormat
 from .floating import FloatFormat
+from .integer import IntFormat
 
 __all__ = ["Format", "FloatFormat", "FixedFormat", "IntFormat"]
-
-
-def __getattr__(name):  # TEMPORARY until fixed/integer land
-    if name == "FixedFormat":
-        from .fixed import FixedFormat
-        return FixedFormat
-    if name == "IntFormat":
-        from .integer import IntFormat
-        return IntFormat
-    raise AttributeError(name)

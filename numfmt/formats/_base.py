@@ -1,8 +1,9 @@
 """The behaviour every number format shares: encode, decode, quantize.
 
-A concrete format is a frozen dataclass that subclasses :class:`Format` and
-implements three hooks on flat arrays: ``_encode_bits`` (input float bits to
-codes), ``_decode_codes`` (codes to float64) and ``bits`` (code width).
+A concrete format is a frozen dataclass that subclasses :class:`Format`, has
+a ``bits`` attribute (code width) and implements two hooks on flat arrays:
+``_encode_bits`` (input float bits to codes) and ``_decode_codes`` (codes to
+float64).
 """
 
 from __future__ import annotations
@@ -35,10 +36,8 @@ class Format:
     __slots__ = ()
 
     # -- hooks for subclasses -------------------------------------------------
-    @property
-    def bits(self) -> int:  # pragma: no cover - abstract
-        """Width of one code in bits."""
-        raise NotImplementedError
+    # ``bits``: the width of one code, a property (FloatFormat, FixedFormat)
+    # or a dataclass field (IntFormat) of every subclass.
 
     @property
     def default_rounding(self) -> Rounding:
