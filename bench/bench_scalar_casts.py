@@ -21,28 +21,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("APYTYPES_THREAD_COUNT", "1")
 
 import numpy as np  # noqa: E402
 
 import numfmt as nf  # noqa: E402
-
-
-def _best(fn, repeat):
-    fn()  # warm up (JIT compile, tables, caches)
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+from _timing import best_time  # noqa: E402
 
 
 def _copy_rate(x, repeat):
     dst = np.empty_like(x)
-    return x.size / _best(lambda: np.copyto(dst, x), repeat)
+    return x.size / best_time(lambda: np.copyto(dst, x), repeat)
 
 
 def _report(title, x, rates, repeat):
@@ -61,8 +51,8 @@ def bench_minifloat(n, repeat, rng):
     x = (rng.standard_normal(n) * 50).astype(np.float32)
     ours = fmt.encode(x)
     assert np.array_equal(ours, x.astype(ml_dtypes.float8_e4m3fn).view(np.uint8)), "ml_dtypes differs"
-    rates = {"numfmt": n / _best(lambda: fmt.encode(x), repeat),
-             "ml_dtypes astype": n / _best(lambda: x.astype(ml_dtypes.float8_e4m3fn), repeat)}
+    rates = {"numfmt": n / best_time(lambda: fmt.encode(x), repeat),
+             "ml_dtypes astype": n / best_time(lambda: x.astype(ml_dtypes.float8_e4m3fn), repeat)}
     try:
         import apytypes as apy
     except ImportError:
@@ -71,7 +61,7 @@ def bench_minifloat(n, repeat, rng):
         a = np.asarray(apy.APyFloatArray.from_float(x, exp_bits=4, man_bits=3, bias=7).to_bits())
         small = np.abs(x) < 240
         assert np.array_equal(a[small].astype(np.uint8), ours[small]), "APyTypes differs below 240"
-        rates["APyTypes from_float"] = n / _best(
+        rates["APyTypes from_float"] = n / best_time(
             lambda: apy.APyFloatArray.from_float(x, exp_bits=4, man_bits=3, bias=7), repeat)
     _report("float32 -> e4m3fn", x, rates, repeat)
     return rates
@@ -80,7 +70,7 @@ def bench_minifloat(n, repeat, rng):
 def bench_fixed(n, repeat, rng):
     fmt = nf.parse("ap_fixed<8,3,AP_RND_CONV,AP_SAT>")
     x = rng.standard_normal(n) * 3
-    rates = {"numfmt": n / _best(lambda: fmt.encode(x), repeat)}
+    rates = {"numfmt": n / best_time(lambda: fmt.encode(x), repeat)}
     try:
         import apytypes as apy
     except ImportError:
@@ -92,7 +82,7 @@ def bench_fixed(n, repeat, rng):
                              overflow=apy.OverflowMode.SAT)
         assert np.array_equal(np.asarray(apy_cast().to_bits()).astype(np.uint8), fmt.encode(x)), \
             "APyTypes differs"
-        rates["APyTypes from_float+cast"] = n / _best(apy_cast, repeat)
+        rates["APyTypes from_float+cast"] = n / best_time(apy_cast, repeat)
     _report("float64 -> ap_fixed<8,3,AP_RND_CONV,AP_SAT>", x, rates, repeat)
     return rates
 

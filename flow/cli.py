@@ -35,6 +35,13 @@ def describe(fmt, *, table: bool | None = None) -> str:
     >>> print(describe(nf.parse("e2m1fn"), table=False).splitlines()[0])
     e2m1fn: FloatFormat, 4 bits
     """
+    if hasattr(fmt, "bits_per_element"):   # a block format: describe it, then its element
+        lines = [f"{fmt}: {type(fmt).__name__}, {fmt.bits_per_element:g} bits per element"]
+        for field in dataclasses.fields(fmt):
+            lines.append(f"  {field.name:<20} {getattr(fmt, field.name)}")
+        lines.append(f"  {'emax_elem':<20} {fmt.emax_elem}")
+        lines.append("element " + describe(fmt.element, table=table))
+        return "\n".join(lines)
     lines = [f"{fmt}: {type(fmt).__name__}, {fmt.bits} bits"]
     for field in dataclasses.fields(fmt):
         lines.append(f"  {field.name:<20} {getattr(fmt, field.name)}")

@@ -10,14 +10,15 @@
 
 from . import interop
 from .catalogue import FLOATS
-from .formats import FixedFormat, FloatFormat, Format, IntFormat
+from .formats import BLOCKS, BlockCodes, BlockFormat, FixedFormat, FloatFormat, Format, IntFormat, SignMagFormat
 from .modes import Overflow, Rounding, Specials
 from .packing import pack, unpack
 from .parse import parse
 
 __all__ = [
-    "FLOATS", "FixedFormat", "interop", "FloatFormat", "Format", "IntFormat",
-    "Overflow", "Rounding", "Specials", "pack", "parse", "unpack",
+    "BLOCKS", "BlockCodes", "BlockFormat", "FLOATS", "FixedFormat", "FloatFormat", "Format",
+    "IntFormat", "Overflow", "Rounding", "SignMagFormat", "Specials", "interop", "pack", "parse",
+    "unpack",
 ]
 __version__ = "0.1.0"
 

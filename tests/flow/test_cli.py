@@ -48,3 +48,10 @@ def test_usage_errors_exit_2(argv):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
+
+
+def test_info_block_format_describes_its_element(capsys):
+    assert main(["info", "mxfp4"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("mxfp4: BlockFormat, 4.25 bits per element")
+    assert "element e2m1fn: FloatFormat, 4 bits" in out and "0x07 0111          6.0" in out
