@@ -8,7 +8,9 @@
 28.0
 """
 
-from . import interop
+from . import arith, interop
+from .arith import (ExactAccumulator, FixedAccumulator, FloatAccumulator, Order, conv2d, dot,
+                    kulisch_width, matmul)
 from .catalogue import FLOATS
 from .formats import BLOCKS, BlockCodes, BlockFormat, FixedFormat, FloatFormat, Format, IntFormat, SignMagFormat
 from .modes import Overflow, Rounding, Specials
@@ -16,6 +18,8 @@ from .packing import pack, unpack
 from .parse import parse
 
 __all__ = [
+    "ExactAccumulator", "FixedAccumulator", "FloatAccumulator", "Order", "arith", "conv2d", "dot",
+    "kulisch_width", "matmul",
     "BLOCKS", "BlockCodes", "BlockFormat", "FLOATS", "FixedFormat", "FloatFormat", "Format",
     "IntFormat", "Overflow", "Rounding", "SignMagFormat", "Specials", "interop", "pack", "parse",
     "unpack",
