@@ -8,10 +8,11 @@
 28.0
 """
 
-from . import arith, interop
+from . import arith, interop, quant
 from .arith import (ExactAccumulator, FixedAccumulator, FloatAccumulator, Order, conv2d, dot,
                     kulisch_width, matmul)
 from .catalogue import FLOATS
+from .quant import AffineQuantizer, Requantizer, dyadic_approx, scale_zero_point
 from .formats import BLOCKS, BlockCodes, BlockFormat, FixedFormat, FloatFormat, Format, IntFormat, SignMagFormat
 from .modes import Overflow, Rounding, Specials
 from .packing import pack, unpack
@@ -20,6 +21,7 @@ from .parse import parse
 __all__ = [
     "ExactAccumulator", "FixedAccumulator", "FloatAccumulator", "Order", "arith", "conv2d", "dot",
     "kulisch_width", "matmul",
+    "AffineQuantizer", "Requantizer", "dyadic_approx", "quant", "scale_zero_point",
     "BLOCKS", "BlockCodes", "BlockFormat", "FLOATS", "FixedFormat", "FloatFormat", "Format",
     "IntFormat", "Overflow", "Rounding", "SignMagFormat", "Specials", "interop", "pack", "parse",
     "unpack",
