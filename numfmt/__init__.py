@@ -8,7 +8,7 @@
 28.0
 """
 
-from . import arith, interop, quant
+from . import arith, interop, quant, units
 from .arith import (ExactAccumulator, FixedAccumulator, FloatAccumulator, Order, conv2d, dot,
                     kulisch_width, matmul)
 from .catalogue import FLOATS
@@ -21,7 +21,7 @@ from .parse import parse
 __all__ = [
     "ExactAccumulator", "FixedAccumulator", "FloatAccumulator", "Order", "arith", "conv2d", "dot",
     "kulisch_width", "matmul",
-    "AffineQuantizer", "Requantizer", "dyadic_approx", "quant", "scale_zero_point",
+    "AffineQuantizer", "Requantizer", "dyadic_approx", "quant", "scale_zero_point", "units",
     "BLOCKS", "BlockCodes", "BlockFormat", "FLOATS", "FixedFormat", "FloatFormat", "Format",
     "IntFormat", "Overflow", "Rounding", "SignMagFormat", "Specials", "interop", "pack", "parse",
     "unpack",
