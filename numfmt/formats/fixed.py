@@ -19,6 +19,7 @@ import numpy as np
 
 from .._kernels import fixed as _k
 from .. import _inputs
+from .._checks import check_bool as _check_bool
 from ..modes import Overflow, Rounding
 from ._base import Format
 
@@ -32,12 +33,6 @@ def _check_int(name, value, lo, hi, what=None):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
         raise ValueError(f"{name} must be an integer in {lo}..{hi}{what or ''}, not {value!r}")
     return int(value)
-
-
-def _check_bool(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, not {value!r}")
-    return bool(value)
 
 
 def _check_overflow(value, signed):

@@ -17,6 +17,8 @@ import math
 import numpy as np
 
 from .._kernels import floating as _k
+from .._checks import check_bool as _check_bool
+from .._checks import check_int as _check_int
 from ..modes import Overflow, Rounding, Specials
 from ._base import Format
 
@@ -27,22 +29,6 @@ __all__ = ["FloatFormat"]
 _LUT_MIN_SIZE = 1 << 15
 
 _FIELDS = ("bias", "specials", "subnormals", "overflow", "signed", "has_zero")
-
-
-def _check_int(name, value, lo=None, hi=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, not {value!r}")
-    value = int(value)
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        bounds = f"≥ {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ValueError(f"{name} must be {bounds}, not {value}")
-    return value
-
-
-def _check_bool(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, not {value!r}")
-    return bool(value)
 
 
 @dataclasses.dataclass(frozen=True)

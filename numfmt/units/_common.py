@@ -7,6 +7,7 @@ import types
 
 import numpy as np
 
+from .._checks import check_int  # noqa: F401  (used by the unit modules)
 from ..formats import IntFormat
 
 
@@ -34,16 +35,6 @@ class UnitResult:
 
 def index_str(idx) -> str:
     return "[" + ", ".join(str(int(i)) for i in idx) + "]"
-
-
-def check_int(name, value, lo, hi=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, not {value!r}")
-    value = int(value)
-    if value < lo or (hi is not None and value > hi):
-        bounds = f"≥ {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ValueError(f"{name} must be {bounds}, not {value}")
-    return value
 
 
 def check_choice(name, value, choices):
