@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
-import numfmt as nf
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rounding_reference import ref_round  # noqa: E402
+
+import numfmt as nf  # noqa: E402
 from numfmt.modes import Rounding
 from numfmt.quant.affine import AffineQuantizer, scale_zero_point
 
@@ -17,24 +22,6 @@ FORMATS = [nf.IntFormat(b, signed=s) for b in range(2, 9) for s in (True, False)
 
 
 # -- reference --------------------------------------------------------------------------
-def ref_round(v: Fraction, mode: Rounding) -> int:
-    lo = math.floor(v)
-    frac = v - lo
-    if mode is Rounding.FLOOR:
-        return lo
-    if mode is Rounding.CEIL:
-        return lo + (frac != 0)
-    if mode is Rounding.TOWARD_ZERO:
-        return lo if v >= 0 else lo + (frac != 0)
-    if mode is Rounding.AWAY:
-        return lo + (frac != 0) if v >= 0 else lo
-    if frac != Fraction(1, 2):
-        return lo + (frac > Fraction(1, 2))
-    return {Rounding.NEAREST_EVEN: lo + (lo % 2), Rounding.NEAREST_AWAY: lo + 1 if v > 0 else lo,
-            Rounding.NEAREST_UP: lo + 1, Rounding.NEAREST_DOWN: lo,
-            Rounding.NEAREST_ZERO: lo if v > 0 else lo + 1}[mode]
-
-
 def ref_params(lo: float, hi: float, fmt, symmetric: bool):
     qmin, qmax = fmt.min, fmt.max
     if symmetric:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
-import numfmt as nf
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rounding_reference import ref_round  # noqa: E402
+
+import numfmt as nf  # noqa: E402
 from numfmt.modes import Rounding
 from numfmt.quant.dyadic import MAX_SHIFT, Requantizer, dyadic_approx
 
@@ -17,29 +22,6 @@ SEED = 20240531
 
 
 # -- reference (Python ints and Fractions only) -----------------------------------
-def ref_round(v: Fraction, mode: Rounding) -> int:
-    """Round the rational ``v`` to an integer under ``mode``, from the mode's definition."""
-    lo = math.floor(v)
-    frac = v - lo
-    if mode is Rounding.FLOOR:
-        return lo
-    if mode is Rounding.CEIL:
-        return lo + (frac != 0)
-    if mode is Rounding.TOWARD_ZERO:
-        return lo if v >= 0 else lo + (frac != 0)
-    if mode is Rounding.AWAY:
-        return lo + (frac != 0) if v >= 0 else lo
-    if frac != Fraction(1, 2):
-        return lo + (frac > Fraction(1, 2))
-    return {  # exact ties between lo and lo + 1
-        Rounding.NEAREST_EVEN: lo + (lo % 2),
-        Rounding.NEAREST_AWAY: lo + 1 if v > 0 else lo,
-        Rounding.NEAREST_UP: lo + 1,
-        Rounding.NEAREST_DOWN: lo,
-        Rounding.NEAREST_ZERO: lo if v > 0 else lo + 1,
-    }[mode]
-
-
 def ref_requantize(acc: int, b: int, c: int, mode: Rounding, zp: int, fmt) -> int:
     """y = out(round(acc * b * 2**-c) + zp): saturate, or wrap to the format's bits."""
     y = ref_round(Fraction(acc * b) / Fraction(2) ** c, mode) + zp
