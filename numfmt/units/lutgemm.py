@@ -61,6 +61,7 @@ import math
 
 import numpy as np
 
+from .._checks import check_bool
 from ._common import UnitResult, check_choice, check_in_format, check_int, int_format, int_operand, planes
 
 __all__ = ["lut_matmul"]
@@ -111,8 +112,7 @@ def lut_matmul(A, W, w_format, *, g=4, sign_symmetric=False, table="exact", a_fo
     90.14173228346456
     """
     g = check_int("g", g, 1, 8)
-    if not isinstance(sign_symmetric, (bool, np.bool_)):
-        raise ValueError(f"sign_symmetric must be True or False, not {sign_symmetric!r}")
+    sign_symmetric = check_bool("sign_symmetric", sign_symmetric)
     table = check_choice("table", table, _TABLES)
     A = int_operand(A, "A", 2)
     W = int_operand(W, "W", 2)
