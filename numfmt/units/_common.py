@@ -7,7 +7,6 @@ import types
 
 import numpy as np
 
-from .._checks import check_int  # noqa: F401  (used by the unit modules)
 from ..formats import IntFormat
 
 

@@ -52,7 +52,8 @@ import math
 import numpy as np
 
 from ..formats import IntFormat
-from ._common import UnitResult, check_choice, check_in_format, check_int, int_format, int_operand, planes
+from .._checks import check_int
+from ._common import UnitResult, check_choice, check_in_format, int_format, int_operand, planes
 
 __all__ = ["bitserial_dot", "bitserial_matmul"]
 

@@ -45,7 +45,8 @@ import numpy as np
 
 from ..arith import ExactAccumulator, FloatAccumulator, FixedAccumulator, dot
 from ..formats import FloatFormat
-from ._common import UnitResult, check_choice, check_int, index_str
+from .._checks import check_int
+from ._common import UnitResult, check_choice, index_str
 
 __all__ = ["lmul", "lmul_dot", "lmul_offset_exp"]
 

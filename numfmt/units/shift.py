@@ -40,7 +40,8 @@ import math
 
 import numpy as np
 
-from ._common import UnitResult, check_choice, check_int, index_str, int_operand
+from .._checks import check_int
+from ._common import UnitResult, check_choice, index_str, int_operand
 
 __all__ = ["ShiftFormat", "shift_dot", "shift_matmul"]
 
