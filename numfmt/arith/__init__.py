@@ -14,7 +14,8 @@ additions. See ``docs/arithmetic.md`` for the exact definitions.
 
 from .accumulators import (ExactAccumulator, FixedAccumulator, FloatAccumulator, Order,
                            exact_fixed_accumulator, kulisch_width, product_range)
+from .block import block_dot, block_matmul
 from .linalg import conv2d, dot, matmul
 
-__all__ = ["ExactAccumulator", "FixedAccumulator", "FloatAccumulator", "Order", "conv2d", "dot",
+__all__ = ["block_dot", "block_matmul", "ExactAccumulator", "FixedAccumulator", "FloatAccumulator", "Order", "conv2d", "dot",
            "exact_fixed_accumulator", "kulisch_width", "matmul", "product_range"]

@@ -125,6 +125,26 @@ class BlockCodes:
         """``format.decode(self)``."""
         return self.format.decode(self)
 
+    def factors(self):
+        """The two factors hardware multiplies: element values and shared exponents.
+
+        Returns ``(values, exponents, nan)``: the element values (float64, the shape
+        of ``elements``, *not* scaled), the shared exponent ``e`` of each block
+        (int64, the shape of ``scales``) and a mask of the blocks whose scale is
+        NaN. Element ``k`` of block ``j`` decodes to ``values[k] * 2**e[j]``.
+
+        >>> from numfmt.formats.block import BLOCKS
+        >>> v, e, nan = BLOCKS["mxfp4"].encode([1.0, 3.0, 12.0]).factors()
+        >>> v.tolist(), e.tolist(), nan.tolist()
+        ([0.5, 1.5, 6.0], [1], [False])
+        """
+        fmt = self.format
+        elements = np.asarray(self.elements)
+        axis = fmt._axis_for(elements.ndim, name="elements")
+        values = _decode_elements(fmt.element, elements)
+        e, nan = fmt._scale_exponents(np.moveaxis(np.asarray(self.scales), axis, -1))
+        return values, np.moveaxis(e, -1, axis), np.moveaxis(nan, -1, axis)
+
 
 def _check_format(name, value, types):
     if isinstance(value, str):
