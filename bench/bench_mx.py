@@ -85,6 +85,24 @@ def main():
               f"   equal: {same_vec}")
         print(f"  gfloat quantize_block       {blk / 1e6:9.4f} M elem/s   numfmt is {ours / blk:8.0f}x"
               f"   equal: {same_blk}   (first {nb} blocks)")
+    block_matmul_timing(rng, args.repeat)
+
+
+def block_matmul_timing(rng, repeat):
+    """256x256x256 mxfp8_e4m3 product computed block by block (numfmt.arith.block_matmul)."""
+    import dataclasses
+    import numfmt as nf
+    from numfmt.arith import ExactAccumulator, FloatAccumulator, block_matmul, matmul
+    fa = BLOCKS["mxfp8_e4m3"]
+    fb = dataclasses.replace(fa, axis=0)
+    A = fa.encode(rng.standard_normal((256, 256)))
+    B = fb.encode(rng.standard_normal((256, 256)))
+    fp32 = FloatAccumulator(nf.FLOATS["fp32"])
+    print("\nblock_matmul 256x256x256 mxfp8_e4m3 (element dot per block of 32, then scale)")
+    t_dec = best_time(lambda: matmul(A.decode(), B.decode(), ExactAccumulator()), repeat)
+    for label, acc in (("exact", None), ("fp32 over blocks", fp32)):
+        t = best_time(lambda: block_matmul(A, B, acc), repeat)
+        print(f"  {label:<18} {t * 1e3:8.2f} ms   ({t / t_dec:.1f}x decode-then-exact-matmul)")
 
 
 if __name__ == "__main__":
