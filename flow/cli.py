@@ -5,13 +5,22 @@ formats of at most 8 bits, the value of every code::
 
     $ numfmt info e2m1fn
     $ numfmt info "ap_fixed<6,2,AP_RND_CONV,AP_SAT>"
+
+``numfmt sweep`` measures a quantized network's accuracy for every format
+family and width (default: the embedded digits MLP), prints the table and
+saves ``sweep.csv`` and ``sweep.png``::
+
+    $ numfmt sweep --families int,minifloat --bits 3-8 --methods rtn,gptq
+    $ numfmt sweep --model model.onnx --data digits.npz --out results/
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
+import time
 
 import numpy as np
 
@@ -81,6 +90,80 @@ def _cmd_info(args) -> int:
     return 0
 
 
+def _int_range(text: str) -> list[int]:
+    """``"3-8"`` → [3, ..., 8]; ``"4,8"`` → [4, 8]."""
+    out = []
+    for part in text.split(","):
+        lo, sep, hi = part.partition("-")
+        try:
+            out.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--bits must look like 3-8 or 4,6,8, not {text!r}")
+    return out
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+class _ProgressBar:
+    """One line on stderr: bar, count, the last point and its accuracy, time left."""
+
+    def __init__(self, stream=sys.stderr, width=28):
+        self.stream, self.width, self.t0 = stream, width, time.perf_counter()
+
+    def __call__(self, done, total, rec):
+        filled = self.width * done // max(total, 1)
+        elapsed = time.perf_counter() - self.t0
+        eta = elapsed / done * (total - done)
+        point = f"{rec['weight']}/{rec['act'] or 'float'} {rec['method']}"
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} "
+                          f"{point:<34.34} {100 * rec['accuracy']:6.2f}%  ETA {eta:5.0f}s")
+        if done == total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _load_data(path):
+    with np.load(path) as d:
+        missing = {"x_calib", "x_test", "y_test"} - set(d.files)
+        if missing:
+            raise ValueError(f"--data {path}: missing arrays {sorted(missing)} "
+                             "(it needs x_calib, x_test and y_test)")
+        return d["x_calib"], d["x_test"], d["y_test"]
+
+
+def _cmd_sweep(args) -> int:
+    from . import sweep
+    try:
+        pts = sweep.points(families=args.families, bits=args.bits, modes=args.modes,
+                           methods=args.methods, acc=args.acc, granularity=args.granularity)
+        data = _load_data(args.data) if args.data else None
+    except (ValueError, OSError) as exc:
+        print(f"numfmt sweep: {exc}", file=sys.stderr)
+        return 2
+    os.makedirs(args.out, exist_ok=True)
+    csv_path = os.path.join(args.out, "sweep.csv")
+    if os.path.exists(csv_path) and not args.resume:
+        os.replace(csv_path, csv_path + ".previous")
+    progress = None if args.quiet else _ProgressBar()
+    try:
+        records = sweep.run(pts, args.model, data=data, csv_path=csv_path, resume=args.resume,
+                            progress=progress)
+    except KeyboardInterrupt:
+        print(f"\nnumfmt sweep: interrupted; the finished points are in {csv_path} "
+              "(--resume continues)", file=sys.stderr)
+        return 130
+    except (ValueError, ImportError, OSError) as exc:
+        print(f"numfmt sweep: {exc}", file=sys.stderr)
+        return 2
+    print(sweep.table(records))
+    png = os.path.join(args.out, "sweep.png")
+    sweep.plot(records, png)
+    print(f"\nsaved {csv_path} and {png}")
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``numfmt`` console script."""
     parser = argparse.ArgumentParser(prog="numfmt", description="Number formats for quantized-NN hardware.")
@@ -89,6 +172,22 @@ def main(argv=None) -> int:
     info.add_argument("format", help='format name, e.g. e4m3fn, fp6_e3m2, "ap_fixed<8,3>", int4')
     info.add_argument("--no-table", action="store_true", help="omit the table of codes")
     info.set_defaults(func=_cmd_info)
+    sw = sub.add_parser("sweep", help="accuracy of a quantized network for every format family and width")
+    sw.add_argument("--model", default="mlp",
+                    help="mlp or cnn (the embedded digits networks), or a path to an ONNX model")
+    sw.add_argument("--data", help="an .npz with x_calib, x_test, y_test (default: the digits data)")
+    sw.add_argument("--families", type=_names, default=["int", "minifloat", "fixed", "mx"],
+                    help="comma-separated, from int,minifloat,fixed,mx")
+    sw.add_argument("--bits", type=_int_range, default=list(range(3, 9)), help="e.g. 3-8 or 4,8")
+    sw.add_argument("--modes", type=_names, default=["w", "wa"],
+                    help="w (weights only), wa (weights and activations)")
+    sw.add_argument("--methods", type=_names, default=["rtn", "gptq"], help="e.g. rtn,gptq,adaround")
+    sw.add_argument("--acc", default="exact", help="accumulator: exact, fp32, fp16 or bf16")
+    sw.add_argument("--granularity", default="channel", help="tensor or channel")
+    sw.add_argument("--out", default="numfmt-sweep", help="directory for sweep.csv and sweep.png")
+    sw.add_argument("--resume", action="store_true", help="skip the points already in sweep.csv")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.set_defaults(func=_cmd_sweep)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -8,7 +8,7 @@
 28.0
 """
 
-from . import arith, interop, quant, units
+from . import arith, interop, nn, ptq, quant, units
 from .arith import (ExactAccumulator, FixedAccumulator, FloatAccumulator, Order, conv2d, dot,
                     kulisch_width, matmul)
 from .catalogue import FLOATS
@@ -23,8 +23,8 @@ __all__ = [
     "kulisch_width", "matmul",
     "AffineQuantizer", "Requantizer", "dyadic_approx", "quant", "scale_zero_point", "units",
     "BLOCKS", "BlockCodes", "BlockFormat", "FLOATS", "FixedFormat", "FloatFormat", "Format",
-    "IntFormat", "Overflow", "Rounding", "SignMagFormat", "Specials", "interop", "pack", "parse",
-    "unpack",
+    "IntFormat", "Overflow", "Rounding", "SignMagFormat", "Specials", "interop", "nn", "pack", "parse",
+    "ptq", "unpack",
 ]
 __version__ = "0.1.0"
 

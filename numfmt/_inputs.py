@@ -75,3 +75,18 @@ def as_codes(codes, bits: int, *, name: str = "codes"):
     if bits < 64 and flat.size and int(flat.max()) >> bits:
         raise ValueError(f"{name} must fit in {bits} bits, not {int(flat.max())}")
     return flat, arr.shape
+
+
+def bit_length(v):
+    """Bit length of each element of an unsigned integer array (0 for 0), as int64.
+
+    >>> bit_length(np.array([0, 1, 5, 2**63], dtype=np.uint64)).tolist()
+    [0, 1, 3, 64]
+    """
+    v = np.asarray(v).astype(np.uint64)
+    n = np.zeros(v.shape, dtype=np.int64)
+    for shift in (32, 16, 8, 4, 2, 1):
+        big = (v >> np.uint64(shift)) != 0
+        n += np.where(big, shift, 0)
+        v = np.where(big, v >> np.uint64(shift), v)
+    return n + (v != 0)

@@ -544,17 +544,6 @@ def _as_float64(bits, in_e, in_m):
     return (bits.astype(np.uint32) << np.uint32(16)).view(np.float32).astype(np.float64)  # bfloat16
 
 
-def _bit_length(v):
-    """Bit length of each element of a uint64 array (0 for 0), by binary search on shifts."""
-    v = v.astype(np.uint64)
-    n = np.zeros(v.shape, dtype=np.int64)
-    for shift in (32, 16, 8, 4, 2, 1):
-        big = (v >> np.uint64(shift)) != 0
-        n += np.where(big, shift, 0)
-        v = np.where(big, v >> np.uint64(shift), v)
-    return n + (v != 0)
-
-
 def _exp_sig(mag, in_e, in_m):
     """``(E, s)`` with ``mag``'s value ``= s * 2**(E - in_m)``, ``2**in_m ≤ s < 2**(in_m+1)``.
 
@@ -568,7 +557,7 @@ def _exp_sig(mag, in_e, in_m):
     exp = field - bias
     sub = ~normal
     if sub.any():           # subnormal maxima: normalise by the fraction's bit length
-        bl = _bit_length(frac[sub])
+        bl = _inputs.bit_length(frac[sub])
         sig[sub] = frac[sub] << (in_m + 1 - bl).astype(np.uint64)
         exp[sub] = 1 - bias - in_m + bl - 1
     return exp, sig

@@ -1,0 +1,780 @@
+"""Quantized inference: a float :class:`~numfmt.nn.Graph` turned into its bit-exact hardware twin.
+
+:func:`quantize` calibrates a float graph, rounds its weights with
+:mod:`numfmt.ptq` and fixes every integer constant of the datapath (weight
+codes, bias integers, requantization multipliers and shifts). The resulting
+:class:`QuantizedGraph` computes in the exact integer domain, in the order the
+hardware does; ``docs/nn.md`` is the definition.
+
+>>> import numpy as np
+>>> from numfmt import nn
+>>> g = nn.Graph.sequential([nn.Dense(np.array([[0.5, -1.0], [1.0, 0.25]])), nn.ReLU()], input_shape=(2,))
+>>> x = np.array([[1.0, 0.5], [0.25, -1.0], [-1.0, 1.0]])
+>>> q = nn.quantize(g, nn.QConfig(weight="int8", act="int8"), x)
+>>> q.trace(x)["relu1"].tolist()               # int8 codes
+[[0, 127], [127, 0], [0, 0]]
+>>> q.forward(x).round(3).tolist(), g.forward(x).tolist()
+([[0.0, 1.125], [1.125, 0.0], [0.0, 0.0]], [[0.0, 1.125], [1.125, 0.0], [0.0, 0.0]])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+
+import numpy as np
+
+from ..arith import ExactAccumulator, FixedAccumulator, FloatAccumulator, matmul
+from ..formats import BlockFormat, FixedFormat, FloatFormat, IntFormat, SignMagFormat
+from ..quant import dyadic_approx
+from . import _datapath as dp
+from .graph import Graph, check_input, fold_batchnorm
+from .layers import Add, AvgPool2d, BatchNorm, Conv2d, Dense, Flatten, MaxPool2d, ReLU, ReLU6, im2col
+
+__all__ = ["QConfig", "QTensor", "QInput", "QLinear", "QPassThrough", "QAvgPool", "QAdd", "QuantizedGraph",
+           "quantize"]
+
+_ACT_SCALES = ("float", "pow2", "none")
+_METHODS = ("rtn", "gptq", "adaround")
+_ACT_TYPES = (IntFormat, FixedFormat, FloatFormat)
+_WEIGHT_TYPES = (IntFormat, FixedFormat, FloatFormat, SignMagFormat, BlockFormat)
+
+
+def _fmt(name, value, types, what):
+    if isinstance(value, str):
+        from ..parse import parse
+        try:
+            value = parse(value)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    if not isinstance(value, types):
+        raise ValueError(f"{name} must be {what}, not {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class QConfig:
+    """How :func:`quantize` quantizes a graph.
+
+    Parameters
+    ----------
+    weight : Format or str
+        Weight format: IntFormat, FixedFormat, FloatFormat, SignMagFormat or a
+        BlockFormat (MX/BFP). Default ``"int4"``.
+    act : Format or str
+        Activation format: IntFormat, FixedFormat (≤ 32 bits) or FloatFormat.
+        Default ``"int8"``.
+    acc : ExactAccumulator, FixedAccumulator, FloatAccumulator or None
+        The accumulator of Dense/Conv2d; ``None`` is exact (Kulisch).
+    granularity : "tensor", "channel" or int
+        Weight scale granularity (:func:`numfmt.ptq.weight_grid`).
+    calib : "minmax", "percentile" or "mse"
+        Calibration of weight and activation scales.
+    method : "rtn", "gptq" or "adaround"
+        Weight rounding (:data:`numfmt.ptq.METHODS`).
+    bias_correction : bool
+        Add :func:`numfmt.ptq.bias_correction` to each bias before it is quantized.
+    equalize : bool
+        Cross-layer equalization of Dense→ReLU→Dense and Conv→ReLU→Conv pairs.
+    smooth : float or None
+        SmoothQuant migration strength ``alpha`` for the same pairs.
+    seed : int
+        Seed of the randomised methods (AdaRound).
+    act_scale : "float", "pow2" or "none"
+        Per-tensor activation scales: calibrated float64 (default), rounded up
+        to a power of two, or 1 (the format must then hold the calibrated
+        range, else ``ValueError``).
+    mult_bits : int
+        Widest requantization multiplier (1..32); a layer uses fewer bits
+        when its accumulator is wide, so that ``acc * multiplier`` fits 63 bits.
+    bias_bits : int or None
+        Bias integers are signed ``bias_bits``-bit (``ValueError`` if one does
+        not fit); ``None``: as wide as needed (at most 53 bits).
+    percentile : float
+        For ``calib="percentile"``.
+
+    >>> QConfig(weight="e4m3fn", act="e4m3fn").act.max
+    448.0
+    """
+
+    weight: object = "int4"
+    act: object = "int8"
+    acc: object = None
+    granularity: object = "channel"
+    calib: str = "minmax"
+    method: str = "rtn"
+    bias_correction: bool = False
+    equalize: bool = False
+    smooth: float | None = None
+    seed: int = 0
+    act_scale: str = dataclasses.field(default="float", kw_only=True)
+    mult_bits: int = dataclasses.field(default=32, kw_only=True)
+    bias_bits: int | None = dataclasses.field(default=None, kw_only=True)
+    percentile: float = dataclasses.field(default=99.99, kw_only=True)
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        set_(self, "weight", _fmt("weight", self.weight, _WEIGHT_TYPES,
+                                   "an Int/Fixed/Float/SignMag/Block format or its name"))
+        act = _fmt("act", self.act, _ACT_TYPES + (BlockFormat,), "an Int/Fixed/Float format or its name")
+        if isinstance(act, BlockFormat):
+            raise ValueError(f"act must be an IntFormat, FixedFormat or FloatFormat, not the block format "
+                             f"{act}; block formats are supported for weights")
+        if act.bits > 32:
+            raise ValueError(f"act must have at most 32 bits, not {act.bits} ({act})")
+        set_(self, "act", act)
+        if self.acc is not None and not isinstance(self.acc, (ExactAccumulator, FixedAccumulator,
+                                                               FloatAccumulator)):
+            raise ValueError(f"acc must be None or a numfmt.arith accumulator, not {self.acc!r}")
+        if self.calib not in ("minmax", "percentile", "mse"):
+            raise ValueError(f"calib must be 'minmax', 'percentile' or 'mse', not {self.calib!r}")
+        if self.method not in _METHODS:
+            raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}, not {self.method!r}")
+        if self.act_scale not in _ACT_SCALES:
+            raise ValueError(f"act_scale must be one of {', '.join(map(repr, _ACT_SCALES))}, "
+                             f"not {self.act_scale!r}")
+        if isinstance(self.mult_bits, bool) or not isinstance(self.mult_bits, int) or not 1 <= self.mult_bits <= 32:
+            raise ValueError(f"mult_bits must be an integer in 1..32, not {self.mult_bits!r}")
+        if self.bias_bits is not None and (isinstance(self.bias_bits, bool) or not isinstance(self.bias_bits, int)
+                                           or not 2 <= self.bias_bits <= 53):
+            raise ValueError(f"bias_bits must be None or an integer in 2..53, not {self.bias_bits!r}")
+        if self.smooth is not None and (isinstance(self.smooth, bool) or not isinstance(self.smooth, (int, float))
+                                        or not 0 <= self.smooth <= 1):
+            raise ValueError(f"smooth must be None or an alpha in [0, 1], not {self.smooth!r}")
+        for name in ("bias_correction", "equalize"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r}")
+
+    def to_dict(self):
+        """JSON-ready description (formats by name)."""
+        return {"weight": str(self.weight), "act": str(self.act), "acc": _acc_dict(self.acc),
+                "granularity": self.granularity, "calib": self.calib, "method": self.method,
+                "bias_correction": bool(self.bias_correction), "equalize": bool(self.equalize),
+                "smooth": self.smooth, "seed": self.seed, "act_scale": self.act_scale,
+                "mult_bits": self.mult_bits, "bias_bits": self.bias_bits, "percentile": self.percentile}
+
+
+def _acc_dict(acc):
+    if acc is None or isinstance(acc, ExactAccumulator):
+        return {"type": "exact"}
+    if isinstance(acc, FixedAccumulator):
+        return {"type": "fixed", "width": acc.width, "frac_bits": acc.frac_bits, "overflow": str(acc.overflow)}
+    return {"type": "float", "format": str(acc.fmt), "rounding": str(acc.rounding), "order": str(acc.order),
+            "chunk": acc.chunk}
+
+
+@dataclasses.dataclass(frozen=True)
+class QTensor:
+    """An activation tensor's format and per-tensor scale: real value = ``scale * value(code)``.
+
+    >>> import numfmt as nf
+    >>> QTensor(nf.IntFormat(8), 0.5).quantum
+    0
+    """
+
+    format: object
+    scale: float
+
+    @property
+    def quantum(self) -> int:
+        """``q``: values are integers times ``2**q``."""
+        return dp.quantum_exp(self.format)
+
+    def to_dict(self):
+        """``{"format": name, "scale": float}``."""
+        return {"format": str(self.format), "scale": float(self.scale)}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _QNode:
+    name: str
+    inputs: tuple
+    out: QTensor
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class QInput(_QNode):
+    """The graph input: ``value = encode(fl(x / scale))`` in the activation format (saturating)."""
+
+    op = "input"
+
+    def run(self, x):
+        return dp.converter(self.out.format).quantize(x / self.out.scale) + 0.0
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class QLinear(_QNode):
+    """A quantized Dense (``kind="dense"``) or Conv2d (``kind="conv"``) layer.
+
+    Attributes
+    ----------
+    weight_codes : numpy.ndarray
+        Element codes of ``weight_format``, the layer's weight shape.
+    weight_format : Format
+        The element format (a BlockFormat's element for MX/BFP weights).
+    block_format : BlockFormat or None
+    weight_exp : numpy.ndarray of int64
+        Per element: the power of two multiplying the element value inside its
+        row (the block scale relative to ``channel_scale``; 0 for scalar formats).
+    channel_scale : numpy.ndarray of float64, (out,)
+        Real weight = ``channel_scale[o] * element_value * 2**weight_exp``.
+    acc_exp : numpy.ndarray of int64, (out,)
+        ``Qp[o]``: the accumulator counts units of ``2**Qp[o]`` (value units,
+        i.e. ``s_x * channel_scale[o] * 2**Qp[o]`` in real terms).
+    bias : numpy.ndarray of int64, (out,)
+        Initial accumulator value in those units.
+    acc : accumulator
+    acc_bits : int
+        Bits of the largest accumulator magnitude (a static bound).
+    multiplier, shift : numpy.ndarray of int64, (out,)
+        Requantization: output value ``= round(K * multiplier * 2**-shift)``.
+    mult_bits : int
+    """
+
+    kind: str
+    stride: tuple
+    padding: tuple
+    weight_codes: np.ndarray
+    weight_format: object
+    block_format: object
+    weight_exp: np.ndarray
+    channel_scale: np.ndarray
+    acc_exp: np.ndarray
+    bias: np.ndarray
+    acc: object
+    acc_bits: int
+    multiplier: np.ndarray
+    shift: np.ndarray
+    mult_bits: int
+    x: QTensor
+    op = "linear"
+
+    def __post_init__(self):
+        wv = np.ldexp(self.weight_format.decode(self.weight_codes), self.weight_exp)
+        wm = np.ascontiguousarray(wv.reshape(wv.shape[0], -1))
+        wm.setflags(write=False)
+        object.__setattr__(self, "_wm", wm)
+        object.__setattr__(self, "_rq", dp.make_requantizer(self.multiplier, self.shift, self.out.format))
+
+    @property
+    def weight_values(self):
+        """Element values times ``2**weight_exp`` (float64, exact), the weight's shape."""
+        return self._wm.reshape(self.weight_codes.shape)
+
+    @property
+    def real_weight(self):
+        """``channel_scale[o] * weight_values`` (float64, rounded)."""
+        view = (-1,) + (1,) * (self.weight_codes.ndim - 1)
+        return self.weight_values * self.channel_scale.reshape(view)
+
+    def accumulate(self, xv):
+        """Integer accumulators ``K`` (int64, ``(rows, out)``) for input values ``xv``."""
+        if self.kind == "conv":
+            cols = im2col(xv, self.weight_codes.shape[2:], self.stride, self.padding)
+        else:
+            cols = xv
+        acc = self.acc or ExactAccumulator()
+        if isinstance(acc, ExactAccumulator) and self.acc_bits > 53:
+            xi = dp.to_int(cols, self.x.quantum)
+            wi = dp.to_int(self._wm, (self.acc_exp - self.x.quantum)[:, None])
+            return xi @ wi.T + self.bias[None, :]
+        init = np.ldexp(self.bias.astype(np.float64), self.acc_exp)[None, :]
+        try:
+            C = matmul(cols, self._wm.T, acc, init=init)
+        except ValueError as exc:
+            raise ValueError(f"node {self.name!r}: {exc}") from None
+        if not np.isfinite(C).all():
+            idx = tuple(int(i) for i in np.argwhere(~np.isfinite(C))[0])
+            raise ValueError(f"node {self.name!r}: the accumulator {acc} overflowed to {C[idx]} "
+                             f"(row {idx[0]}, channel {idx[1]}); use a wider accumulator")
+        return dp.to_int(C, self.acc_exp[None, :])
+
+    def run(self, xv):
+        K = self.accumulate(xv)
+        y = dp.requantize(K, self.multiplier, self.shift, self.out.format, self._rq)
+        if self.kind == "conv":
+            n, (oc, _, kh, kw) = xv.shape[0], self.weight_codes.shape
+            (sh, sw), (ph, pw) = self.stride, self.padding
+            oh, ow = (xv.shape[2] + 2 * ph - kh) // sh + 1, (xv.shape[3] + 2 * pw - kw) // sw + 1
+            y = y.reshape(n, oh, ow, oc).transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(y)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class QPassThrough(_QNode):
+    """ReLU, ReLU6, MaxPool2d, Flatten: act on values, keep the input's format and scale.
+
+    ``clip`` is ReLU6's upper bound as a value of the format (the format's
+    value nearest to ``6 / scale``).
+    """
+
+    layer: object
+    clip: float | None = None
+    op = "passthrough"
+
+    def run(self, xv):
+        layer = self.layer
+        if isinstance(layer, (ReLU, ReLU6)):
+            y = np.where(xv > 0, xv, 0.0)
+            return np.minimum(y, self.clip) if self.clip is not None else y
+        return layer.forward(xv)          # MaxPool2d, Flatten: exact on values
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class QAvgPool(_QNode):
+    """AvgPool2d: exact integer window sums, then ``round(sum * multiplier * 2**-shift)`` (same format and scale)."""
+
+    kernel: tuple
+    stride: tuple
+    multiplier: int
+    shift: int
+    op = "avgpool"
+
+    def __post_init__(self):
+        object.__setattr__(self, "_rq", dp.make_requantizer(self.multiplier, self.shift, self.out.format))
+
+    def run(self, xv):
+        layer = AvgPool2d(self.kernel, self.stride)
+        win = layer.windows(dp.to_int(xv, self.out.quantum))
+        S = win.sum(axis=(4, 5))
+        return dp.requantize(S, self.multiplier, self.shift, self.out.format, self._rq)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class QAdd(_QNode):
+    """Residual Add: ``round((A * m_a + B * m_b) * 2**-shift)``, ``A``, ``B`` the inputs' integers."""
+
+    multipliers: tuple
+    shift: int
+    op = "add"
+    xa: QTensor = None
+    xb: QTensor = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "_rq", dp.make_requantizer(1, self.shift, self.out.format))
+
+    def run(self, av, bv):
+        A = dp.to_int(av, self.xa.quantum)
+        B = dp.to_int(bv, self.xb.quantum)
+        P = A * np.int64(self.multipliers[0]) + B * np.int64(self.multipliers[1])
+        return dp.requantize(P, 1, self.shift, self.out.format, self._rq)
+
+
+class QuantizedGraph:
+    """The quantized twin of a float graph (built by :func:`quantize`).
+
+    Attributes
+    ----------
+    nodes : list
+        :class:`QInput` followed by the quantized nodes in order.
+    float_graph : Graph
+        The float graph it was built from (BatchNorm folded; equalized/smoothed if asked).
+    config : QConfig
+    input_shape, output : as in :class:`Graph`
+    """
+
+    def __init__(self, nodes, float_graph, config):
+        self.nodes = list(nodes)
+        self.float_graph = float_graph
+        self.config = config
+        self.input_shape = float_graph.input_shape
+        self.input_name = float_graph.input_name
+        self.output = float_graph.output
+        self._by_name = {n.name: n for n in self.nodes}
+
+    def node(self, name):
+        """The quantized node called ``name``."""
+        return self._by_name[name]
+
+    def run(self, x):
+        """Every node's output values (float64, exact values of its format), ``{name: array}``.
+
+        Raises ``ValueError`` for a wrong input shape (naming the expected one)
+        or a NaN/inf input (naming its index).
+        """
+        x = check_input(x, self.input_shape)
+        vals = {}
+        for node in self.nodes:
+            if isinstance(node, QInput):
+                vals[node.name] = node.run(x)
+            else:
+                vals[node.name] = node.run(*(vals[i] for i in node.inputs))
+        return vals
+
+    def trace(self, x):
+        """Every node's output codes (unsigned ints of its format), ``{name: array}``."""
+        return {name: self._by_name[name].out.format.encode(v) for name, v in self.run(x).items()}
+
+    def forward(self, x):
+        """Dequantized outputs ``scale * value`` (float64) of the bit-exact datapath."""
+        out = self._by_name[self.output].out
+        return self.run(x)[self.output] * out.scale
+
+    def predict(self, x):
+        """``argmax`` of the output values (ties: the lowest index), int64 labels."""
+        v = self.run(x)[self.output]
+        return np.argmax(v.reshape(v.shape[0], -1), axis=1)
+
+    def export(self, path):
+        """Write ``<path>.npz`` (codes, integers, scales) and ``<path>.json`` (formats, shapes, graph).
+
+        ``path`` may end in ``.npz`` or ``.json`` (either is replaced). Array
+        ``"<node>/<field>"`` of the ``.npz`` is the node's field; the JSON lists
+        each node's op, inputs, output format and scale, scalar fields, and the
+        names, shapes and dtypes of its arrays. Returns the two paths.
+        """
+        path = pathlib.Path(path)
+        if path.suffix in (".npz", ".json"):
+            path = path.with_suffix("")
+        arrays, nodes = {}, []
+        for node in self.nodes:
+            entry = {"name": node.name, "op": node.op, "inputs": list(node.inputs), "out": node.out.to_dict()}
+            fields, arr_meta = {}, {}
+            for f in dataclasses.fields(node):
+                if f.name in ("name", "inputs", "out"):
+                    continue
+                v = getattr(node, f.name)
+                if isinstance(v, np.ndarray):
+                    key = f"{node.name}/{f.name}"
+                    arrays[key] = v
+                    arr_meta[f.name] = {"key": key, "shape": list(v.shape), "dtype": str(v.dtype)}
+                elif isinstance(v, QTensor):
+                    fields[f.name] = v.to_dict()
+                elif f.name == "acc":
+                    fields[f.name] = _acc_dict(v)
+                elif f.name == "layer":
+                    fields[f.name] = type(v).__name__
+                    if isinstance(v, (MaxPool2d, AvgPool2d)):
+                        fields["kernel"], fields["stride"] = list(v.kernel), list(v.stride)
+                elif isinstance(v, (IntFormat, FixedFormat, FloatFormat, SignMagFormat, BlockFormat)):
+                    fields[f.name] = str(v)
+                elif isinstance(v, tuple):
+                    fields[f.name] = [int(t) for t in v]
+                elif isinstance(v, (np.integer, int)) and not isinstance(v, bool):
+                    fields[f.name] = int(v)
+                else:
+                    fields[f.name] = v if v is None or isinstance(v, (str, float)) else float(v)
+            entry["fields"], entry["arrays"] = fields, arr_meta
+            nodes.append(entry)
+        meta = {"format": "numfmt.nn.QuantizedGraph", "version": 1, "input_name": self.input_name,
+                "input_shape": list(self.input_shape), "output": self.output,
+                "config": self.config.to_dict(), "nodes": nodes}
+        npz, js = path.with_suffix(".npz"), path.with_suffix(".json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(npz, **arrays)
+        js.write_text(json.dumps(meta, indent=1))
+        return npz, js
+
+    def __repr__(self):
+        body = ", ".join(f"{n.name}:{n.op}[{n.out.format}]" for n in self.nodes)
+        return f"QuantizedGraph({body})"
+
+
+# -- building -------------------------------------------------------------------------------------
+def _calib_values(graph, y, name):
+    """The values of ``name``'s output that its consumers use (ReLU consumers clip negatives)."""
+    cons = graph.consumers(name)
+    if cons and name != graph.output and all(isinstance(c.layer, ReLU) for c in cons):
+        return np.maximum(y, 0.0)
+    if cons and name != graph.output and all(isinstance(c.layer, ReLU6) for c in cons):
+        return np.clip(y, 0.0, 6.0)
+    return y
+
+
+def _act_tensor(cfg, values, name):
+    from .. import ptq
+    fmt = cfg.act
+    lo = float(values.min()) if values.size else 0.0
+    if lo < 0 and fmt.min >= 0:
+        raise ValueError(f"act format {fmt} is unsigned, but node {name!r} takes negative values "
+                         f"(down to {lo!r}) on the calibration data")
+    amax = float(np.abs(values).max()) if values.size else 0.0
+    if cfg.act_scale == "none":
+        if amax > max(abs(fmt.max), abs(fmt.min)):
+            raise ValueError(f"act format {fmt} holds magnitudes up to {fmt.max}, but node {name!r} "
+                             f"reaches {amax!r} on the calibration data (act_scale='none'); use "
+                             "act_scale='float' or 'pow2', or a wider format")
+        return QTensor(fmt, 1.0)
+    s = ptq.activation_scale(values, fmt, calib=cfg.calib, percentile=cfg.percentile)
+    if cfg.act_scale == "pow2":
+        m, e = math.frexp(s)
+        s = math.ldexp(1.0, e - 1 if m == 0.5 else e)
+    return QTensor(fmt, float(s))
+
+
+def _layer_inputs(layer, x):
+    """Layer inputs as rows (n, in): im2col patches for a conv."""
+    if isinstance(layer, Conv2d):
+        return im2col(x, layer.kernel, layer.stride, layer.padding)
+    return x
+
+
+def _split_scale(S, name):
+    """``S`` (out, in) = ``sigma[o] * 2**e[o, i]`` with e ≤ 0; ValueError if not powers of two apart."""
+    if (S <= 0).any() or not np.isfinite(S).all():
+        raise ValueError(f"node {name!r}: weight scales must be positive and finite")
+    sigma = S.max(axis=1)
+    m, e = np.frexp(S / sigma[:, None])
+    bad = m != 0.5
+    if bad.any():
+        o, i = (int(t) for t in np.argwhere(bad)[0])
+        raise ValueError(f"node {name!r}: the weight scales of output channel {o} ({float(S[o, 0])!r}, "
+                         f"{float(S[o, i])!r}, ...) are not powers of two apart; the integer datapath needs one "
+                         "real scale per output channel with power-of-two group/block factors: use "
+                         "granularity='channel' or 'tensor', or a block format (e.g. mxint8)")
+    return sigma, (e - 1).astype(np.int64)
+
+
+def _bound_bits(bound: int) -> int:
+    return max(int(bound).bit_length(), 1)
+
+
+def _quantize_linear(node, layer, x_float, xq: QTensor, yq: QTensor, cfg):
+    from .. import ptq
+    name = node.name
+    W4 = layer.weight
+    W = W4.reshape(W4.shape[0], -1)
+    X = _layer_inputs(layer, x_float)
+    grid = ptq.weight_grid(W, cfg.weight, granularity=cfg.granularity, calib=cfg.calib,
+                           percentile=cfg.percentile)
+    kwargs = {"seed": cfg.seed} if cfg.method == "adaround" else {}
+    W_hat = ptq.METHODS[cfg.method](W, X, grid, **kwargs)
+    codes = grid.encode(W_hat)
+    elem = grid.element
+    sigma, wexp = _split_scale(np.broadcast_to(grid.scale, W.shape).astype(np.float64), name)
+    bias = layer.bias.copy()
+    if cfg.bias_correction:
+        real = elem.decode(codes) * np.broadcast_to(grid.scale, W.shape)
+        bias = bias + ptq.bias_correction(W, real, X.mean(axis=0))
+    acc = cfg.acc or ExactAccumulator()
+    qx = xq.quantum
+    qw = dp.quantum_exp(elem)
+    acc_exp = (qx + qw + wexp.min(axis=1)).astype(np.int64)
+    # bias in accumulator units: RNE of b / (s_x * sigma * 2**Qp)
+    unit = xq.scale * sigma * np.ldexp(1.0, acc_exp)
+    with np.errstate(over="ignore", divide="ignore"):
+        braw = bias / unit
+    if not np.isfinite(braw).all() or (np.abs(braw) >= 2.0 ** 53).any():
+        o = int(np.argmax(~np.isfinite(braw) | (np.abs(braw) >= 2.0 ** 53)))
+        raise ValueError(f"node {name!r}: bias[{o}] = {float(bias[o])!r} needs more than 53 bits in the "
+                         f"accumulator's units ({float(unit[o])!r})")
+    bint = np.round(braw).astype(np.int64)             # numpy rounds half to even
+    if cfg.bias_bits is not None:
+        lim = (1 << (cfg.bias_bits - 1)) - 1
+        over = np.abs(bint) > lim
+        if over.any():
+            o = int(np.argmax(over))
+            raise ValueError(f"node {name!r}: bias[{o}] = {float(bias[o])!r} is {int(bint[o])} accumulator units "
+                             f"({float(unit[o])!r} each), beyond int{cfg.bias_bits} (bias_bits={cfg.bias_bits})")
+    if isinstance(acc, FloatAccumulator):
+        init = acc.fmt.quantize(np.ldexp(bint.astype(np.float64), acc_exp), acc.rounding)
+        if not np.isfinite(init).all():
+            o = int(np.argmax(~np.isfinite(init)))
+            raise ValueError(f"node {name!r}: bias[{o}] = {float(bias[o])!r} overflows the accumulator {acc}")
+        bint = dp.to_int(init, acc_exp)
+    if isinstance(acc, FixedAccumulator):
+        F = acc.frac_bits
+        if (acc_exp + F < 0).any():
+            o = int(np.argmax(acc_exp + F < 0))
+            raise ValueError(f"node {name!r}: products of channel {o} are multiples of 2**{int(acc_exp[o])}, "
+                             f"finer than the accumulator's quantum 2**{-F} ({acc})")
+        regs = [int(b) << int(a + F) for b, a in zip(bint, acc_exp)]
+        bad = [o for o, r in enumerate(regs) if not acc.min_int <= r <= acc.max_int]
+        if bad:
+            o = bad[0]
+            raise ValueError(f"node {name!r}: bias[{o}] = {float(bias[o])!r} does not fit the accumulator {acc}")
+        bounds = [(1 << (acc.width - 1)) >> int(a + F) if a + F <= acc.width else 1 for a in acc_exp]
+    else:
+        wi = dp.to_int(np.abs(elem.decode(codes)), qw - (wexp - wexp.min(axis=1)[:, None]))
+        xmax = dp.max_abs_int(xq.format)
+        bounds = []
+        for o in range(W.shape[0]):
+            row = int(sum(int(v) for v in wi[o]))
+            b = row * xmax + abs(int(bint[o]))
+            if isinstance(acc, FloatAccumulator):      # each rounding grows by at most a factor 1 + 2**-man
+                n = W.shape[1]
+                b = int(b * (1 + 2.0 ** -acc.fmt.man) ** (n + 1)) + 1 + n
+            bounds.append(b)
+    acc_bits = max(_bound_bits(b) for b in bounds)
+    mult_bits = min(cfg.mult_bits, 63 - acc_bits)
+    if mult_bits < 2:
+        raise ValueError(f"node {name!r}: the accumulator needs {acc_bits} bits, leaving {63 - acc_bits} < 2 "
+                         f"bits for the requantization multiplier in a 64-bit product; use a narrower "
+                         f"accumulator or narrower formats")
+    real = xq.scale * sigma * np.ldexp(1.0, acc_exp) / yq.scale
+    try:
+        b, c = dyadic_approx(real, mult_bits)
+    except ValueError as exc:
+        raise ValueError(f"node {name!r}: requantization scale: {exc}") from None
+    big = [int(bi) << max(-int(ci), 0) for bi, ci in zip(b, c)]
+    if max(_bound_bits(v) for v in big) + acc_bits > 63:
+        raise ValueError(f"node {name!r}: the requantization product needs more than 63 bits "
+                         f"(scale {float(real.max())!r}); use a narrower accumulator")
+    return QLinear(name, node.inputs, yq, kind="conv" if isinstance(layer, Conv2d) else "dense",
+                   stride=getattr(layer, "stride", (1, 1)), padding=getattr(layer, "padding", (0, 0)),
+                   weight_codes=codes.reshape(W4.shape), weight_format=elem,
+                   block_format=cfg.weight if isinstance(cfg.weight, BlockFormat) else None,
+                   weight_exp=wexp.reshape(W4.shape), channel_scale=sigma, acc_exp=acc_exp, bias=bint,
+                   acc=acc, acc_bits=acc_bits, multiplier=b, shift=c, mult_bits=mult_bits, x=xq)
+
+
+def _quantize_add(node, xa: QTensor, xb: QTensor, yq: QTensor, cfg):
+    bits = max(_bound_bits(dp.max_abs_int(t.format)) for t in (xa, xb))
+    mb = min(cfg.mult_bits, 61 - bits)
+    ra = xa.scale * math.ldexp(1.0, xa.quantum) / yq.scale
+    rb = xb.scale * math.ldexp(1.0, xb.quantum) / yq.scale
+    while True:          # common shift c; the products A*ma, B*mb and their sum must fit 62 bits
+        if mb < 2:
+            raise ValueError(f"node {node.name!r}: the scales of its inputs ({xa.scale!r}, {xb.scale!r}) are "
+                             "too far apart for a 64-bit adder")
+        try:
+            (ba, ca), (bb, cb) = (tuple(int(v) for v in dyadic_approx(r, mb)) for r in (ra, rb))
+        except ValueError as exc:
+            raise ValueError(f"node {node.name!r}: requantization scale: {exc}") from None
+        c = max(ca, cb)
+        ma, mbb = ba << (c - ca), bb << (c - cb)
+        excess = max(_bound_bits(ma), _bound_bits(mbb)) + bits - 61
+        if excess <= 0:
+            break
+        mb -= excess
+    return QAdd(node.name, node.inputs, yq, multipliers=(ma, mbb), shift=c, xa=xa, xb=xb)
+
+
+def _quantize_avgpool(node, layer, xq: QTensor, cfg):
+    kh, kw = layer.kernel
+    bits = _bound_bits(dp.max_abs_int(xq.format) * kh * kw)
+    b, c = dyadic_approx(math.ldexp(1.0, xq.quantum) / (kh * kw), min(cfg.mult_bits, 63 - bits))
+    return QAvgPool(node.name, node.inputs, xq, kernel=layer.kernel, stride=layer.stride,
+                    multiplier=int(b), shift=int(c))
+
+
+def _pairs(graph):
+    """``(A, R, B)`` names: Dense→ReLU→Dense or Conv2d→ReLU→Conv2d with single consumers."""
+    out = []
+    for a in graph.nodes:
+        if not isinstance(a.layer, (Dense, Conv2d)) or a.name == graph.output:
+            continue
+        ca = graph.consumers(a.name)
+        if len(ca) != 1 or type(ca[0].layer) is not ReLU or ca[0].name == graph.output:
+            continue
+        cr = graph.consumers(ca[0].name)
+        if len(cr) == 1 and type(cr[0].layer) is type(a.layer):
+            out.append((a.name, ca[0].name, cr[0].name))
+    return out
+
+
+def _as_rows(layer):
+    """The consumer's weight as (rows, in_channels)."""
+    w = layer.weight
+    return w if w.ndim == 2 else w.transpose(0, 2, 3, 1).reshape(-1, w.shape[1])
+
+
+def _from_rows(layer, rows):
+    w = layer.weight
+    if w.ndim == 2:
+        return rows
+    oc, ic, kh, kw = w.shape
+    return rows.reshape(oc, kh, kw, ic).transpose(0, 3, 1, 2)
+
+
+def _rescale_pairs(graph, cfg, calib_x):
+    from .. import ptq
+    if not (cfg.equalize or cfg.smooth is not None):
+        return graph
+    for a_name, r_name, b_name in _pairs(graph):
+        nodes = {n.name: n for n in graph.nodes}
+        la, lb = nodes[a_name].layer, nodes[b_name].layer
+        W1 = la.weight.reshape(la.weight.shape[0], -1)
+        b1, W2 = la.bias, _as_rows(lb)
+        if cfg.equalize:
+            W1, b1, W2 = ptq.equalize_pair(W1, b1, W2)
+        if cfg.smooth is not None:
+            act = graph.run(calib_x)[r_name]
+            axes = (0,) if act.ndim == 2 else (0, 2, 3)
+            absmax = np.abs(act).max(axis=axes)
+            s = ptq.smooth_factors(absmax, W2, alpha=cfg.smooth)
+            W1, b1, W2 = W1 / s[:, None], b1 / s, W2 * s[None, :]
+        new_a = dataclasses.replace(la, weight=W1.reshape(la.weight.shape), bias=b1)
+        new_b = dataclasses.replace(lb, weight=_from_rows(lb, W2))
+        graph = Graph([type(n)(n.name, new_a if n.name == a_name else new_b if n.name == b_name else n.layer,
+                               n.inputs) for n in graph.nodes],
+                      graph.input_shape, graph.input_name, graph.output)
+    return graph
+
+
+def quantize(model, config, calib_x):
+    """Quantize a float graph for the bit-exact integer datapath of ``docs/nn.md``.
+
+    Parameters
+    ----------
+    model : Graph
+        Float graph; its BatchNorms are folded (:func:`fold_batchnorm`) first.
+    config : QConfig
+    calib_x : array_like
+        Calibration inputs ``(N,) + model.input_shape``, run through the float graph.
+
+    Returns
+    -------
+    QuantizedGraph
+
+    Raises
+    ------
+    ValueError
+        A BatchNorm that cannot be folded; calibration inputs of the wrong
+        shape or with NaN; an activation format that cannot hold the
+        calibrated range with ``act_scale="none"`` (or an unsigned format for
+        negative values); a bias beyond ``bias_bits``; an accumulator too wide
+        for the 64-bit requantizer; weight scales that are not powers of two
+        apart within a row. Messages name the node.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numfmt import nn
+    >>> g = nn.Graph.sequential([nn.Dense(np.array([[1.0, -0.5]]))], input_shape=(2,))
+    >>> q = nn.quantize(g, nn.QConfig(weight="int8", act="ap_fixed<8,3,AP_RND_CONV,AP_SAT>",
+    ...                               act_scale="none"), np.array([[1.0, 2.0], [-1.5, 0.25]]))
+    >>> q.trace(np.array([[1.0, 2.0]]))["dense0"].tolist()      # 0.0 in ap_fixed<8,3>
+    [[0]]
+    """
+    if not isinstance(model, Graph):
+        raise TypeError(f"model must be a numfmt.nn.Graph, not {type(model).__name__}")
+    if not isinstance(config, QConfig):
+        raise TypeError(f"config must be a numfmt.nn.QConfig, not {type(config).__name__}")
+    calib_x = check_input(calib_x, model.input_shape, "calib_x")
+    graph = fold_batchnorm(model)
+    for node in graph.nodes:
+        if isinstance(node.layer, BatchNorm):
+            raise ValueError(f"BatchNorm node {node.name!r} follows {node.inputs[0]!r}, which is not a Dense/"
+                             "Conv2d feeding only it; it cannot be folded for quantized inference")
+    graph = _rescale_pairs(graph, config, calib_x)
+    vals = graph.run(calib_x)
+    specs = {}
+    nodes = []
+    xin = _act_tensor(config, _calib_values(graph, vals[graph.input_name], graph.input_name), graph.input_name)
+    specs[graph.input_name] = xin
+    nodes.append(QInput(graph.input_name, (), xin))
+    for node in graph.nodes:
+        layer = node.layer
+        ins = [specs[i] for i in node.inputs]
+        if isinstance(layer, (Dense, Conv2d)):
+            yq = _act_tensor(config, _calib_values(graph, vals[node.name], node.name), node.name)
+            q = _quantize_linear(node, layer, vals[node.inputs[0]], ins[0], yq, config)
+        elif isinstance(layer, Add):
+            yq = _act_tensor(config, _calib_values(graph, vals[node.name], node.name), node.name)
+            q = _quantize_add(node, ins[0], ins[1], yq, config)
+        elif isinstance(layer, AvgPool2d):
+            q = _quantize_avgpool(node, layer, ins[0], config)
+        elif isinstance(layer, ReLU6):
+            clip = float(dp.converter(ins[0].format).quantize(6.0 / ins[0].scale))
+            q = QPassThrough(node.name, node.inputs, ins[0], layer=layer, clip=clip)
+        elif isinstance(layer, (ReLU, MaxPool2d, Flatten)):
+            q = QPassThrough(node.name, node.inputs, ins[0], layer=layer)
+        else:
+            raise ValueError(f"node {node.name!r}: {type(layer).__name__} has no quantized form")
+        specs[node.name] = q.out
+        nodes.append(q)
+    return QuantizedGraph(nodes, graph, config)
+

@@ -1,0 +1,309 @@
+"""The quantized datapath against the slow scalar reference (nn_reference.py), bit for bit.
+
+A small random graph holds every layer type (Conv2d with stride and padding,
+ReLU, ReLU6, residual Add, MaxPool2d, AvgPool2d, Flatten, Dense); it is
+quantized for each weight family (int, fixed, minifloat, MX) × activation
+family (int, fixed, minifloat) and every node's output values must equal the
+reference's exactly. Seeds are in the test ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nn_reference as R  # noqa: E402
+
+import numfmt as nf  # noqa: E402
+from numfmt import nn  # noqa: E402
+from numfmt.arith import ExactAccumulator, FixedAccumulator, FloatAccumulator  # noqa: E402
+from numfmt.nn import _datapath as dp  # noqa: E402
+from numfmt.quant import Requantizer  # noqa: E402
+
+WEIGHTS = ["int4", "int8", "ap_fixed<8,2,AP_RND_CONV,AP_SAT>", "e4m3fn", "e2m1fn", "mxint8(block=8)",
+           "mxfp4(block=8)"]
+ACTS = ["int8", "ap_fixed<10,4,AP_RND_CONV,AP_SAT>", "e4m3fn", "e2m1fn"]
+
+
+def all_layers_graph(seed):
+    rng = np.random.default_rng(seed)
+
+    def conv(oc, ic, **kw):
+        return nn.Conv2d(rng.standard_normal((oc, ic, 3, 3)) * 0.4, rng.standard_normal(oc) * 0.2, **kw)
+
+    nodes = [
+        nn.Node("conv1", conv(3, 2, padding=1), ("input",)),
+        nn.Node("relu", nn.ReLU(), ("conv1",)),
+        nn.Node("conv2", conv(3, 3, padding=1), ("relu",)),
+        nn.Node("relu6", nn.ReLU6(), ("conv2",)),
+        nn.Node("add", nn.Add(), ("relu", "relu6")),
+        nn.Node("maxpool", nn.MaxPool2d(2), ("add",)),
+        nn.Node("conv3", conv(4, 3, stride=2, padding=1), ("maxpool",)),
+        nn.Node("avgpool", nn.AvgPool2d(2), ("conv3",)),
+        nn.Node("flatten", nn.Flatten(), ("avgpool",)),
+        nn.Node("fc", nn.Dense(rng.standard_normal((3, 4)), rng.standard_normal(3) * 0.1), ("flatten",)),
+    ]
+    return nn.Graph(nodes, input_shape=(2, 6, 6))
+
+
+def check_against_reference(q, x):
+    got = q.run(x)
+    ref = R.ref_run(q, x)
+    for node in q.nodes:
+        want = R.as_float(ref[node.name])
+        assert np.array_equal(got[node.name], want), f"node {node.name!r} differs from the reference"
+    codes = q.trace(x)
+    for node in q.nodes:
+        assert np.array_equal(codes[node.name], node.out.format.encode(R.as_float(ref[node.name])))
+
+
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("weight", WEIGHTS)
+def test_every_layer_matches_reference(weight, act):
+    seed = abs(hash((weight, act))) % 1000
+    g = all_layers_graph(seed)
+    rng = np.random.default_rng(seed)
+    calib = rng.standard_normal((16, 2, 6, 6))
+    x = rng.standard_normal((2, 2, 6, 6)) * 1.5          # some values beyond the calibrated range
+    q = nn.quantize(g, nn.QConfig(weight=weight, act=act), calib)
+    check_against_reference(q, x)
+
+
+@pytest.mark.parametrize("acc, weight, act", [
+    (FixedAccumulator(20, 0, overflow="wrap"), "int4", "int8"),
+    (FixedAccumulator(16, 0, overflow="sat"), "int8", "int8"),
+    (FixedAccumulator(40, 18, overflow="sat"), "e4m3fn", "e4m3fn"),
+    (FloatAccumulator(nf.parse("bf16")), "e4m3fn", "e4m3fn"),
+    (FloatAccumulator(nf.parse("fp16"), order="pairwise"), "int4", "int8"),
+    (FloatAccumulator(nf.parse("bf16"), order="chunked", chunk=4), "mxfp4(block=8)", "e2m1fn"),
+    (ExactAccumulator(), "ap_fixed<6,1,AP_RND_CONV,AP_SAT>", "ap_fixed<8,3,AP_TRN,AP_WRAP>"),
+])
+def test_accumulators_match_reference(acc, weight, act):
+    g = all_layers_graph(7)
+    rng = np.random.default_rng(7)
+    q = nn.quantize(g, nn.QConfig(weight=weight, act=act, acc=acc), rng.standard_normal((16, 2, 6, 6)))
+    check_against_reference(q, rng.standard_normal((2, 2, 6, 6)))
+
+
+@pytest.mark.parametrize("weight, act", [("int8", "int8"), ("e4m3fn", "e4m3fn"), ("mxfp4", "int8")])
+def test_dense_mlp_matches_reference(weight, act):
+    rng = np.random.default_rng(3)
+    g = nn.Graph.sequential([nn.Dense(rng.standard_normal((40, 12)), rng.standard_normal(40)), nn.ReLU(),
+                             nn.Dense(rng.standard_normal((5, 40)))], input_shape=(12,))
+    q = nn.quantize(g, nn.QConfig(weight=weight, act=act), rng.standard_normal((64, 12)))
+    check_against_reference(q, rng.standard_normal((4, 12)) * 2)
+
+
+def test_parameters_follow_their_definitions():
+    g = all_layers_graph(11)
+    rng = np.random.default_rng(11)
+    q = nn.quantize(g, nn.QConfig(weight="int8", act="e4m3fn"), rng.standard_normal((16, 2, 6, 6)))
+    for node in q.nodes:
+        if node.op != "linear":
+            continue
+        x, y = node.x, node.out
+        for o in range(node.multiplier.shape[0]):
+            unit = Fraction(x.scale) * Fraction(float(node.channel_scale[o])) * Fraction(2) ** int(node.acc_exp[o])
+            real = Fraction(float(Fraction(x.scale * float(node.channel_scale[o])) * Fraction(2) ** int(node.acc_exp[o])
+                                  / Fraction(y.scale)))
+            b, c = R.ref_multiplier(Fraction(float(x.scale * node.channel_scale[o] * 2.0 ** int(node.acc_exp[o])
+                                                    / y.scale)), node.mult_bits)
+            assert (int(node.multiplier[o]), int(node.shift[o])) == (b, c)
+            assert abs(Fraction(b, 1) / Fraction(2) ** c - real) <= real * Fraction(2) ** -node.mult_bits
+            layer = q.float_graph.node(node.name).layer
+            want = Fraction(float(layer.bias[o])) / unit
+            assert abs(Fraction(int(node.bias[o])) - want) <= Fraction(1, 2)
+        assert node.acc_bits + node.mult_bits <= 63
+        # the real weights are the ptq grid values
+        from numfmt import ptq
+        layer = q.float_graph.node(node.name).layer
+        W = layer.weight.reshape(layer.weight.shape[0], -1)
+        grid = ptq.weight_grid(W, "int8")
+        assert np.array_equal(node.real_weight.reshape(W.shape), grid.fake(W))
+
+
+@pytest.mark.parametrize("fmt", ["mxfp4", "mxint8", "mxfp4(block=8)"])
+def test_block_weights_are_block_format_codes(fmt):
+    rng = np.random.default_rng(5)
+    W = rng.standard_normal((6, 64)) * np.exp(rng.standard_normal((6, 1)))
+    g = nn.Graph.sequential([nn.Dense(W)], input_shape=(64,))
+    q = nn.quantize(g, nn.QConfig(weight=fmt, act="int8"), rng.standard_normal((32, 64)))
+    node = q.node("dense0")
+    bf = nf.parse(fmt)
+    enc = bf.encode(W)
+    # the same element values (ptq's grid encodes a zero element as +0, the format may give -0)
+    assert np.array_equal(bf.element.decode(node.weight_codes), bf.element.decode(enc.elements))
+    assert node.block_format == bf
+    # element value * 2**weight_exp * channel_scale = the decoded block value, exactly
+    assert np.array_equal(node.real_weight, bf.decode(enc))
+    # one exponent per block
+    e = node.weight_exp.reshape(6, -1, bf.block)
+    assert (e == e[:, :, :1]).all()
+
+
+@pytest.mark.parametrize("fmt", ["int8", "int4(rounding=rnp)", "int8(overflow=wrap)", "uint8"])
+def test_requantizer_equals_the_converter(fmt):
+    fmt = nf.parse(fmt)
+    rng = np.random.default_rng(0)
+    K = rng.integers(-2**30, 2**30, size=(50, 3))
+    b = rng.integers(2**20, 2**21, size=3)
+    c = rng.integers(18, 40, size=3)
+    via_rq = dp.requantize(K, b, c, fmt, dp.make_requantizer(b, c, fmt))
+    via_encode = dp.requantize(K, b, c, fmt)
+    assert np.array_equal(via_rq, via_encode)
+    assert isinstance(dp.make_requantizer(b, c, fmt), Requantizer)
+
+
+def test_exact_pow2_rounds_to_odd():
+    P = np.array([2**60 + 1, -(2**60 + 2**7), 2**62 - 1, 12345, 0], dtype=np.int64)
+    got = dp.exact_pow2(P, 3)
+    for p, v in zip(P.tolist(), got.tolist()):
+        exact = Fraction(p, 8)
+        if abs(p) < 2**53:
+            assert Fraction(v) == exact
+        else:
+            lo = Fraction(v)
+            ulp = Fraction(2) ** (abs(p).bit_length() - 53 - 3)
+            assert abs(lo - exact) < ulp
+            assert (lo / ulp).numerator % 2 == 1 or lo == exact
+
+
+def test_quantized_input_errors():
+    g = all_layers_graph(1)
+    rng = np.random.default_rng(1)
+    q = nn.quantize(g, nn.QConfig(weight="int8", act="int8"), rng.standard_normal((8, 2, 6, 6)))
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 2, 6, 6\).*not \(3, 2, 6\)"):
+        q.forward(np.zeros((3, 2, 6)))
+    x = np.zeros((3, 2, 6, 6))
+    x[1, 0, 4, 2] = np.nan
+    with pytest.raises(ValueError, match=r"x contains NaN at index \(1, 0, 4, 2\) \(sample 1\)"):
+        q.forward(x)
+    with pytest.raises(ValueError, match=r"calib_x must have shape \(N, 2, 6, 6\)"):
+        nn.quantize(g, nn.QConfig(), np.zeros((4, 72)))
+
+
+def test_formats_that_cannot_hold_the_range():
+    g = nn.Graph.sequential([nn.Dense(np.array([[10.0, 5.0]]))], input_shape=(2,))
+    calib = np.array([[1.0, 1.0], [-1.0, 0.5]])
+    with pytest.raises(ValueError, match=r"act format ap_fixed<8,3,AP_RND_CONV,AP_SAT> holds magnitudes up to "
+                                         r"3.96875, but node 'dense0' reaches 15.0 .*act_scale='none'"):
+        nn.quantize(g, nn.QConfig(weight="int8", act="ap_fixed<8,3,AP_RND_CONV,AP_SAT>", act_scale="none"), calib)
+    with pytest.raises(ValueError, match=r"act format uint8 is unsigned, but node 'input' takes negative"):
+        nn.quantize(g, nn.QConfig(weight="int8", act="uint8"), calib)
+    g_neg = nn.Graph.sequential([nn.Dense(np.array([[10.0, -5.0]]))], input_shape=(2,))
+    with pytest.raises(ValueError, match=r"act format uint8 is unsigned, but node 'dense0' takes negative "
+                                         r"values \(down to -5.0\)"):
+        nn.quantize(g_neg, nn.QConfig(weight="int8", act="uint8"), np.array([[1.0, 1.0], [0.0, 1.0]]))
+    g2 = nn.Graph.sequential([nn.Dense(np.array([[1.0, 1.0]]), np.array([1e6]))], input_shape=(2,))
+    with pytest.raises(ValueError, match=r"node 'dense0': bias\[0\] = 1000000.0 is \d+ accumulator units .* "
+                                         r"beyond int16 \(bias_bits=16\)"):
+        nn.quantize(g2, nn.QConfig(weight="int8", act="int8", bias_bits=16), calib)
+    with pytest.raises(ValueError, match=r"node 'dense0': the accumulator needs \d+ bits"):
+        nn.quantize(g, nn.QConfig(weight="e5m2", act="e5m2"), calib)
+    with pytest.raises(ValueError, match=r"not powers of two apart"):
+        nn.quantize(nn.Graph.sequential([nn.Dense(np.array([[1.0, 3.0, 0.1, 7.0]]))], (4,)),
+                    nn.QConfig(weight="int4", granularity=2), np.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"finer than the accumulator's quantum"):
+        nn.quantize(g, nn.QConfig(weight="e4m3fn", act="int8", acc=FixedAccumulator(32, 0)), calib)
+    with pytest.raises(ValueError, match=r"node .dense0.: the accumulator FloatAccumulator\(e4m3fn.*overflowed to nan \(row 0, channel 0\); use a wider accumulator"):
+        q = nn.quantize(g, nn.QConfig(weight="int8", act="int8", acc=FloatAccumulator(nf.parse("e4m3fn"))), calib)
+        q.forward(np.array([[1.0, 1.0]]))
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match=r"act must be an IntFormat, FixedFormat or FloatFormat, not the block "
+                                         r"format mxfp4"):
+        nn.QConfig(act="mxfp4")
+    with pytest.raises(ValueError, match=r"method must be one of 'rtn', 'gptq', 'adaround', not 'best'"):
+        nn.QConfig(method="best")
+    with pytest.raises(ValueError, match=r"act_scale must be one of 'float', 'pow2', 'none', not 'auto'"):
+        nn.QConfig(act_scale="auto")
+    with pytest.raises(ValueError, match=r"mult_bits must be an integer in 1..32, not 40"):
+        nn.QConfig(mult_bits=40)
+    with pytest.raises(ValueError, match=r"weight: "):
+        nn.QConfig(weight="int99x")
+    bn = nn.Graph.sequential([nn.ReLU(), nn.BatchNorm([1.0], [0.0], [0.0], [1.0])], input_shape=(1,))
+    with pytest.raises(ValueError, match=r"BatchNorm node 'batchnorm1' follows 'relu0'.*cannot be folded"):
+        nn.quantize(bn, nn.QConfig(), np.ones((2, 1)))
+
+
+@pytest.mark.parametrize("kw", [dict(act_scale="pow2"), dict(act_scale="none", act="e4m3fn"),
+                                dict(method="gptq"), dict(method="adaround"), dict(equalize=True),
+                                dict(smooth=0.5), dict(bias_correction=True), dict(granularity="tensor"),
+                                dict(calib="mse"), dict(calib="percentile"), dict(mult_bits=12),
+                                dict(act="int8(rounding=rnp)")])
+def test_options_keep_the_datapath_exact(kw):
+    rng = np.random.default_rng(9)
+    g = nn.Graph.sequential([nn.Dense(rng.standard_normal((16, 8))), nn.ReLU(),
+                             nn.Dense(rng.standard_normal((16, 16))), nn.ReLU(),
+                             nn.Dense(rng.standard_normal((3, 16)))], input_shape=(8,))
+    kw = {"weight": "int8", **kw}
+    calib = rng.standard_normal((64, 8)) * 0.5
+    q = nn.quantize(g, nn.QConfig(**kw), calib)
+    if kw.get("act_scale") == "pow2":
+        assert all(np.frexp(n.out.scale)[0] == 0.5 for n in q.nodes)
+    if kw.get("act_scale") == "none":
+        assert all(n.out.scale == 1.0 for n in q.nodes)
+    check_against_reference(q, rng.standard_normal((3, 8)) * 0.5)
+    # on the calibration data the quantized graph stays close to the float one
+    ref = q.float_graph.forward(calib)
+    assert np.abs(q.forward(calib) - ref).max() < 0.1 * np.abs(ref).max()
+
+
+def test_equalize_and_smooth_keep_the_float_function():
+    rng = np.random.default_rng(4)
+    g = nn.Graph.sequential([nn.Dense(rng.standard_normal((16, 8)) * np.logspace(-2, 1, 16)[:, None]), nn.ReLU(),
+                             nn.Dense(rng.standard_normal((3, 16)))], input_shape=(8,))
+    x = rng.standard_normal((32, 8))
+    for kw in (dict(equalize=True), dict(smooth=0.5)):
+        q = nn.quantize(g, nn.QConfig(weight="int4", **kw), x)
+        assert not np.array_equal(q.float_graph.nodes[0].layer.weight, g.nodes[0].layer.weight)
+        np.testing.assert_allclose(q.float_graph.forward(x), g.forward(x), rtol=1e-12, atol=1e-12)
+
+
+def test_export_round_trip(tmp_path):
+    g = all_layers_graph(2)
+    rng = np.random.default_rng(2)
+    q = nn.quantize(g, nn.QConfig(weight="mxfp4(block=8)", act="e4m3fn",
+                                  acc=FixedAccumulator(48, 20, overflow="sat")), rng.standard_normal((8, 2, 6, 6)))
+    npz, js = q.export(tmp_path / "model.npz")
+    assert npz.name == "model.npz" and js.name == "model.json"
+    meta = json.loads(js.read_text())
+    arrays = np.load(npz)
+    assert meta["input_shape"] == [2, 6, 6] and meta["output"] == "fc"
+    assert meta["config"]["acc"] == {"type": "fixed", "width": 48, "frac_bits": 20, "overflow": "sat"}
+    by_name = {n["name"]: n for n in meta["nodes"]}
+    for node in q.nodes:
+        entry = by_name[node.name]
+        assert nf.parse(entry["out"]["format"]) == node.out.format
+        assert entry["out"]["scale"] == node.out.scale
+        if node.op == "linear":
+            codes = arrays[entry["arrays"]["weight_codes"]["key"]]
+            exp = arrays[entry["arrays"]["weight_exp"]["key"]]
+            elem = nf.parse(entry["fields"]["weight_format"])
+            assert entry["fields"]["block_format"] == "mxfp4(block=8)"
+            assert np.array_equal(np.ldexp(elem.decode(codes), exp), node.weight_values)
+            for f in ("bias", "multiplier", "shift", "acc_exp", "channel_scale"):
+                assert np.array_equal(arrays[entry["arrays"][f]["key"]], getattr(node, f))
+        if node.op == "add":
+            assert tuple(entry["fields"]["multipliers"]) == node.multipliers
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+@pytest.mark.parametrize("fmt", ["int8", "e4m3fn"])
+def test_digits_8bit_within_one_point(model, fmt):
+    x_train, _, x_test, y_test = nn.digits_data()
+    g = nn.digits_mlp() if model == "mlp" else nn.digits_cnn()
+    if model == "cnn":
+        x_train, x_test = x_train.reshape(-1, 1, 8, 8), x_test.reshape(-1, 1, 8, 8)
+    q = nn.quantize(g, nn.QConfig(weight=fmt, act=fmt), x_train)
+    float_acc = nn.accuracy(g, x_test, y_test)
+    q_acc = nn.accuracy(q, x_test, y_test)
+    assert float_acc > 0.97
+    assert q_acc >= float_acc - 0.01, (float_acc, q_acc)
