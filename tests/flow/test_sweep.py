@@ -98,3 +98,60 @@ def test_cli_sweep_bad_arguments(tmp_path, capsys):
     assert main(["sweep", "--data", str(bad), "--out", str(tmp_path)]) == 2
     assert "missing arrays ['x_calib', 'x_test', 'y_test']" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "sweep.png")
+
+
+def _mlp_as_onnx(path):
+    """The digits MLP written as a float64 ONNX model (Gemm + Relu)."""
+    import numpy as np
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    from numfmt import nn
+    nodes, inits, prev = [], [], "x"
+    for node in nn.digits_mlp().nodes:
+        layer = node.layer
+        if isinstance(layer, nn.Dense):
+            inits += [numpy_helper.from_array(layer.weight, f"{node.name}_w"),
+                      numpy_helper.from_array(np.asarray(layer.bias), f"{node.name}_b")]
+            nodes.append(helper.make_node("Gemm", [prev, f"{node.name}_w", f"{node.name}_b"],
+                                          [node.name], name=node.name, transB=1))
+        else:
+            nodes.append(helper.make_node("Relu", [prev], [node.name], name=node.name))
+        prev = node.name
+    graph = helper.make_graph(nodes, "digits_mlp",
+                              [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["N", 64])],
+                              [helper.make_tensor_value_info(prev, TensorProto.DOUBLE, ["N", 10])],
+                              initializer=inits)
+    model = helper.make_model(graph)
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def test_cli_sweep_on_an_onnx_model_matches_the_embedded_one(tmp_path, capsys):
+    path = str(tmp_path / "digits_mlp.onnx")
+    _mlp_as_onnx(path)
+    args = ["--families", "int", "--bits", "4", "--modes", "wa", "--methods", "rtn", "--quiet"]
+    assert main(["sweep", "--model", path, "--out", str(tmp_path / "a")] + args) == 0
+    assert main(["sweep", "--out", str(tmp_path / "b")] + args) == 0
+    capsys.readouterr()
+    a, = sweep.load_records(tmp_path / "a" / "sweep.csv")
+    b, = sweep.load_records(tmp_path / "b" / "sweep.csv")
+    assert a["model"] == "digits_mlp.onnx" and b["model"] == "mlp"
+    assert (a["accuracy"], a["float_accuracy"]) == (b["accuracy"], b["float_accuracy"])
+
+
+def test_an_interrupted_sweep_keeps_its_finished_points(tmp_path):
+    path = tmp_path / "s.csv"
+    pts = sweep.points(families=("int",), bits=(4, 6, 8), modes=("wa",))
+
+    def interrupt_after_two(done, total, rec):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run(pts, "mlp", csv_path=path, progress=interrupt_after_two)
+    assert [r["weight"] for r in sweep.load_records(path)] == ["int4", "int6"]
+    seen = []
+    records = sweep.run(pts, "mlp", csv_path=path, resume=True,
+                        progress=lambda d, t, r: seen.append(r["weight"]))
+    assert seen == ["int8"] and [r["weight"] for r in records] == ["int4", "int6", "int8"]
+    assert [r["weight"] for r in sweep.load_records(path)] == ["int4", "int6", "int8"]
