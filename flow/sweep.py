@@ -8,7 +8,9 @@ weight granularity.
 evaluates them on a model (by default the embedded digits MLP), one record per point.
 
 Records are appended to a CSV file as they are computed, so an interrupted sweep keeps
-every finished point, and ``resume=True`` skips the points already in the file.
+every finished point, and ``resume=True`` skips the points already in the file. A point
+the exact datapath cannot build (e.g. an exact accumulator too wide for the 64-bit
+requantizer) is recorded with accuracy NaN and the reason in ``note``.
 
 >>> pts = points(families=("int",), bits=(4, 8), modes=("w",))
 >>> [(p.weight, p.act) for p in pts]
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 import os
 import time
 
@@ -38,7 +41,7 @@ _MX_BITS = {"mxint8": 8, "mxfp8_e4m3": 8, "mxfp8_e5m2": 8, "mxfp6_e3m2": 6, "mxf
             "mxfp4": 4}
 _ACCS = {"exact": None, "fp32": "fp32", "fp16": "fp16", "bf16": "bf16"}
 RECORD_FIELDS = ("model", "family", "bits", "mode", "weight", "act", "acc", "method",
-                 "granularity", "accuracy", "float_accuracy", "delta", "seconds")
+                 "granularity", "accuracy", "float_accuracy", "delta", "seconds", "note")
 
 
 def _choice(name, value, choices):
@@ -217,13 +220,16 @@ def run(pts, model="mlp", *, data=None, calib_size=None, csv_path=None, resume=F
     try:
         for i, p in enumerate(todo):
             t0 = time.perf_counter()
-            q = nn.quantize(graph, p.qconfig(nn), x_calib)
-            acc = nn.accuracy(q, x_test, y_test)
+            try:
+                q = nn.quantize(graph, p.qconfig(nn), x_calib)
+                acc, note = nn.accuracy(q, x_test, y_test), ""
+            except ValueError as exc:       # a point the datapath cannot build: say why, go on
+                acc, note = math.nan, str(exc)
             rec = {"model": label, "family": p.family, "bits": p.bits, "mode": p.mode,
                    "weight": p.weight, "act": p.act or W_ONLY_ACT, "acc": p.acc, "method": p.method,
                    "granularity": str(p.granularity), "accuracy": acc,
                    "float_accuracy": float_acc, "delta": acc - float_acc,
-                   "seconds": round(time.perf_counter() - t0, 4)}
+                   "seconds": round(time.perf_counter() - t0, 4), "note": note}
             records.append(rec)
             if writer is not None:
                 writer.write(rec)
@@ -268,16 +274,24 @@ def write_csv(records, path) -> None:
 
 
 # -- reporting -----------------------------------------------------------------------------
+def _percent(v, sign="") -> str:
+    return "n/a" if math.isnan(v) else f"{100 * v:{sign}.2f}"
+
+
 def table(records) -> str:
     """A fixed-width text table of the records (accuracy in percent)."""
     head = ("model", "family", "bits", "mode", "weight", "act", "acc", "method", "accuracy", "Δ")
     rows = [(r["model"], r["family"], str(r["bits"]), r["mode"], r["weight"], r["act"],
-             r["acc"], r["method"], f"{100 * r['accuracy']:.2f}", f"{100 * r['delta']:+.2f}")
+             r["acc"], r["method"], _percent(r["accuracy"]), _percent(r["delta"], "+"))
             for r in records]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
               for i, h in enumerate(head)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
-    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
+    out = [line(head), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    notes = [f"  {r['weight']}/{r['act']} {r['method']}: {r['note']}" for r in records if r["note"]]
+    if notes:
+        out += ["", "n/a: points the datapath cannot build"] + notes
+    return "\n".join(out)
 
 
 def plot(records, path) -> None:
@@ -297,7 +311,8 @@ def plot(records, path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     groups = {}
     for r in records:
-        groups.setdefault((r["family"], r["mode"], r["method"]), []).append(r)
+        if not math.isnan(r["accuracy"]):
+            groups.setdefault((r["family"], r["mode"], r["method"]), []).append(r)
     for (family, mode, method), rs in sorted(groups.items()):
         best = {}
         for r in rs:

@@ -8,6 +8,7 @@ an exact dyadic product ``P * 2**-c`` once to an activation format.
 from __future__ import annotations
 
 import dataclasses
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -17,7 +18,8 @@ from ..formats import FixedFormat, FloatFormat, IntFormat, SignMagFormat
 from ..modes import Overflow
 from ..quant import Requantizer
 
-__all__ = ["quantum_exp", "max_abs_int", "to_int", "exact_pow2", "converter", "requantize"]
+__all__ = ["quantum_exp", "max_abs_int", "to_int", "exact_pow2", "converter", "requantize", "split_pow2",
+           "round_dyadic_sum"]
 
 
 def quantum_exp(fmt) -> int:
@@ -129,4 +131,60 @@ def requantize(K, b, c, fmt, requantizer=None):
     c = np.asarray(c, dtype=np.int64)
     B = b << np.maximum(-c, 0)
     v = exact_pow2(K * B, np.maximum(c, 0))
+    return converter(fmt).quantize(v) + 0.0
+
+
+def split_pow2(values):
+    """``(S, F)`` int64 with ``values == S * 2**F`` exactly (finite float64; zeros give ``S = 0``).
+
+    >>> S, F = split_pow2(np.array([0.75, -3.0, 0.0]))
+    >>> (S * 2.0 ** F).tolist()
+    [0.75, -3.0, 0.0]
+    """
+    m, e = np.frexp(np.asarray(values, dtype=np.float64))
+    return np.ldexp(m, 53).astype(np.int64), (e - 53).astype(np.int64)
+
+
+def _round_odd_int(K: int, U: int) -> float:
+    """float64 of ``K * 2**U`` (Python ints), rounded to odd at 53 bits when inexact."""
+    mag = abs(K)
+    bl = mag.bit_length()
+    if bl > 53:
+        s = bl - 53
+        mag = (mag >> s) | (1 if mag & ((1 << s) - 1) else 0)
+        U += s
+    v = math.ldexp(float(mag), U)
+    return -v if K < 0 else v
+
+
+def round_dyadic_sum(S, F, fmt):
+    """Values of ``fmt`` nearest to the exact sum ``Σ_t S[..., t] * 2**F[..., t]`` (one rounding).
+
+    ``S``, ``F``: int64 terms along the last axis. The sum is formed exactly in
+    integers relative to the smallest exponent of a nonzero term (int64 when
+    it fits 62 bits, else Python integers), rounded to odd at 53 bits
+    (:func:`exact_pow2`) and then by ``converter(fmt)``; a zero sum is +0.
+
+    >>> import numfmt as nf
+    >>> S, F = np.array([[1, 1, 1]]), np.array([[0, -24, -80]])     # 1 + 2**-24 + 2**-80: above the tie
+    >>> float(round_dyadic_sum(S, F, nf.parse("fp32"))[0]) == 1 + 2.0 ** -23
+    True
+    """
+    S = np.asarray(S, dtype=np.int64)
+    F = np.asarray(F, dtype=np.int64)
+    nz = S != 0
+    big = np.iinfo(np.int64).max
+    U = np.where(nz, F, big).min(axis=-1)
+    U = np.where(U == big, 0, U)
+    sh = np.where(nz, F - U[..., None], 0)
+    width = np.frexp(np.abs(S).astype(np.float64))[1] + sh      # bit lengths (may overestimate by 1)
+    t = max(S.shape[-1], 1)
+    ok = width.max(axis=-1, initial=0) + (t - 1).bit_length() <= 62
+    safe_sh = np.where(ok[..., None], sh, 0)
+    K = np.where(ok, (S << safe_sh).sum(axis=-1), 0)
+    v = exact_pow2(K, -U)
+    if not ok.all():
+        for idx in zip(*np.nonzero(~ok)):
+            total = sum(int(s) << int(f) for s, f, z in zip(S[idx], sh[idx], nz[idx]) if z)
+            v[idx] = _round_odd_int(total, int(U[idx]))
     return converter(fmt).quantize(v) + 0.0

@@ -26,8 +26,9 @@ import pathlib
 
 import numpy as np
 
-from ..arith import ExactAccumulator, FixedAccumulator, FloatAccumulator, matmul
+from ..arith import ExactAccumulator, FixedAccumulator, FloatAccumulator, block_matmul, matmul
 from ..formats import BlockFormat, FixedFormat, FloatFormat, IntFormat, SignMagFormat
+from ..formats.block import BlockCodes
 from ..quant import dyadic_approx
 from . import _datapath as dp
 from .graph import Graph, check_input, fold_batchnorm
@@ -40,6 +41,9 @@ _ACT_SCALES = ("float", "pow2", "none")
 _METHODS = ("rtn", "gptq", "adaround")
 _ACT_TYPES = (IntFormat, FixedFormat, FloatFormat)
 _WEIGHT_TYPES = (IntFormat, FixedFormat, FloatFormat, SignMagFormat, BlockFormat)
+#: The scalar format that carries block-format (MX) activation tensors between layers
+#: (OCP MX: vector operations in FP32, MX conversion at the input of a matrix product).
+MX_CARRIER = FloatFormat(8, 23)
 
 
 def _fmt(name, value, types, what):
@@ -64,8 +68,10 @@ class QConfig:
         Weight format: IntFormat, FixedFormat, FloatFormat, SignMagFormat or a
         BlockFormat (MX/BFP). Default ``"int4"``.
     act : Format or str
-        Activation format: IntFormat, FixedFormat (≤ 32 bits) or FloatFormat.
-        Default ``"int8"``.
+        Activation format: IntFormat, FixedFormat (≤ 32 bits), FloatFormat, or
+        a BlockFormat (MX) blocked along its last axis; block activations need
+        a block ``weight`` format with the same ``block`` (see ``docs/nn.md``,
+        *Block (MX) activations*). Default ``"int8"``.
     acc : ExactAccumulator, FixedAccumulator, FloatAccumulator or None
         The accumulator of Dense/Conv2d; ``None`` is exact (Kulisch).
     granularity : "tensor", "channel" or int
@@ -118,11 +124,10 @@ class QConfig:
         set_ = object.__setattr__
         set_(self, "weight", _fmt("weight", self.weight, _WEIGHT_TYPES,
                                    "an Int/Fixed/Float/SignMag/Block format or its name"))
-        act = _fmt("act", self.act, _ACT_TYPES + (BlockFormat,), "an Int/Fixed/Float format or its name")
+        act = _fmt("act", self.act, _ACT_TYPES + (BlockFormat,), "an Int/Fixed/Float/Block format or its name")
         if isinstance(act, BlockFormat):
-            raise ValueError(f"act must be an IntFormat, FixedFormat or FloatFormat, not the block format "
-                             f"{act}; block formats are supported for weights")
-        if act.bits > 32:
+            _check_block_act(act, self.weight, self.bias_bits)
+        elif act.bits > 32:
             raise ValueError(f"act must have at most 32 bits, not {act.bits} ({act})")
         set_(self, "act", act)
         if self.acc is not None and not isinstance(self.acc, (ExactAccumulator, FixedAccumulator,
@@ -156,6 +161,22 @@ class QConfig:
                 "mult_bits": self.mult_bits, "bias_bits": self.bias_bits, "percentile": self.percentile}
 
 
+def _check_block_act(act, weight, bias_bits):
+    if act.axis not in (-1,):
+        raise ValueError(f"act {act} must be blocked along its last axis (axis=-1: the input features of a "
+                         f"Dense, the im2col contraction axis of a Conv2d), not axis={act.axis}")
+    if not isinstance(weight, BlockFormat):
+        raise ValueError(f"act {act} is a block format: weight must be a block format with the same block "
+                         f"({act.block}) so that block j of the activations meets block j of the weights, "
+                         f"not {weight}")
+    if weight.axis not in (-1, 1) or weight.block != act.block:
+        raise ValueError(f"act {act} has block={act.block} along the contraction axis; weight {weight} must "
+                         f"have the same block along axis -1, not block={weight.block}, axis={weight.axis}")
+    if bias_bits is not None:
+        raise ValueError(f"bias_bits must be None with block activations (act {act}): the bias is an FP32 "
+                         f"value, not {bias_bits!r}")
+
+
 def _acc_dict(acc):
     if acc is None or isinstance(acc, ExactAccumulator):
         return {"type": "exact"}
@@ -169,6 +190,10 @@ def _acc_dict(acc):
 class QTensor:
     """An activation tensor's format and per-tensor scale: real value = ``scale * value(code)``.
 
+    ``block`` is None for scalar activations. For block (MX) activations it is
+    the BlockFormat the consuming Dense/Conv2d encodes its input rows with;
+    ``format`` is then the FP32 carrier (:data:`MX_CARRIER`) and ``scale`` 1.
+
     >>> import numfmt as nf
     >>> QTensor(nf.IntFormat(8), 0.5).quantum
     0
@@ -176,6 +201,7 @@ class QTensor:
 
     format: object
     scale: float
+    block: object = None
 
     @property
     def quantum(self) -> int:
@@ -183,8 +209,11 @@ class QTensor:
         return dp.quantum_exp(self.format)
 
     def to_dict(self):
-        """``{"format": name, "scale": float}``."""
-        return {"format": str(self.format), "scale": float(self.scale)}
+        """``{"format": name, "scale": float}`` (and ``"block": name`` for block activations)."""
+        d = {"format": str(self.format), "scale": float(self.scale)}
+        if self.block is not None:
+            d["block"] = str(self.block)
+        return d
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -231,6 +260,14 @@ class QLinear(_QNode):
     multiplier, shift : numpy.ndarray of int64, (out,)
         Requantization: output value ``= round(K * multiplier * 2**-shift)``.
     mult_bits : int
+    x : QTensor
+        The input tensor's format and scale.
+
+    With block (MX) activations (``x.block`` set) the input rows are encoded
+    block-wise at run time and the fields read differently: the real bias of
+    channel ``o`` is the FP32 value ``bias[o] * 2**acc_exp[o]``, ``multiplier``
+    is 1, ``shift`` 0 and ``acc_bits``/``mult_bits`` 0 (no requantizer: the
+    sum is rounded once to the FP32 carrier; see ``docs/nn.md``).
     """
 
     kind: str
@@ -257,6 +294,82 @@ class QLinear(_QNode):
         wm.setflags(write=False)
         object.__setattr__(self, "_wm", wm)
         object.__setattr__(self, "_rq", dp.make_requantizer(self.multiplier, self.shift, self.out.format))
+        if self.x.block is not None:
+            self._init_block()
+
+    def _init_block(self):
+        """Weight factors for block inputs: element values, absolute block exponents, BlockCodes (K, out)."""
+        bf, block = self.block_format, self.x.block.block
+        out = self.weight_codes.shape[0]
+        codes = self.weight_codes.reshape(out, -1)
+        m, e = np.frexp(self.channel_scale)
+        ew = self.weight_exp.reshape(out, -1)[:, ::block] + (e - 1)[:, None]       # (out, nb)
+        vals = self.weight_format.decode(codes)
+        qw = dp.quantum_exp(self.weight_format)
+        if isinstance(bf.scale, IntFormat):
+            scales = bf.scale.encode(ew.astype(np.float64))
+        else:
+            scales = bf.scale.encode(np.ldexp(1.0, ew))
+        wcodes = BlockCodes(scales=np.ascontiguousarray(scales.T), elements=np.ascontiguousarray(codes.T),
+                            format=dataclasses.replace(bf, axis=0))
+        wi = dp.to_int(vals, qw).T.copy()                                               # (K, out)
+        object.__setattr__(self, "_blk", {"ew": ew, "wi": wi, "wif": wi.astype(np.float64), "qw": qw,
+                                          "wcodes": wcodes})
+
+    def input_codes(self, xv):
+        """The block (MX) codes of this layer's input rows (Dense: ``x``; Conv2d: im2col rows).
+
+        Only for block activations; a :class:`~numfmt.BlockCodes` of shape
+        ``(rows, in)`` blocked along axis −1 (``in`` = ``ic·kh·kw`` for a conv).
+        """
+        if self.x.block is None:
+            raise ValueError(f"node {self.name!r}: input_codes needs block activations, not {self.x.format}")
+        cols = im2col(xv, self.weight_codes.shape[2:], self.stride, self.padding) if self.kind == "conv" else xv
+        return self.x.block.encode(cols)
+
+    def _run_block(self, xv):
+        """Output values for block inputs: Σ_j 2**(e_x + e_w) · (element dot of block j), + bias, one rounding."""
+        A = self.input_codes(xv)
+        va, ea, _ = A.factors()
+        blk, block = self._blk, self.x.block.block
+        acc = self.acc or ExactAccumulator()
+        bias = np.ldexp(self.bias.astype(np.float64), self.acc_exp)
+        if not isinstance(acc, ExactAccumulator):
+            try:
+                C = block_matmul(A, blk["wcodes"], acc)
+                C = matmul(np.stack([C.ravel(), np.broadcast_to(bias, C.shape).ravel()], axis=1),
+                           np.ones((2, 1)), acc).reshape(C.shape)
+            except ValueError as exc:
+                raise ValueError(f"node {self.name!r}: {exc}") from None
+            if not np.isfinite(C).all():
+                idx = tuple(int(i) for i in np.argwhere(~np.isfinite(C))[0])
+                raise ValueError(f"node {self.name!r}: the accumulator {acc} overflowed to {C[idx]} "
+                                 f"(row {idx[0]}, channel {idx[1]}); use a wider accumulator")
+            return dp.converter(self.out.format).quantize(C) + 0.0
+        qx = dp.quantum_exp(self.x.block.element)
+        xi = dp.to_int(va, qx)
+        n, K = xi.shape
+        out, nb = blk["ew"].shape
+        S = np.empty((n, out, nb + 1), dtype=np.int64)
+        exact_f64 = self._partial_bits <= 53
+        for j in range(nb):
+            k = slice(j * block, min((j + 1) * block, K))
+            if exact_f64:
+                S[:, :, j] = (xi[:, k].astype(np.float64) @ blk["wif"][k]).astype(np.int64)
+            else:
+                S[:, :, j] = xi[:, k] @ blk["wi"][k]
+        Fx = np.empty((n, out, nb + 1), dtype=np.int64)
+        Fx[:, :, :nb] = ea[:, None, :] + blk["ew"][None, :, :] + (qx + blk["qw"])
+        S[:, :, nb] = self.bias[None, :]
+        Fx[:, :, nb] = self.acc_exp[None, :]
+        return dp.round_dyadic_sum(S, Fx, self.out.format)
+
+    @property
+    def _partial_bits(self):
+        """Bits of the largest element dot product of one block (a static bound)."""
+        xb = dp.max_abs_int(self.x.block.element)
+        wb = dp.max_abs_int(self.weight_format)
+        return _bound_bits(xb * wb * self.x.block.block)
 
     @property
     def weight_values(self):
@@ -270,7 +383,10 @@ class QLinear(_QNode):
         return self.weight_values * self.channel_scale.reshape(view)
 
     def accumulate(self, xv):
-        """Integer accumulators ``K`` (int64, ``(rows, out)``) for input values ``xv``."""
+        """Integer accumulators ``K`` (int64, ``(rows, out)``) for input values ``xv`` (scalar activations)."""
+        if self.x.block is not None:
+            raise ValueError(f"node {self.name!r}: block activations ({self.x.block}) have no static "
+                             "accumulator units; use run()")
         if self.kind == "conv":
             cols = im2col(xv, self.weight_codes.shape[2:], self.stride, self.padding)
         else:
@@ -292,8 +408,11 @@ class QLinear(_QNode):
         return dp.to_int(C, self.acc_exp[None, :])
 
     def run(self, xv):
-        K = self.accumulate(xv)
-        y = dp.requantize(K, self.multiplier, self.shift, self.out.format, self._rq)
+        if self.x.block is not None:
+            y = self._run_block(xv)
+        else:
+            K = self.accumulate(xv)
+            y = dp.requantize(K, self.multiplier, self.shift, self.out.format, self._rq)
         if self.kind == "conv":
             n, (oc, _, kh, kw) = xv.shape[0], self.weight_codes.shape
             (sh, sw), (ph, pw) = self.stride, self.padding
@@ -337,6 +456,10 @@ class QAvgPool(_QNode):
 
     def run(self, xv):
         layer = AvgPool2d(self.kernel, self.stride)
+        if self.out.block is not None:          # FP32 carrier: exact window sum * 2**-shift, one rounding
+            S, F = dp.split_pow2(layer.windows(xv))
+            sh = S.shape[:4] + (-1,)
+            return dp.round_dyadic_sum(S.reshape(sh), F.reshape(sh) - self.shift, self.out.format)
         win = layer.windows(dp.to_int(xv, self.out.quantum))
         S = win.sum(axis=(4, 5))
         return dp.requantize(S, self.multiplier, self.shift, self.out.format, self._rq)
@@ -356,6 +479,9 @@ class QAdd(_QNode):
         object.__setattr__(self, "_rq", dp.make_requantizer(1, self.shift, self.out.format))
 
     def run(self, av, bv):
+        if self.out.block is not None:          # FP32 carrier, scales 1: the exact sum, one rounding
+            S, F = dp.split_pow2(np.stack([av, bv], axis=-1))
+            return dp.round_dyadic_sum(S, F, self.out.format)
         A = dp.to_int(av, self.xa.quantum)
         B = dp.to_int(bv, self.xb.quantum)
         P = A * np.int64(self.multipliers[0]) + B * np.int64(self.multipliers[1])
@@ -486,6 +612,8 @@ def _calib_values(graph, y, name):
 def _act_tensor(cfg, values, name):
     from .. import ptq
     fmt = cfg.act
+    if isinstance(fmt, BlockFormat):            # the block scales carry the range: scale 1, FP32 carrier
+        return QTensor(MX_CARRIER, 1.0, block=fmt)
     lo = float(values.min()) if values.size else 0.0
     if lo < 0 and fmt.min >= 0:
         raise ValueError(f"act format {fmt} is unsigned, but node {name!r} takes negative values "
@@ -548,6 +676,9 @@ def _quantize_linear(node, layer, x_float, xq: QTensor, yq: QTensor, cfg):
     if cfg.bias_correction:
         real = elem.decode(codes) * np.broadcast_to(grid.scale, W.shape)
         bias = bias + ptq.bias_correction(W, real, X.mean(axis=0))
+    if xq.block is not None:
+        return _linear_block(node, layer, codes.reshape(W4.shape), elem, wexp.reshape(W4.shape), sigma, bias,
+                             xq, yq, cfg)
     acc = cfg.acc or ExactAccumulator()
     qx = xq.quantum
     qw = dp.quantum_exp(elem)
@@ -620,7 +751,44 @@ def _quantize_linear(node, layer, x_float, xq: QTensor, yq: QTensor, cfg):
                    acc=acc, acc_bits=acc_bits, multiplier=b, shift=c, mult_bits=mult_bits, x=xq)
 
 
+def _linear_block(node, layer, codes, elem, wexp, sigma, bias, xq, yq, cfg):
+    """QLinear for block (MX) inputs: bias as an FP32 value ``bias * 2**acc_exp``, no requantizer."""
+    name, acc = node.name, cfg.acc or ExactAccumulator()
+    with np.errstate(over="ignore"):
+        B = dp.converter(MX_CARRIER).quantize(bias)
+    if isinstance(acc, FixedAccumulator):             # then onto the register's grid (RNE)
+        B = np.ldexp(np.round(np.ldexp(B, acc.frac_bits)), -acc.frac_bits)
+        R = np.ldexp(B, acc.frac_bits)
+        bad = (R < acc.min_int) | (R > acc.max_int)
+        if bad.any():
+            o = int(np.argmax(bad))
+            raise ValueError(f"node {name!r}: bias[{o}] = {float(bias[o])!r} does not fit the accumulator {acc}")
+    m, e = np.frexp(B)
+    bint = np.ldexp(m, 53).astype(np.int64)
+    bexp = (e - 53).astype(np.int64)
+    # strip trailing zero bits: bias = bint * 2**bexp with bint odd (or 0, exponent 0)
+    while True:
+        even = (bint != 0) & (bint % 2 == 0)
+        if not even.any():
+            break
+        bint, bexp = np.where(even, bint // 2, bint), np.where(even, bexp + 1, bexp)
+    bexp = np.where(bint == 0, 0, bexp)
+    n = sigma.shape[0]
+    q = QLinear(name, node.inputs, yq, kind="conv" if isinstance(layer, Conv2d) else "dense",
+                stride=getattr(layer, "stride", (1, 1)), padding=getattr(layer, "padding", (0, 0)),
+                weight_codes=codes, weight_format=elem, block_format=cfg.weight, weight_exp=wexp,
+                channel_scale=sigma, acc_exp=bexp, bias=bint, acc=acc, acc_bits=0,
+                multiplier=np.ones(n, dtype=np.int64), shift=np.zeros(n, dtype=np.int64), mult_bits=0, x=xq)
+    if isinstance(acc, ExactAccumulator) and q._partial_bits > 62:
+        raise ValueError(f"node {name!r}: the element dot product of one block needs {q._partial_bits} bits "
+                         f"(act {xq.block}, weight {cfg.weight}); the exact datapath holds 62: use "
+                         "acc=FloatAccumulator(fp32) (OCP MX DotGeneral) or narrower formats")
+    return q
+
+
 def _quantize_add(node, xa: QTensor, xb: QTensor, yq: QTensor, cfg):
+    if yq.block is not None:
+        return QAdd(node.name, node.inputs, yq, multipliers=(1, 1), shift=0, xa=xa, xb=xb)
     bits = max(_bound_bits(dp.max_abs_int(t.format)) for t in (xa, xb))
     mb = min(cfg.mult_bits, 61 - bits)
     ra = xa.scale * math.ldexp(1.0, xa.quantum) / yq.scale
@@ -644,6 +812,13 @@ def _quantize_add(node, xa: QTensor, xb: QTensor, yq: QTensor, cfg):
 
 def _quantize_avgpool(node, layer, xq: QTensor, cfg):
     kh, kw = layer.kernel
+    if xq.block is not None:
+        k = kh * kw
+        if k & (k - 1):
+            raise ValueError(f"node {node.name!r}: AvgPool2d over {kh}x{kw} = {k} values (not a power of two) "
+                             f"has no exact divider on block activations ({xq.block})")
+        return QAvgPool(node.name, node.inputs, xq, kernel=layer.kernel, stride=layer.stride,
+                        multiplier=1, shift=k.bit_length() - 1)
     bits = _bound_bits(dp.max_abs_int(xq.format) * kh * kw)
     b, c = dyadic_approx(math.ldexp(1.0, xq.quantum) / (kh * kw), min(cfg.mult_bits, 63 - bits))
     return QAvgPool(node.name, node.inputs, xq, kernel=layer.kernel, stride=layer.stride,

@@ -8,6 +8,11 @@ Rounding to an activation format comes from the format's definition
 ``arith_reference.round_to_format`` for floats), accumulators from
 ``arith_reference.ref_sum``; nothing here calls numfmt's kernels except
 ``Format.decode`` for weight codes.
+
+Block (MX) activations are encoded here from the OCP MX rules
+(:func:`mx_encode_row`: shared exponent ``floor(log2 amax) - emax_elem``
+clamped to E8M0's −127..127, elements rounded by the element format and
+saturating), never with ``BlockFormat.encode``.
 """
 
 from __future__ import annotations
@@ -57,6 +62,45 @@ def dyadic(K: int, b: int, c: int) -> Fraction:
     return Fraction(K * b) / TWO ** c
 
 
+def _floor_log2(a: Fraction) -> int:
+    e = a.numerator.bit_length() - a.denominator.bit_length()
+    while TWO ** e > a:
+        e -= 1
+    while TWO ** (e + 1) <= a:
+        e += 1
+    return e
+
+
+def mx_encode_row(row, bf):
+    """OCP MX encoding of a list of Fractions along its length: ``[(element values, e), ...]`` per block."""
+    assert bf.scale.exp == 8 and bf.scale.man == 0 and str(bf.rule) in ("ocp", "ScaleRule.OCP")
+    emax = _floor_log2(Fraction(bf.element.max))
+    out = []
+    for j in range(0, len(row), bf.block):
+        blk = row[j:j + bf.block]
+        amax = max(abs(v) for v in blk)
+        e = -127 if amax == 0 else min(max(_floor_log2(amax) - emax, -127), 127)
+        out.append(([round_act(bf.element, v / TWO ** e) for v in blk], e))
+    return out
+
+
+def _block_output(node, o, row, w):
+    """Σ_j 2**e_j · (element dot product of block j), accumulated, plus the FP32 bias, rounded to FP32."""
+    terms = []
+    sigma = Fraction(float(node.channel_scale[o]))           # a power of two for block weights
+    assert sigma.numerator == 1 or sigma.denominator == 1
+    for j, (elems, e) in enumerate(mx_encode_row(row, node.x.block)):
+        k0 = j * node.x.block.block
+        terms.append(sum((x * w[o, k0 + i] for i, x in enumerate(elems)), Fraction(0)) * sigma * TWO ** e)
+    bias = Fraction(int(node.bias[o])) * TWO ** int(node.acc_exp[o])
+    if isinstance(node.acc, ExactAccumulator):
+        total = sum(terms, Fraction(0)) + bias
+    else:
+        c = AR.ref_sum([float(t) for t in terms], node.acc, 0.0)
+        total = Fraction(AR.ref_sum([float(c), float(bias)], node.acc, 0.0))
+    return round_act(node.out.format, total)
+
+
 def ref_input(node, x):
     s = node.out.scale
     return np.vectorize(lambda v: round_act(node.out.format, Fraction(float(v) / s)), otypes=[object])(x)
@@ -94,6 +138,9 @@ def ref_dense(node, x):
     y = np.empty((n, out), dtype=object)
     for i in range(n):
         for o in range(out):
+            if node.x.block is not None:
+                y[i, o] = _block_output(node, o, list(x[i]), w.reshape(out, -1))
+                continue
             prods = [x[i, k] * w[o, k] for k in range(w.shape[1])]
             y[i, o] = _requant(node, o, _acc_output(node, o, prods))
     return y
@@ -110,14 +157,18 @@ def ref_conv(node, x):
         for o in range(oc):
             for i in range(oh):
                 for j in range(ow):
-                    prods = []
+                    patch, prods = [], []
                     for ci in range(c):          # (c, kh, kw) in C order, padding zeros included
                         for di in range(kh):
                             for dj in range(kw):
                                 r, s = i * sh + di - ph, j * sw + dj - pw
                                 xv = x[b, ci, r, s] if 0 <= r < h and 0 <= s < wd else Fraction(0)
+                                patch.append(xv)
                                 prods.append(xv * w[o, ci, di, dj])
-                    y[b, o, i, j] = _requant(node, o, _acc_output(node, o, prods))
+                    if node.x.block is not None:
+                        y[b, o, i, j] = _block_output(node, o, patch, w.reshape(oc, -1))
+                    else:
+                        y[b, o, i, j] = _requant(node, o, _acc_output(node, o, prods))
     return y
 
 
@@ -144,6 +195,13 @@ def ref_passthrough(node, x):
 
 def ref_avgpool(node, x):
     (kh, kw), (sh, sw) = node.kernel, node.stride
+    if node.out.block is not None:                   # FP32 carrier: exact mean, one rounding
+        n, c, h, w = x.shape
+        y = np.empty((n, c, (h - kh) // sh + 1, (w - kw) // sw + 1), dtype=object)
+        for b, ch, i, j in np.ndindex(y.shape):
+            S = sum(x[b, ch, i * sh + di, j * sw + dj] for di in range(kh) for dj in range(kw))
+            y[b, ch, i, j] = round_act(node.out.format, S / (kh * kw))
+        return y
     q = node.out.quantum
     n, c, h, w = x.shape
     oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
@@ -157,6 +215,8 @@ def ref_avgpool(node, x):
 
 
 def ref_add(node, a, b):
+    if node.out.block is not None:                   # FP32 carrier, scales 1: exact sum, one rounding
+        return np.vectorize(lambda u, v: round_act(node.out.format, u + v), otypes=[object])(a, b)
     ma, mb = node.multipliers
     qa, qb = node.xa.quantum, node.xb.quantum
     y = np.empty(a.shape, dtype=object)

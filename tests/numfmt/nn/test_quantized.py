@@ -217,9 +217,16 @@ def test_formats_that_cannot_hold_the_range():
 
 
 def test_config_errors():
-    with pytest.raises(ValueError, match=r"act must be an IntFormat, FixedFormat or FloatFormat, not the block "
-                                         r"format mxfp4"):
+    with pytest.raises(ValueError, match=r"act mxfp4 is a block format: weight must be a block format with the "
+                                         r"same block \(32\).*not int4"):
         nn.QConfig(act="mxfp4")
+    with pytest.raises(ValueError, match=r"weight mxint8\(block=8\) must have the same block along axis -1, not "
+                                         r"block=8, axis=-1"):
+        nn.QConfig(weight="mxint8(block=8)", act="mxfp4(block=4)")
+    with pytest.raises(ValueError, match=r"act mxfp4\(axis=0\) must be blocked along its last axis"):
+        nn.QConfig(weight="mxfp4", act="mxfp4(axis=0)")
+    with pytest.raises(ValueError, match=r"bias_bits must be None with block activations .*not 16"):
+        nn.QConfig(weight="mxfp4", act="mxfp4", bias_bits=16)
     with pytest.raises(ValueError, match=r"method must be one of 'rtn', 'gptq', 'adaround', not 'best'"):
         nn.QConfig(method="best")
     with pytest.raises(ValueError, match=r"act_scale must be one of 'float', 'pow2', 'none', not 'auto'"):
@@ -307,3 +314,116 @@ def test_digits_8bit_within_one_point(model, fmt):
     q_acc = nn.accuracy(q, x_test, y_test)
     assert float_acc > 0.97
     assert q_acc >= float_acc - 0.01, (float_acc, q_acc)
+
+
+# -- block (MX) activations ---------------------------------------------------------------------
+MX_ACTS = ["mxint8(block=4)", "mxfp8_e4m3(block=8)", "mxfp4(block=4)", "mxfp4(block=8)", "mxfp6_e2m3(block=8)"]
+
+
+def conv_graph(seed):
+    """Conv2d(3→4, 3x3: 27 contraction values, ragged for blocks of 4 and 8) → ReLU → MaxPool → Dense."""
+    rng = np.random.default_rng(seed)
+    nodes = [nn.Conv2d(rng.standard_normal((4, 3, 3, 3)) * 0.5, rng.standard_normal(4) * 0.2, padding=1),
+             nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(rng.standard_normal((5, 4, 2, 2)) * 0.5, stride=1),
+             nn.Flatten(), nn.Dense(rng.standard_normal((3, 20)) * 0.5, rng.standard_normal(3) * 0.1)]
+    return nn.Graph.sequential(nodes, input_shape=(3, 6, 6))
+
+
+def _mx_inputs(rng, shape):
+    # spread over many binades, with exact zeros, so blocks get different shared exponents
+    x = rng.standard_normal(shape) * np.exp2(rng.integers(-6, 6, size=shape))
+    x[rng.random(shape) < 0.15] = 0.0
+    return x
+
+
+@pytest.mark.parametrize("fmt", MX_ACTS)
+def test_block_activations_dense_match_reference(fmt):
+    rng = np.random.default_rng(len(fmt))
+    g = nn.Graph.sequential([nn.Dense(rng.standard_normal((10, 13)), rng.standard_normal(10)), nn.ReLU(),
+                             nn.Dense(rng.standard_normal((4, 10)) * 3, rng.standard_normal(4))],
+                            input_shape=(13,))                      # 13 and 10 features: ragged blocks
+    q = nn.quantize(g, nn.QConfig(weight=fmt, act=fmt), _mx_inputs(rng, (32, 13)))
+    assert q.node("dense0").x.block == nf.parse(fmt) and q.node("dense0").x.scale == 1.0
+    check_against_reference(q, _mx_inputs(rng, (6, 13)))
+
+
+@pytest.mark.parametrize("fmt", MX_ACTS)
+def test_block_activations_conv_match_reference(fmt):
+    g = conv_graph(3)
+    rng = np.random.default_rng(3)
+    q = nn.quantize(g, nn.QConfig(weight=fmt, act=fmt), _mx_inputs(rng, (8, 3, 6, 6)))
+    check_against_reference(q, _mx_inputs(rng, (2, 3, 6, 6)))
+
+
+@pytest.mark.parametrize("fmt", ["mxint8(block=8)", "mxfp4(block=4)"])
+def test_block_activations_every_layer_match_reference(fmt):
+    g = all_layers_graph(5)                                  # Add, AvgPool, ReLU6 on the FP32 carrier too
+    rng = np.random.default_rng(5)
+    q = nn.quantize(g, nn.QConfig(weight=fmt, act=fmt), rng.standard_normal((8, 2, 6, 6)))
+    check_against_reference(q, rng.standard_normal((2, 2, 6, 6)) * 1.5)
+
+
+@pytest.mark.parametrize("acc", [FloatAccumulator(nf.parse("fp32")), FloatAccumulator(nf.parse("bf16")),
+                                 FixedAccumulator(48, 30, overflow="sat")])
+def test_block_activations_accumulators_match_reference(acc):
+    g = conv_graph(4)
+    rng = np.random.default_rng(4)
+    q = nn.quantize(g, nn.QConfig(weight="mxfp4(block=8)", act="mxfp4(block=8)", acc=acc),
+                    rng.standard_normal((8, 3, 6, 6)))
+    check_against_reference(q, rng.standard_normal((2, 3, 6, 6)))
+
+
+def test_block_activations_are_block_codes_of_the_input_rows():
+    g = conv_graph(6)
+    rng = np.random.default_rng(6)
+    fmt = nf.parse("mxfp4(block=8)")
+    q = nn.quantize(g, nn.QConfig(weight=fmt, act=fmt), rng.standard_normal((8, 3, 6, 6)))
+    x = rng.standard_normal((2, 3, 6, 6))
+    vals = q.run(x)
+    node = q.node("conv2d0")
+    codes = node.input_codes(vals["input"])
+    rows = nn.layers.im2col(vals["input"], (3, 3), (1, 1), (1, 1))        # (c, kh, kw), kw fastest
+    assert codes.elements.shape == (2 * 36, 27) and codes.scales.shape == (2 * 36, 4)
+    for r in range(0, rows.shape[0], 7):
+        ref = R.mx_encode_row([Fraction(float(v)) for v in rows[r]], fmt)
+        assert [e for _, e in ref] == (codes.scales[r].astype(np.int64) - 127).tolist()
+        assert [float(v) for blk, _ in ref for v in blk] == fmt.element.decode(codes.elements[r]).tolist()
+    # the weights are blocked along the same axis: block j of a weight row covers the same 8 columns
+    e = node.weight_exp.reshape(4, -1)
+    assert all((e[:, j:j + 8] == e[:, j:j + 1]).all() for j in range(0, 27, 8))
+    assert q.node("dense5").x.block == fmt and q.node("dense5").out.format == nn.quantized.MX_CARRIER
+
+
+def test_block_activation_errors():
+    g = nn.Graph.sequential([nn.Dense(np.ones((2, 4)))], input_shape=(4,))
+    with pytest.raises(ValueError, match=r"node 'dense0': the element dot product of one block needs \d+ bits"):
+        nn.quantize(g, nn.QConfig(weight="mxfp8_e5m2", act="mxfp8_e5m2"), np.ones((2, 4)))
+    pool = nn.Graph.sequential([nn.AvgPool2d(3)], input_shape=(1, 6, 6))
+    with pytest.raises(ValueError, match=r"node 'avgpool2d0': AvgPool2d over 3x3 = 9 values \(not a power of "
+                                         r"two\) has no exact divider on block activations"):
+        nn.quantize(pool, nn.QConfig(weight="mxfp4", act="mxfp4"), np.ones((2, 1, 6, 6)))
+    q = nn.quantize(g, nn.QConfig(weight="int8", act="int8"), np.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"node 'dense0': input_codes needs block activations, not int8"):
+        q.node("dense0").input_codes(np.ones((1, 4)))
+
+
+def test_round_dyadic_sum_is_one_rounding():
+    rng = np.random.default_rng(0)
+    fp32 = nf.parse("fp32")
+    for spread in (4, 40, 300):               # int64 path, then the Python-integer fallback
+        S = rng.integers(-2**20, 2**20, size=(200, 5))
+        F = rng.integers(-spread, spread, size=(200, 5))
+        S[:, 1] = S[:, 0] << 30               # near-cancellations and ties
+        got = dp.round_dyadic_sum(S, F, fp32)
+        for i in range(S.shape[0]):
+            exact = sum((Fraction(int(s)) * Fraction(2) ** int(f) for s, f in zip(S[i], F[i])), Fraction(0))
+            assert Fraction(float(got[i])) == R.round_act(fp32, exact), (spread, i)
+
+
+@pytest.mark.parametrize("fmt", ["mxint8", "mxfp8_e4m3"])
+def test_digits_mx_within_one_and_a_half_points(fmt):
+    x_train, _, x_test, y_test = nn.digits_data()
+    g = nn.digits_mlp()
+    q = nn.quantize(g, nn.QConfig(weight=fmt, act=fmt), x_train)
+    assert q.node("dense0").x.block == nf.parse(fmt)
+    assert nn.accuracy(q, x_test, y_test) >= nn.accuracy(g, x_test, y_test) - 0.015
