@@ -155,3 +155,17 @@ def test_an_interrupted_sweep_keeps_its_finished_points(tmp_path):
                         progress=lambda d, t, r: seen.append(r["weight"]))
     assert seen == ["int8"] and [r["weight"] for r in records] == ["int4", "int6", "int8"]
     assert [r["weight"] for r in sweep.load_records(path)] == ["int4", "int6", "int8"]
+
+
+def test_docs_digits_table_is_the_scripts_rendering_of_its_csv():
+    import importlib.util
+    import pathlib
+    docs = pathlib.Path(__file__).resolve().parents[2] / "docs"
+    spec = importlib.util.spec_from_file_location("make_digits_table", docs / "make_digits_table.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    records = sweep.load_records(docs / "digits_accuracy.csv")
+    assert script.render(records, ["rtn", "gptq", "adaround"]) == (docs / "digits_accuracy.md").read_text()
+    eight = [r for r in records if r["bits"] == 8 and r["method"] == "rtn" and r["mode"] == "wa"
+             and r["weight"] in ("int8", "fp8_e4m3")]
+    assert len(eight) == 4 and all(r["delta"] >= -0.01 for r in eight)
