@@ -1,5 +1,12 @@
-"""Hardware generators built from numfmt formats (Amaranth RTL, HLS C++, cost models).
+"""Hardware generators built from numfmt formats.
 
-Nothing is generated yet; the units land here with their cocotb testbenches
-in ``sim``. ``hw`` depends only on ``numfmt``.
+* :mod:`hw.rtl` — Amaranth components for the units numfmt emulates, each with a
+  numfmt model (``unit.model``) that :mod:`sim` checks it against.
+* :func:`emit` — Verilog plus a JSON manifest (formats, ports, latency), written atomically.
+
+``hw`` depends only on ``numfmt``.
 """
+
+from .emit import emit
+
+__all__ = ["emit"]

@@ -1,0 +1,545 @@
+"""Multiply-accumulate units: integer, ap_fixed and minifloat (Kulisch) MACs.
+
+Every MAC takes one product per input transaction and answers with the accumulator
+*after* that product. Input fields: the operands ``a`` and ``b`` and a 1-bit control
+field ``first`` ("start a new sum with this product"); output field ``acc``. The
+register is reset to zero, so inputs before the first ``first = 1`` continue the sum
+of zero.
+
+* :class:`IntMac` — :class:`~numfmt.IntFormat` operands, a
+  :class:`~numfmt.arith.FixedAccumulator` register (``width`` bits, wrap or saturate
+  after every addition, exactly as numfmt defines it).
+* :class:`FixedMac` — :class:`~numfmt.FixedFormat` (``ap_fixed``) operands, an exact
+  register (:func:`~numfmt.arith.exact_fixed_accumulator`), and the ``ap_fixed`` cast
+  of the exact sum to an output :class:`~numfmt.FixedFormat` (its rounding and
+  overflow modes).
+* :class:`FloatKulischMac` — :class:`~numfmt.FloatFormat` operands, products added
+  exactly into a Kulisch register of :func:`~numfmt.arith.kulisch_width` bits; a
+  sticky ``invalid`` flag for NaN/inf operands.
+
+Timing: ``stages`` pipeline registers on the product path, then the accumulator
+register (one cycle), then (:class:`FixedMac` only) ``out_stages`` registers after
+the output cast: latency ``stages + 1 (+ out_stages)``. One transaction per cycle;
+back-pressure on ``o`` stalls the whole pipe. See ``docs/hw_mac.md``.
+
+The models call :func:`numfmt.arith.matmul` with the unit's accumulator (see
+:func:`running_sums`), and the formats' ``encode``/``decode``.
+
+>>> import numfmt as nf
+>>> from numfmt.arith import FixedAccumulator
+>>> mac = IntMac(nf.IntFormat(8), nf.IntFormat(8), FixedAccumulator(12, overflow="sat"))
+>>> mac.latency, mac.out_fields["acc"].width
+(2, 12)
+>>> import numpy as np
+>>> out = mac.model({"a": np.array([100, 100, 100, 5], dtype=np.uint64),
+...                  "b": np.array([30, 30, 226, 5], dtype=np.uint64),     # 226 is -30
+...                  "first": np.array([1, 0, 0, 1], dtype=np.uint64)})
+>>> nf.IntFormat(12).decode(out["acc"]).tolist()      # 3000 saturates to 2047
+[2047.0, 2047.0, -953.0, 25.0]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Const, Module, Mux, Signal, signed
+
+from numfmt.arith import FixedAccumulator, exact_fixed_accumulator, kulisch_width, matmul
+from numfmt.formats import FixedFormat, FloatFormat, IntFormat
+from numfmt.modes import Overflow, Rounding
+
+from ._float import unpack
+from ._unit import Field, Unit
+
+__all__ = ["IntMac", "FixedMac", "FloatKulischMac", "running_sums", "MAX_REGISTER_BITS"]
+
+MAX_REGISTER_BITS = 53
+"""Widest accumulator register the models support: numfmt.arith returns float64 sums."""
+
+_BLOCK = 32   # products per matmul row in running_sums
+
+
+def _check_stages(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be an integer ≥ 0, not {value!r}")
+    return int(value)
+
+
+def _check_format(name, value, cls):
+    if not isinstance(value, cls):
+        raise TypeError(f"{name} must be a numfmt.{cls.__name__}, not {value!r}")
+    return value
+
+
+def _check_register(acc: FixedAccumulator):
+    if acc.width > MAX_REGISTER_BITS:
+        raise ValueError(f"the accumulator register must be at most {MAX_REGISTER_BITS} bits wide "
+                         f"(the model's sums are float64), not {acc.width} ({acc})")
+
+
+def _exact_register(fa, fb, n_max: int) -> FixedAccumulator:
+    """:func:`~numfmt.arith.exact_fixed_accumulator` ``(fa, fb, n_max)``, at most 53 bits."""
+    width = kulisch_width(fa, fb, n_max)
+    if width > MAX_REGISTER_BITS:
+        raise ValueError(f"the exact register must be at most {MAX_REGISTER_BITS} bits wide (the "
+                         f"model's sums are float64), not {width} (kulisch_width({fa}, {fb}, {n_max}))")
+    reg = exact_fixed_accumulator(fa, fb, n_max)
+    _check_register(reg)
+    return reg
+
+
+def _register_format(width: int, frac_bits: int = 0):
+    """The format whose codes are the register's two's-complement bits (value = sum)."""
+    if frac_bits == 0 and width <= 32:
+        return IntFormat(width, overflow="wrap")
+    return FixedFormat(width, width - frac_bits)
+
+
+# -- the model ----------------------------------------------------------------------------
+def running_sums(products, first, acc: FixedAccumulator) -> np.ndarray:
+    """The register of ``acc`` after each product of a MAC's input sequence (float64 values).
+
+    ``first[k]`` starts a new sum with ``products[k]`` (the register before the
+    first ``first`` is 0). Each output is ``numfmt.arith`` 's sum of the segment's
+    products so far: one :func:`numfmt.arith.matmul` per block of ``32`` products
+    of every segment, each output row holding the products up to it (later ones
+    zeroed, which leaves a wrapping or saturating register unchanged) and
+    starting from the register at the end of the previous block (``init=``).
+
+    Parameters
+    ----------
+    products : array_like of float64
+        Exact products (every one a multiple of the register's quantum).
+    first : array_like of bool
+    acc : FixedAccumulator
+
+    >>> from numfmt.arith import FixedAccumulator
+    >>> running_sums([100, 100, -100, 7], [1, 0, 0, 1], FixedAccumulator(8, overflow="sat")).tolist()
+    [100.0, 127.0, 27.0, 7.0]
+    """
+    p = np.ascontiguousarray(products, dtype=np.float64).reshape(-1)
+    f = np.asarray(first).reshape(-1).astype(bool)
+    if f.shape != p.shape:
+        raise ValueError(f"first must have the shape of products, {p.shape}, not {f.shape}")
+    n = p.size
+    out = np.zeros(n)
+    if n == 0:
+        return out
+    idx = np.arange(n)
+    start = np.maximum.accumulate(np.where(f | (idx == 0), idx, 0))
+    pos = idx - start
+    block = pos // _BLOCK
+    k = np.arange(_BLOCK)
+    ones = np.ones((_BLOCK, 1))
+    for r in range(int(block.max()) + 1):
+        rows = np.flatnonzero(block == r)
+        bstart = start[rows] + r * _BLOCK
+        init = out[bstart - 1] if r else np.zeros(rows.size)
+        cols = bstart[:, None] + k[None, :]
+        P = np.where(cols <= rows[:, None], p[np.minimum(cols, n - 1)], 0.0)
+        out[rows] = matmul(P, ones, acc, init=init[:, None])[:, 0]
+    return out
+
+
+# -- shared RTL skeleton ------------------------------------------------------------------
+class _Mac(Unit):
+    """Operands → product (``stages`` registers) → accumulator → output (``out_stages``)."""
+
+    stages: int
+    out_stages: int = 0
+
+    def _product(self, m, payload):
+        """``(product, flags)``: a signed Value and a dict of 1-bit Values (sticky flags)."""
+        raise NotImplementedError
+
+    def _next(self, m, base, prod):
+        """The register after adding ``prod`` to ``base`` (a Value of the register's width)."""
+        raise NotImplementedError
+
+    def _outputs(self, m, reg, flags):
+        """Output field name → Value, from the register and the sticky flags."""
+        raise NotImplementedError
+
+    def elaborate(self, platform):
+        m = Module()
+        i, o = self.i, self.o
+        enable = Signal()
+        m.d.comb += [enable.eq(~o.valid | o.ready), i.ready.eq(enable)]
+
+        prod, flags = self._product(m, i.payload)
+        first, valid = i.payload.first, i.valid
+        for s in range(self.stages):
+            p_r = Signal(prod.shape(), name=f"stage{s}_product")
+            f_r = Signal(name=f"stage{s}_first")
+            v_r = Signal(name=f"stage{s}_valid")
+            fl_r = {k: Signal(name=f"stage{s}_{k}") for k in flags}
+            with m.If(enable):
+                m.d.sync += [p_r.eq(prod), f_r.eq(first), v_r.eq(valid)]
+                m.d.sync += [fl_r[k].eq(flags[k]) for k in flags]
+            prod, first, valid, flags = p_r, f_r, v_r, fl_r
+
+        reg = Signal(signed(self.register.width), name="accumulator")
+        reg_valid = Signal(name="accumulator_valid")
+        sticky = {k: Signal(name=f"accumulator_{k}") for k in flags}
+        base = Mux(first, 0, reg)
+        nxt = self._next(m, base, prod)
+        with m.If(enable):
+            m.d.sync += reg_valid.eq(valid)
+            with m.If(valid):
+                m.d.sync += reg.eq(nxt)
+                m.d.sync += [sticky[k].eq((~first & sticky[k]) | flags[k]) for k in flags]
+
+        outs = self._outputs(m, reg, sticky)
+        payload = Signal(self.out_layout, name="result")
+        m.d.comb += [getattr(payload, k).eq(v) for k, v in outs.items()]
+        payload, valid = payload.as_value(), reg_valid
+        for s in range(self.out_stages):
+            p_r = Signal(len(payload), name=f"out_stage{s}_payload")
+            v_r = Signal(name=f"out_stage{s}_valid")
+            with m.If(enable):
+                m.d.sync += [p_r.eq(payload), v_r.eq(valid)]
+            payload, valid = p_r, v_r
+        m.d.comb += [o.payload.eq(payload), o.valid.eq(valid)]
+        return m
+
+
+def _int_operand(code, fmt_signed: bool):
+    return code.as_signed() if fmt_signed else code.as_unsigned()
+
+
+def _wrap_or_saturate(m, base, prod, acc: FixedAccumulator):
+    """``base + prod`` reduced to ``acc.width`` bits (modulo) or clamped (sat)."""
+    w = acc.width
+    total = Signal(signed(max(w, len(prod)) + 2), name="sum")
+    m.d.comb += total.eq(base + prod)
+    if acc.overflow is Overflow.WRAP:
+        return total[:w].as_signed()
+    return Mux(total > acc.max_int, acc.max_int, Mux(total < acc.min_int, acc.min_int, total))
+
+
+# -- IntMac ---------------------------------------------------------------------------------
+def _int_product(m, payload, a_fmt, b_fmt):
+    """The exact product of the integer (or fixed-point) codes ``payload.a * payload.b``."""
+    a = _int_operand(payload.a, a_fmt.signed)
+    b = _int_operand(payload.b, b_fmt.signed)
+    prod = Signal(signed(len(payload.a) + len(payload.b) + 1), name="product")
+    m.d.comb += prod.eq(a * b)
+    return prod
+
+
+class IntMac(_Mac):
+    """Integer MAC: ``acc = ovf(acc + a*b)`` in a ``FixedAccumulator`` register.
+
+    Parameters
+    ----------
+    a_fmt, b_fmt : IntFormat
+        Operand formats (signed or unsigned).
+    acc : FixedAccumulator
+        The register: ``width`` bits (≤ 53), ``frac_bits`` 0, ``overflow`` ``"wrap"``
+        (modulo ``2**width``) or ``"sat"`` (clamp), applied after every addition.
+    stages : int
+        Registers between the multiplier and the accumulator (≥ 0). Latency
+        ``stages + 1``.
+
+    Fields: in ``a``, ``b``, ``first`` (1 bit); out ``acc`` (``width`` bits, the
+    register's two's-complement code; format ``IntFormat(width)``, or
+    ``FixedFormat(width, width)`` above 32 bits).
+
+    >>> import numfmt as nf
+    >>> from numfmt.arith import FixedAccumulator
+    >>> IntMac(nf.IntFormat(4, signed=False), nf.IntFormat(4), FixedAccumulator(10)).parameters()
+    {'a': 'uint4', 'b': 'int4', 'width': 10, 'overflow': 'wrap', 'stages': 1}
+    """
+
+    def __init__(self, a_fmt: IntFormat, b_fmt: IntFormat, acc: FixedAccumulator, *, stages: int = 1):
+        self.a_fmt = _check_format("a_fmt", a_fmt, IntFormat)
+        self.b_fmt = _check_format("b_fmt", b_fmt, IntFormat)
+        self.acc = self.register = _check_format("acc", acc, FixedAccumulator)
+        if acc.frac_bits != 0:
+            raise ValueError(f"acc.frac_bits must be 0 for integer operands, not {acc.frac_bits}")
+        _check_register(acc)
+        self.stages = _check_stages("stages", stages)
+        self.latency = self.stages + 1
+        self.out_fmt = _register_format(acc.width)
+        super().__init__({"a": Field.of(a_fmt), "b": Field.of(b_fmt), "first": Field(1)},
+                         {"acc": Field.of(self.out_fmt)})
+
+    def parameters(self) -> dict:
+        return {"a": str(self.a_fmt), "b": str(self.b_fmt), "width": self.acc.width,
+                "overflow": str(self.acc.overflow), "stages": self.stages}
+
+    def _product(self, m, payload):
+        return _int_product(m, payload, self.a_fmt, self.b_fmt), {}
+
+    def _next(self, m, base, prod):
+        return _wrap_or_saturate(m, base, prod, self.acc)
+
+    def _outputs(self, m, reg, flags):
+        return {"acc": reg.as_unsigned()}
+
+    def model(self, inputs: dict) -> dict:
+        prods = self.a_fmt.decode(inputs["a"]) * self.b_fmt.decode(inputs["b"])   # exact: < 2**53
+        sums = running_sums(prods, inputs["first"], self.acc)
+        return {"acc": self.out_fmt.encode(sums).astype(np.uint64)}
+
+
+# -- FixedMac -------------------------------------------------------------------------------
+def _round_up_from_floor(rounding: Rounding, neg, lsb, nonzero, above, at):
+    """1 if ``t = floor(x)`` rounds to ``t + 1`` under ``rounding`` (two's complement view).
+
+    ``neg``: x < 0; ``lsb``: bit 0 of ``t``; ``nonzero``/``above``/``at``: the fraction
+    ``x - t`` compared with 0 and with one half. The modes' tie rules are those of
+    :class:`numfmt.Rounding` (``rnp``: ties toward +inf, ``rna``: away from zero, ...).
+    """
+    return {
+        Rounding.FLOOR: Const(0, 1),
+        Rounding.TOWARD_ZERO: nonzero & neg,
+        Rounding.CEIL: nonzero,
+        Rounding.AWAY: nonzero & ~neg,
+        Rounding.NEAREST_UP: above | at,
+        Rounding.NEAREST_DOWN: above,
+        Rounding.NEAREST_EVEN: above | (at & lsb),
+        Rounding.NEAREST_AWAY: above | (at & ~neg),
+        Rounding.NEAREST_ZERO: above | (at & neg),
+    }[rounding]
+
+
+def _round_shift(m, k, d: int, rounding: Rounding):
+    """``(q, t)``: the signed Value ``k / 2**d`` rounded to an integer with ``rounding``,
+    and ``t = floor(k / 2**d)``; ``d ≤ 0`` is an exact left shift."""
+    if d <= 0:
+        q = Signal(signed(len(k) - d + 1), name="cast_q")
+        m.d.comb += q.eq(k << -d)
+        return q, q
+    t = Signal(signed(max(len(k) - d, 1) + 1), name="cast_floor")
+    m.d.comb += t.eq(k >> d)
+    k_ext = Signal(signed(max(len(k), d) + 1), name="cast_ext")
+    m.d.comb += k_ext.eq(k)
+    rem = k_ext.as_unsigned()[:d]                   # k - t * 2**d, in [0, 2**d)
+    half = 1 << (d - 1)
+    up = _round_up_from_floor(rounding, k < 0, t[0], rem != 0, rem > half, rem == half)
+    q = Signal(signed(len(t) + 1), name="cast_q")
+    m.d.comb += q.eq(t + up)
+    return q, t
+
+
+def _ap_overflow(m, q, t, fmt: FixedFormat):
+    """The ``fmt.width``-bit code of the rounded integer ``q`` after ``fmt``'s overflow mode
+    (``t``: the value before rounding, floored, for AP_WRAP_SM's ``lD`` bit)."""
+    w, n, ovm = fmt.width, fmt.sat_bits, fmt.overflow
+    low = Signal(w, name="cast_low")
+    m.d.comb += low.eq(q.as_signed())                 # low w bits (sign-extended when q is narrower)
+    if ovm is Overflow.WRAP and n == 0:
+        return low
+    if fmt.signed:
+        lim_pos, lim_neg = (1 << (w - 1)) - 1, -(1 << (w - 1))
+    else:
+        lim_pos, lim_neg = (1 << w) - 1, 0
+    ovf = q > lim_pos
+    unf = q < lim_neg
+    if ovm is Overflow.SATURATE_SYMMETRIC and fmt.signed:
+        unf = q <= lim_neg
+    sign = q < 0
+    top = w - 1
+    out = Signal(w, name="cast_code")
+    m.d.comb += out.eq(low)
+
+    def bits(lo, hi, value):                          # set bits lo..hi (inclusive) of out
+        return out[lo:hi + 1].eq(Mux(value, (1 << (hi - lo + 1)) - 1, 0))
+
+    with m.If(ovf | unf):
+        if ovm is Overflow.WRAP:
+            if fmt.signed:
+                if n > 1:
+                    m.d.comb += bits(w - n, top - 1, ~sign)
+                m.d.comb += out[top].eq(sign)
+            else:
+                m.d.comb += bits(w - n, top, 1)
+        elif ovm is Overflow.SATURATE_ZERO:
+            m.d.comb += out.eq(0)
+        elif ovm is Overflow.WRAP_SIGN_MAGNITUDE:
+            ro = low[top]
+            if n == 0:
+                ld = t[min(w, len(t) - 1)]
+                with m.If(ld != ro):
+                    m.d.comb += [out.eq(~low), out[top].eq(ld)]
+            else:
+                if n == 1:
+                    with m.If(sign != ro):
+                        m.d.comb += out.eq(~low)
+                else:
+                    with m.If(low[w - n] == sign):
+                        m.d.comb += out.eq(~low)
+                    m.d.comb += bits(w - n, top - 1, ~sign)
+                m.d.comb += out[top].eq(sign)
+        else:                                          # SAT, SAT_SYM
+            if fmt.signed:
+                sat_neg = (lim_neg + (ovm is Overflow.SATURATE_SYMMETRIC)) & ((1 << w) - 1)
+                m.d.comb += out.eq(Mux(ovf, lim_pos, sat_neg))
+            else:
+                m.d.comb += out.eq(Mux(ovf, lim_pos, 0))
+    return out
+
+
+def _cast_fixed(m, k, frac_bits: int, fmt: FixedFormat):
+    """The code of ``fmt.encode(k * 2**-frac_bits)`` for the exact signed integer Value ``k``."""
+    q, t = _round_shift(m, k, frac_bits - fmt.frac_bits, fmt.rounding)
+    return _ap_overflow(m, q, t, fmt)
+
+
+class FixedMac(_Mac):
+    """``ap_fixed`` MAC: exact products into an exact register, cast to ``out_fmt``.
+
+    Parameters
+    ----------
+    a_fmt, b_fmt : FixedFormat
+        Operand formats (``ap_fixed`` / ``ap_ufixed``; their modes do not matter).
+    out_fmt : FixedFormat
+        The output: after every input the exact sum is converted as
+        ``out_fmt.encode`` converts (its rounding — AP_TRN, AP_TRN_ZERO, AP_RND,
+        AP_RND_ZERO, AP_RND_MIN_INF, AP_RND_INF, AP_RND_CONV — and overflow —
+        AP_WRAP (with ``sat_bits``), AP_SAT, AP_SAT_ZERO, AP_SAT_SYM, AP_WRAP_SM).
+    n_max : int
+        Products per sum that the register holds exactly: the register is
+        :func:`numfmt.arith.exact_fixed_accumulator` ``(a_fmt, b_fmt, n_max)``
+        (≤ 53 bits); longer sums wrap modulo its width.
+    stages, out_stages : int
+        Registers before the accumulator and after the output cast (≥ 0);
+        latency ``stages + 1 + out_stages``.
+
+    Fields: in ``a``, ``b``, ``first``; out ``acc`` (a code of ``out_fmt``).
+
+    >>> import numfmt as nf
+    >>> q = nf.parse("ap_fixed<8,3>")
+    >>> mac = FixedMac(q, q, nf.parse("ap_fixed<10,5,AP_RND_CONV,AP_SAT>"), n_max=16)
+    >>> mac.register.width, mac.latency
+    (20, 2)
+    """
+
+    def __init__(self, a_fmt: FixedFormat, b_fmt: FixedFormat, out_fmt: FixedFormat, n_max: int, *,
+                 stages: int = 1, out_stages: int = 0):
+        self.a_fmt = _check_format("a_fmt", a_fmt, FixedFormat)
+        self.b_fmt = _check_format("b_fmt", b_fmt, FixedFormat)
+        self.out_fmt = _check_format("out_fmt", out_fmt, FixedFormat)
+        if isinstance(n_max, bool) or not isinstance(n_max, (int, np.integer)) or n_max < 1:
+            raise ValueError(f"n_max must be an integer ≥ 1, not {n_max!r}")
+        self.n_max = int(n_max)
+        self.register = _exact_register(a_fmt, b_fmt, self.n_max)
+        self.stages = _check_stages("stages", stages)
+        self.out_stages = _check_stages("out_stages", out_stages)
+        self.latency = self.stages + 1 + self.out_stages
+        super().__init__({"a": Field.of(a_fmt), "b": Field.of(b_fmt), "first": Field(1)},
+                         {"acc": Field.of(out_fmt)})
+
+    def parameters(self) -> dict:
+        return {"a": str(self.a_fmt), "b": str(self.b_fmt), "out": str(self.out_fmt),
+                "n_max": self.n_max, "stages": self.stages, "out_stages": self.out_stages}
+
+    def _product(self, m, payload):
+        return _int_product(m, payload, self.a_fmt, self.b_fmt), {}
+
+    def _next(self, m, base, prod):
+        return _wrap_or_saturate(m, base, prod, self.register)
+
+    def _outputs(self, m, reg, flags):
+        return {"acc": _cast_fixed(m, reg, self.register.frac_bits, self.out_fmt)}
+
+    def model(self, inputs: dict) -> dict:
+        prods = self.a_fmt.decode(inputs["a"]) * self.b_fmt.decode(inputs["b"])   # exact
+        sums = running_sums(prods, inputs["first"], self.register)
+        return {"acc": self.out_fmt.encode(sums).astype(np.uint64)}
+
+
+# -- FloatKulischMac ------------------------------------------------------------------------
+class FloatKulischMac(_Mac):
+    """Minifloat MAC with an exact (Kulisch) fixed-point accumulator.
+
+    Each product of the decoded operands is formed exactly (significand product,
+    shifted by the sum of the exponents) and added to a two's-complement register
+    of :func:`numfmt.arith.kulisch_width` ``(a_fmt, b_fmt, n_max)`` bits counting
+    units of ``2**q``, ``q`` the product of the two formats' lowest bit weights
+    (:func:`numfmt.arith.product_range`): the register holds the exact sum of up to
+    ``n_max`` products (longer sums wrap modulo its width).
+
+    NaN and inf operands: the product adds nothing, and the 1-bit output
+    ``invalid`` is set until the next ``first`` (it covers the products of the
+    current sum). ``acc`` then holds the sum of the sum's finite products.
+
+    Parameters
+    ----------
+    a_fmt, b_fmt : FloatFormat
+    n_max : int
+        Products per sum held exactly (register ≤ 53 bits).
+    stages : int
+        Registers between the multiplier/aligner and the accumulator (≥ 0);
+        latency ``stages + 1``.
+
+    Fields: in ``a``, ``b``, ``first``; out ``acc`` — the register's code, a code of
+    ``FixedFormat(width, width - F)`` with ``2**-F`` the unit (so its value is the
+    exact sum) — and ``invalid`` (1 bit).
+
+    >>> import numfmt as nf
+    >>> e2m1 = nf.FLOATS["fp4_e2m1"]                 # values 0, 0.5, ..., 6: products in units of 1/4
+    >>> mac = FloatKulischMac(e2m1, e2m1, n_max=64)  # |sum| ≤ 64 * 36 = 2304 = 9216 units
+    >>> mac.register.width, str(mac.out_fmt), mac.latency
+    (15, 'ap_fixed<15,13>', 2)
+    """
+
+    def __init__(self, a_fmt: FloatFormat, b_fmt: FloatFormat, n_max: int, *, stages: int = 1):
+        self.a_fmt = _check_format("a_fmt", a_fmt, FloatFormat)
+        self.b_fmt = _check_format("b_fmt", b_fmt, FloatFormat)
+        if isinstance(n_max, bool) or not isinstance(n_max, (int, np.integer)) or n_max < 1:
+            raise ValueError(f"n_max must be an integer ≥ 1, not {n_max!r}")
+        self.n_max = int(n_max)
+        # kulisch_width(a_fmt, b_fmt, n_max) bits, one more for unsigned × unsigned: the
+        # register is two's complement
+        fixed = self.register = _exact_register(a_fmt, b_fmt, self.n_max)
+        self.stages = _check_stages("stages", stages)
+        self.latency = self.stages + 1
+        self.out_fmt = FixedFormat(fixed.width, fixed.width - fixed.frac_bits)
+        super().__init__({"a": Field.of(a_fmt), "b": Field.of(b_fmt), "first": Field(1)},
+                         {"acc": Field.of(self.out_fmt), "invalid": Field(1)})
+
+    def parameters(self) -> dict:
+        return {"a": str(self.a_fmt), "b": str(self.b_fmt), "n_max": self.n_max,
+                "stages": self.stages}
+
+    def _aligned(self, code, fmt):
+        """``(sign, magnitude, shift, special)``: the code's value is
+        ``(-1)**sign * magnitude * 2**(shift + q)``, ``q`` the format's lowest bit weight."""
+        u = unpack(fmt, code)
+        q = fmt.min_exp - fmt.man
+        shift = (u.exp - q).as_unsigned()[:max(fmt.exp, 1) + 1]   # 0 .. 2**exp - 1
+        return u.sign, u.sig, shift, u.is_nan | u.is_inf
+
+    def _product(self, m, payload):
+        sa, ma, ha, xa = self._aligned(payload.a, self.a_fmt)
+        sb, mb, hb, xb = self._aligned(payload.b, self.b_fmt)
+        w = self.register.width
+        mag = Signal(w, name="product_magnitude")
+        m.d.comb += mag.eq((ma * mb) << (ha + hb))
+        special = Signal(name="special_operand")
+        m.d.comb += special.eq(xa | xb)
+        prod = Signal(signed(w + 1), name="product")
+        m.d.comb += prod.eq(Mux(special, 0, Mux(sa ^ sb, -mag, mag)))
+        return prod, {"invalid": special}
+
+    def _next(self, m, base, prod):
+        return _wrap_or_saturate(m, base, prod, self.register)
+
+    def _outputs(self, m, reg, flags):
+        return {"acc": reg.as_unsigned(), "invalid": flags["invalid"]}
+
+    def model(self, inputs: dict) -> dict:
+        a = self.a_fmt.decode(inputs["a"])
+        b = self.b_fmt.decode(inputs["b"])
+        special = ~(np.isfinite(a) & np.isfinite(b))
+        prods = np.where(special, 0.0, np.where(special, 0.0, a) * np.where(special, 0.0, b))
+        first = np.asarray(inputs["first"]).astype(bool)
+        sums = running_sums(prods, first, self.register)
+        # invalid: some special operand since the last ``first`` (inclusive)
+        count = np.cumsum(special)
+        idx = np.arange(count.size)
+        start = np.maximum.accumulate(np.where(first | (idx == 0), idx, 0))
+        before = np.where(start > 0, count[np.maximum(start - 1, 0)], 0)
+        invalid = (count - before) > 0
+        return {"acc": self.out_fmt.encode(sums).astype(np.uint64), "invalid": invalid.astype(np.uint64)}

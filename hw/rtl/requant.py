@@ -1,0 +1,161 @@
+"""The dyadic requantizer: ``q = sat(round(acc * b / 2**c) + zero_point)`` in hardware.
+
+:class:`Requantizer` is the RTL of :class:`numfmt.quant.Requantizer`: an integer
+multiply by ``b`` (times ``2**-c`` when the shift ``c`` is negative), a rounding right
+shift by ``c`` with the requantizer's rounding mode, the zero point, and saturation or
+wrap to the output :class:`~numfmt.IntFormat`. Per-tensor or per-channel parameters
+(then an input field ``channel`` selects them). Stateless: ``stages`` registers
+(:func:`~hw.rtl._unit.pipeline`), latency ``stages``. See ``docs/hw_mac.md``.
+
+>>> import numpy as np, numfmt as nf
+>>> from numfmt.quant import Requantizer as Rq
+>>> unit = Requantizer(Rq.from_scale(0.0123, nf.IntFormat(8), mult_bits=16), acc_bits=24)
+>>> out = unit.model({"acc": np.array([1000, 2**24 - 1000], dtype=np.uint64)})
+>>> nf.IntFormat(8).decode(out["q"]).tolist()
+[12.0, -12.0]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Const, Module, Mux, Signal, signed
+
+from numfmt import quant as _quant
+from numfmt.formats import FixedFormat, IntFormat
+from numfmt.modes import Overflow
+
+from ._unit import Field, Unit, pipeline
+from .mac import _round_up_from_floor
+
+__all__ = ["Requantizer"]
+
+_MAX_ACC_BITS = 63
+
+
+def _acc_format(bits: int):
+    return IntFormat(bits, overflow="wrap") if bits <= 32 else FixedFormat(bits, bits)
+
+
+class Requantizer(Unit):
+    """RTL of a :class:`numfmt.quant.Requantizer` (per-tensor or per-channel).
+
+    Parameters
+    ----------
+    requantizer : numfmt.quant.Requantizer
+        Multiplier ``b``, shift ``c`` (scalars, or 1-d per channel), output
+        :class:`~numfmt.IntFormat` (overflow ``"sat"`` or ``"wrap"``), rounding mode
+        and zero point. Its ``axis`` is not used: the channel is an input field.
+    acc_bits : int
+        Width of the signed input accumulator, 1..63. Every accumulator must be in
+        the requantizer's range (``max_abs_acc ≥ 2**(acc_bits-1)``), so that
+        ``acc * b`` is exact in numfmt's int64 model.
+    stages : int
+        Pipeline registers (≥ 0; 0 is combinational). Latency ``stages``.
+
+    Fields: in ``acc`` (two's complement, ``IntFormat(acc_bits)``; above 32 bits
+    ``FixedFormat(acc_bits, acc_bits)``) and, with per-channel parameters, ``channel``
+    (unsigned, ``max(1, bitlen(C-1))`` bits; an index ≥ ``C`` uses channel ``C - 1``);
+    out ``q`` (a code of ``out_format``).
+
+    >>> import numfmt as nf
+    >>> from numfmt.quant import Requantizer as Rq
+    >>> unit = Requantizer(Rq([3, 5, 7], [2, 1, 0], nf.IntFormat(4), rounding="rne"), acc_bits=8)
+    >>> sorted(unit.in_fields), unit.in_fields["channel"].width, unit.latency
+    (['acc', 'channel'], 2, 1)
+    """
+
+    def __init__(self, requantizer, acc_bits: int, *, stages: int = 1):
+        if not isinstance(requantizer, _quant.Requantizer):
+            raise TypeError(f"requantizer must be a numfmt.quant.Requantizer, not {requantizer!r}")
+        if isinstance(acc_bits, bool) or not isinstance(acc_bits, (int, np.integer)) \
+                or not 1 <= acc_bits <= _MAX_ACC_BITS:
+            raise ValueError(f"acc_bits must be an integer in 1..{_MAX_ACC_BITS}, not {acc_bits!r}")
+        if isinstance(stages, bool) or not isinstance(stages, (int, np.integer)) or stages < 0:
+            raise ValueError(f"stages must be an integer ≥ 0, not {stages!r}")
+        self.requantizer = requantizer
+        self.acc_bits = int(acc_bits)
+        self.stages = int(stages)
+        self.latency = self.stages
+        bound = int(np.min(requantizer.max_abs_acc))
+        if bound < 1 << (self.acc_bits - 1):
+            raise ValueError(f"acc_bits={self.acc_bits} is too wide for this requantizer: |acc| up to "
+                             f"2**{self.acc_bits - 1} but acc * multiplier fits int64 only for "
+                             f"|acc| ≤ {bound}")
+        self.acc_fmt = _acc_format(self.acc_bits)
+        self.out_fmt = requantizer.out_format
+        self.channels = int(requantizer.multiplier.shape[0]) if requantizer.multiplier.ndim else 0
+        in_fields = {"acc": Field.of(self.acc_fmt)}
+        if self.channels:
+            self.channel_fmt = IntFormat(max(1, (self.channels - 1).bit_length()), signed=False)
+            in_fields["channel"] = Field.of(self.channel_fmt)
+        super().__init__(in_fields, {"q": Field.of(self.out_fmt)})
+
+    def parameters(self) -> dict:
+        r = self.requantizer
+        return {"acc_bits": self.acc_bits, "out": str(self.out_fmt),
+                "multiplier": r.multiplier.tolist(), "shift": r.shift.tolist(),
+                "rounding": str(r.rounding), "zero_point": r.zero_point, "stages": self.stages}
+
+    # -- hardware -------------------------------------------------------------------
+    def elaborate(self, platform):
+        m = Module()
+        r = self.requantizer
+        big = (r.multiplier << np.maximum(-r.shift, 0)).reshape(-1).tolist()   # b * 2**max(-c, 0)
+        right = np.maximum(r.shift, 0).reshape(-1).tolist()                  # right shift
+        acc = self.i.payload.acc.as_signed()
+        if self.channels:
+            bbits, cmax = max(v.bit_length() for v in big), max(right)
+            b = Signal(bbits, name="multiplier")
+            c = Signal(max(cmax.bit_length(), 1), name="shift")
+            with m.Switch(self.i.payload.channel):       # an index ≥ C - 1 takes channel C - 1
+                for k in range(self.channels - 1):
+                    with m.Case(k):
+                        m.d.comb += [b.eq(big[k]), c.eq(right[k])]
+                with m.Default():
+                    m.d.comb += [b.eq(big[-1]), c.eq(right[-1])]
+        else:
+            b, c = big[0], right[0]
+            bbits, cmax = big[0].bit_length(), right[0]
+        p = Signal(signed(self.acc_bits + bbits + 1), name="product")
+        m.d.comb += p.eq(acc * b)
+        w = len(p)
+        t = Signal(signed(w), name="floor")
+        m.d.comb += t.eq(p >> c)                                   # arithmetic: floor(p / 2**c)
+        p_ext = Signal(signed(max(w, cmax) + 1), name="product_ext")
+        m.d.comb += p_ext.eq(p)
+        rem = Signal(max(cmax, 1), name="remainder")               # p - t * 2**c
+        m.d.comb += rem.eq(p_ext.as_unsigned() & ((Const(1, len(p_ext) + 1) << c) - 1))
+        half = Signal(max(cmax, 1), name="half")
+        m.d.comb += half.eq((Const(1, max(cmax, 1) + 1) << c) >> 1)
+        nonzero = rem != 0
+        up = _round_up_from_floor(r.rounding, p < 0, t[0], nonzero, rem > half,
+                                  (rem == half) & (half != 0))
+        y = Signal(signed(max(w, r.zero_point.bit_length() + 1) + 2), name="rounded")
+        m.d.comb += y.eq(t + up + r.zero_point)
+        fmt = self.out_fmt
+        code = Signal(fmt.bits, name="code")
+        if fmt.overflow is Overflow.SATURATE:
+            m.d.comb += code.eq(Mux(y > fmt.max, fmt.max, Mux(y < fmt.min, fmt.min, y)))
+        else:
+            m.d.comb += code.eq(y)                                 # the low bits (wrap)
+        result = Signal(self.out_layout, name="result")
+        m.d.comb += result.q.eq(code)
+        pipeline(m, self.i, self.o, result, self.stages)
+        return m
+
+    # -- model ----------------------------------------------------------------------
+    def model(self, inputs: dict) -> dict:
+        r = self.requantizer
+        acc = self.acc_fmt.decode_int(np.asarray(inputs["acc"], dtype=np.uint64))
+        if not self.channels:
+            q = r.requantize(acc)
+        else:
+            ch = np.minimum(np.asarray(inputs["channel"], dtype=np.uint64), self.channels - 1)
+            q = np.empty(acc.shape, dtype=np.int64)
+            for k in range(self.channels):
+                sel = ch == k
+                if sel.any():
+                    one = _quant.Requantizer(r.multiplier[k], r.shift[k], r.out_format,
+                                             rounding=r.rounding, zero_point=r.zero_point)
+                    q[sel] = one.requantize(acc[sel])
+        return {"q": self.out_fmt.encode(q.astype(np.float64)).astype(np.uint64)}

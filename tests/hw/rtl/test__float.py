@@ -1,0 +1,209 @@
+"""hw.rtl._float: unpack and round_pack against numfmt's decode and encode (Amaranth simulator).
+
+Exhaustive: every code for ``unpack``; for ``round_pack`` every (sign, significand,
+exponent) of a small significand width over an exponent range reaching below the
+smallest subnormal and above the overflow threshold, and every random value for
+stochastic rounding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal, signed
+from amaranth.sim import Simulator
+
+import numfmt as nf
+from hw.rtl._float import clz, round_pack, special_codes, unpack
+
+FORMATS = ["e4m3fn", "e5m2", "e2m1fn", "e3m2(subnormals=false)", "e4m3fnuz", "e5m2fnuz",
+           "e8m0fnu", "e3m2(specials=fn,signed=false)", "e2m3fn", "e3m2(specials=fnuz,subnormals=false)",
+           "e4m3(overflow=sat)", "e3m2(bias=5,specials=fn)", "e2m0(specials=none)",
+           "e5m0(signed=false,has_zero=false,subnormals=false,specials=none)",
+           "e3m1(subnormals=false,specials=ieee,signed=false)"]
+ROUNDINGS = ["rne", "rna", "rnp", "rnm", "rnz", "floor", "ceil", "rtz", "rta"]
+
+
+class GivenRandom(np.random.Generator):
+    """A Generator whose ``integers`` returns given values: numfmt's stochastic rounding with explicit R."""
+
+    def __init__(self, values):
+        super().__init__(np.random.PCG64(0))
+        self._values = np.asarray(values, dtype=np.int64)
+
+    def integers(self, low, high=None, size=None, dtype=np.int64, endpoint=False):
+        assert size == self._values.size
+        return self._values.copy()
+
+
+def evaluate(m, inputs: list, outputs: list):
+    """Values of the combinational ``outputs`` of ``m`` for every row of ``inputs`` ((signal, array) pairs)."""
+    n = len(inputs[0][1])
+    got = np.zeros((len(outputs), n), dtype=np.int64)
+    columns = [(sig, [int(v) for v in arr]) for sig, arr in inputs]
+
+    async def bench(ctx):
+        for i in range(n):
+            for sig, col in columns:
+                ctx.set(sig, col[i])
+            for j, out in enumerate(outputs):
+                got[j, i] = ctx.get(out)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    return got
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_unpack_matches_decode(name):
+    fmt = nf.parse(name)
+    code = Signal(fmt.bits)
+    u = unpack(fmt, code)
+    m = Module()
+    outs = [u.sign, u.sig, u.exp, u.is_zero, u.is_inf, u.is_nan, u.is_subnormal, u.exp_field]
+    probes = []
+    for k, v in enumerate(outs):
+        s = Signal(v.shape(), name=f"probe{k}")
+        m.d.comb += s.eq(v)
+        probes.append(s)
+    codes = np.arange(1 << fmt.bits)
+    sign, sig, exp, zero, inf, nan, sub, b = evaluate(m, [(code, codes)], probes)
+    values = fmt.decode(codes)
+    assert np.array_equal(nan == 1, np.isnan(values))
+    assert np.array_equal(inf == 1, np.isinf(values))
+    assert np.array_equal(zero == 1, values == 0)
+    finite = np.isfinite(values)
+    rebuilt = np.ldexp(sig.astype(np.float64), exp) * np.where(sign == 1, -1.0, 1.0)
+    assert np.array_equal(rebuilt[finite], values[finite])
+    assert np.array_equal(np.signbit(rebuilt[finite]), np.signbit(values[finite]))  # signed zeros
+    assert np.array_equal(sign[np.isinf(values)] == 1, values[np.isinf(values)] < 0)
+    smallest_normal = fmt.smallest_normal
+    is_sub = finite & (values != 0) & (np.abs(values) < smallest_normal)
+    assert np.array_equal(sub == 1, is_sub)
+    mag = codes & ((1 << (fmt.exp + fmt.man)) - 1)
+    assert np.array_equal(b, mag >> fmt.man)
+    assert np.all(sig[~finite] == 0)
+
+
+def _round_pack_vectors(fmt, w, k):
+    """Every (sign, sig, exp[, rand]) for ``w``-bit significands over an exponent range
+    from below the smallest subnormal's last place to beyond the overflow threshold."""
+    lo = fmt.min_exp - fmt.man - w - 2
+    hi = fmt.max_exp + 2
+    grids = np.meshgrid(np.arange(2), np.arange(1 << w), np.arange(lo, hi + 1), np.arange(1 << k),
+                        indexing="ij")
+    return [g.reshape(-1) for g in grids]
+
+
+def _run_round_pack(fmt, rounding, w, k=0, sticky=False):
+    sign_v, sig_v, exp_v, rand_v = _round_pack_vectors(fmt, w, k)
+    if sticky:   # sticky needs the leading one at bit ≥ man + 1
+        keep = sig_v >= (1 << (fmt.man + 1))
+        sign_v, sig_v, exp_v, rand_v = (a[keep] for a in (sign_v, sig_v, exp_v, rand_v))
+    m = Module()
+    sign, sig = Signal(), Signal(w)
+    exp = Signal(signed(max(int(np.abs(exp_v).max()).bit_length() + 1, 2)))
+    st = Signal()
+    rand = Signal(k) if k else None
+    out = round_pack(m, fmt, sign, sig, exp, sticky=st if sticky else 0, rounding=rounding,
+                     rand=rand)
+    inputs = [(sign, sign_v), (sig, sig_v), (exp, exp_v)]
+    if sticky:
+        inputs.append((st, np.ones_like(sig_v)))
+    if k:
+        inputs.append((rand, rand_v))
+    (got,) = evaluate(m, inputs, [out])
+    # the exact value; with sticky, (sig + 1/2) · 2**exp stands for any value strictly inside
+    x = np.ldexp(sig_v.astype(np.float64) + (0.5 if sticky else 0.0), exp_v)
+    x = np.where(sign_v == 1, -x, x)
+    if k:
+        want = fmt.encode(x, rounding, rng=GivenRandom(rand_v), sr_bits=k)
+    else:
+        want = fmt.encode(x, rounding)
+    bad = np.flatnonzero(got != want)
+    assert bad.size == 0, [(int(sign_v[i]), int(sig_v[i]), int(exp_v[i]), int(rand_v[i]), x[i],
+                            int(got[i]), int(want[i])) for i in bad[:5]]
+
+
+@pytest.mark.parametrize("name", FORMATS)
+@pytest.mark.parametrize("rounding", ["rne", "rna", "rtz"])
+def test_round_pack_matches_encode(name, rounding):
+    _run_round_pack(nf.parse(name), rounding, w=5)
+
+
+@pytest.mark.parametrize("name", ["e4m3fn", "e2m1fn", "e5m2fnuz", "e3m2(subnormals=false)", "e8m0fnu"])
+@pytest.mark.parametrize("sr_bits", [1, 3])
+def test_round_pack_stochastic_matches_encode(name, sr_bits):
+    _run_round_pack(nf.parse(name), "stochastic", w=4, k=sr_bits)
+
+
+@pytest.mark.parametrize("name", ["e4m3fn", "e2m1fn", "e5m2", "e3m2(subnormals=false)"])
+@pytest.mark.parametrize("rounding", ["rne", "rna", "rnz", "floor", "ceil", "rtz"])
+def test_round_pack_sticky(name, rounding):
+    _run_round_pack(nf.parse(name), rounding, w=6, sticky=True)
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("name", FORMATS)
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+def test_round_pack_every_mode(name, rounding):
+    _run_round_pack(nf.parse(name), rounding, w=6)
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("name", FORMATS)
+def test_round_pack_stochastic_every_format(name):
+    _run_round_pack(nf.parse(name), "stochastic", w=5, k=4)
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_round_pack_specials(name):
+    fmt = nf.parse(name)
+    m = Module()
+    sign, nan, inf = Signal(), Signal(), Signal()
+    out = round_pack(m, fmt, sign, Signal(3, init=5), 0, nan=nan, inf=inf)
+    got = evaluate(m, [(sign, [0, 1, 0, 1, 0, 1]), (nan, [1, 1, 0, 0, 1, 1]), (inf, [0, 0, 1, 1, 1, 1])],
+                   [out])[0]
+    nan_v = np.float64("nan")
+    neg_nan = np.copysign(nan_v, -1.0)
+    want = fmt.encode([nan_v, neg_nan, np.inf, -np.inf, nan_v, neg_nan])   # nan wins over inf
+    assert got.tolist() == want.tolist()
+
+
+def test_special_codes():
+    assert special_codes(nf.parse("e4m3fn")) == {"nan": (127, 255), "inf": (127, 255),
+                                                 "zero": (0, 128), "max": 126, "neg_unsigned": None}
+    c = special_codes(nf.parse("e8m0fnu"))
+    assert c["zero"] == (255, 255) and c["neg_unsigned"] == 255 and c["max"] == 254
+
+
+@pytest.mark.parametrize("w", [1, 5])
+def test_clz(w):
+    m = Module()
+    v = Signal(w)
+    n = clz(m, v)
+    values = np.arange(1 << w)
+    (got,) = evaluate(m, [(v, values)], [n])
+    assert got.tolist() == [w - int(x).bit_length() for x in values]
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_errors():
+    m = Module()
+    m._MustUse__silence = True      # only used to provoke errors
+    fmt = nf.parse("e4m3fn")
+    with pytest.raises(TypeError, match="fmt must be a numfmt.FloatFormat, not IntFormat"):
+        unpack(nf.IntFormat(8), Signal(8))
+    with pytest.raises(ValueError, match="code must be 8 bits wide for e4m3fn, not 7"):
+        unpack(fmt, Signal(7))
+    with pytest.raises(ValueError, match="rounding='stochastic' needs rand"):
+        round_pack(m, fmt, Signal(), Signal(4), 0, rounding="stochastic")
+    with pytest.raises(ValueError, match="rand is only used by rounding='stochastic', not 'rne'"):
+        round_pack(m, fmt, Signal(), Signal(4), 0, rand=Signal(3))
+    with pytest.raises(ValueError, match="rand must be 1..32 bits wide"):
+        round_pack(m, fmt, Signal(), Signal(4), 0, rounding="stochastic", rand=Signal(33))
+    with pytest.raises(ValueError, match="rounding must be one of"):
+        round_pack(m, fmt, Signal(), Signal(4), 0, rounding="up")
+    with pytest.raises(ValueError, match="sign must be 1 bit wide, not 2"):
+        round_pack(m, fmt, Signal(2), Signal(4), 0)

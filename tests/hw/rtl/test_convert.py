@@ -1,0 +1,93 @@
+"""hw.rtl.convert.Convert in Verilator against its numfmt model, code for code (sim.check).
+
+Every input code (× every random value for stochastic rounding) is checked: the inputs
+total ≤ 16 bits. The default suite holds a sample; ``-m exhaustive`` runs every rounding
+mode over float, integer and fixed-point pairs and every ap_fixed overflow mode.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import numfmt as nf
+import sim
+from hw.rtl.convert import Convert
+
+P = nf.parse
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
+SAMPLE = [
+    ("fp16", "e4m3fn", None),                                   # 65536 codes
+    ("e4m3fn", "ap_fixed<6,3,AP_RND_CONV,AP_SAT_SYM>", None),  # float NaN → fixed
+    ("e5m2", "ap_fixed<6,3,AP_TRN,AP_WRAP_SM>", None),
+    ("ap_fixed<10,3>", "uint4(overflow=wrap)", "floor"),
+]
+
+PAIRS = [("e5m2", "e2m1fn"), ("int8", "e3m2(subnormals=false)"), ("bf16", "e5m2fnuz"),
+         ("e4m3fn", "e3m2fn"), ("e5m2", "e8m0fnu"), ("e4m3", "int4"),
+         ("e5m2", "ap_ufixed<5,2,AP_RND,AP_WRAP,2>"), ("int8", "e2m1fn"), ("ap_fixed<12,4>", "e4m3fn"),
+         ("e4m3fn", "e3m2(signed=false,specials=fn)")]
+ROUNDINGS = ["rne", "rna", "rnp", "rnm", "rnz", "floor", "ceil", "rtz", "rta"]
+FIXED_OUT = [f"ap_fixed<5,2,AP_RND,{o}>" for o in ("AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM", "AP_WRAP")] + \
+    [f"ap_fixed<5,2,AP_TRN,{o},{n}>" for o in ("AP_WRAP", "AP_WRAP_SM") for n in (0, 1, 3)] + \
+    ["ap_ufixed<4,6,AP_RND_CONV,AP_WRAP,2>", "ap_fixed<6,-2,AP_RND_CONV,AP_SAT>",
+     "ap_fixed<8,1023,AP_RND_CONV,AP_WRAP_SM>", "ap_fixed<1,1,AP_RND_CONV,AP_SAT_SYM>"]
+
+
+@pytest.mark.parametrize("src,dst,rounding", SAMPLE)
+def test_sample_every_code(src, dst, rounding):
+    report = sim.check(lambda: Convert(P(src), P(dst), rounding=rounding), lanes=4)
+    assert report.n_vectors == 1 << P(src).bits
+
+
+def test_stochastic_every_code_and_random_value():
+    report = sim.check(lambda: Convert(P("e4m3fn"), P("e2m1fn"), rounding="stochastic", sr_bits=4),
+                       lanes=4)
+    assert report.n_vectors == 1 << 12
+
+
+def test_model_reads_nan_as_the_fixed_conversion_does():
+    u = Convert(P("e4m3fn"), P("ap_fixed<6,3,AP_RND_CONV,AP_SAT>"))
+    nan_codes = P("e4m3fn").encode([np.nan, np.copysign(np.nan, -1.0), 1.0])
+    assert u.model({"x": nan_codes})["y"].tolist() == [31, 32, 8]     # +max, -max (min), 1.0
+
+
+def test_parameters():
+    u = Convert(P("int8"), P("e4m3fn"), rounding="stochastic", sr_bits=6, stages=2)
+    assert u.parameters() == {"in": "int8", "out": "e4m3fn", "rounding": "stochastic",
+                              "stages": 2, "sr_bits": 6}
+    assert u.latency == 2 and list(u.in_fields) == ["x", "rand"]
+    assert Convert(P("e4m3fn"), P("ap_fixed<8,3,AP_RND,AP_SAT>")).rounding is nf.Rounding.NEAREST_UP
+
+
+def test_errors():
+    with pytest.raises(TypeError, match="in_fmt must be a numfmt FloatFormat, IntFormat or FixedFormat"):
+        Convert(P("mxfp4"), P("e4m3fn"))
+    with pytest.raises(ValueError, match="in_fmt must be at most 53 bits wide"):
+        Convert(nf.FixedFormat(60, 3), P("e4m3fn"))
+    with pytest.raises(ValueError, match="sr_bits must be an integer in 1..32, not 40"):
+        Convert(P("int8"), P("e4m3fn"), rounding="stochastic", sr_bits=40)
+
+
+def test_lint_clean():
+    from sim._lint import WAIVERS
+    waivers = dict(WAIVERS, WIDTHEXPAND="Amaranth's back end writes each operand at its own width "
+                                        "and relies on Verilog's context-determined extension")
+    for unit in (Convert(P("fp16"), P("e4m3fn")), Convert(P("e5m2"), P("ap_fixed<6,3,AP_TRN,AP_WRAP_SM,3>")),
+                 Convert(P("int8"), P("e2m1fn"), rounding="stochastic", sr_bits=4)):
+        sim.lint(unit, waivers=waivers)
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("rounding", ROUNDINGS + ["stochastic"])
+@pytest.mark.parametrize("src,dst", PAIRS)
+def test_every_rounding(src, dst, rounding):
+    sim.check(lambda: Convert(P(src), P(dst), rounding=rounding, sr_bits=4), lanes=8)
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("dst", FIXED_OUT)
+@pytest.mark.parametrize("src", ["e5m2", "ap_fixed<9,5>"])
+def test_every_fixed_overflow_mode(src, dst):
+    sim.check(lambda: Convert(P(src), P(dst)), lanes=8)

@@ -1,0 +1,107 @@
+"""LutDot (hw/rtl/lutgemm.py): RTL == numfmt model in Verilator, cycles == the model's.
+
+The model (numfmt.units.lut_matmul, exact tables, batched) is checked against Python
+integers; the RTL against the model with :func:`sim.check` — exhaustively where the
+input fields total ≤ 16 bits, else corners + ≥ 10^5 seeded random vectors — for plain
+and sign-symmetric tables, and every latency (no back-pressure) equals ``G·b``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import numfmt as nf
+from numfmt.units import lut_matmul
+from hw.rtl.lutgemm import LutDot
+from sim import WAIVERS, check, lint
+
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
+I, U = nf.IntFormat, (lambda bits: nf.IntFormat(bits, signed=False))
+
+
+def reference(unit, inputs):
+    W = unit.out_fmt.bits
+    out = []
+    for t in range(len(inputs["a0"])):
+        s = sum(int(unit.w_fmt.decode_int([inputs[f"w{k}"][t]])[0]) *
+                int(unit.a_fmt.decode_int([inputs[f"a{k}"][t]])[0]) for k in range(unit.n))
+        out.append(s % (1 << W))
+    return np.array(out, dtype=np.uint64)
+
+
+@pytest.mark.parametrize("sym", [False, True])
+@pytest.mark.parametrize("w, a, n, g, width", [
+    (I(2), I(4), 2, 2, None), (U(2), I(3), 3, 2, None), (I(1), I(8), 5, 3, None),
+    (I(4), U(8), 8, 4, None), (U(3), U(4), 5, 2, 6), (I(3), I(6), 9, 8, None),
+])
+def test_model_is_the_integer_dot_product(w, a, n, g, width, sym):
+    unit = LutDot(w, a, n, g, sign_symmetric=sym, acc_width=width)
+    rng = np.random.default_rng(n + g)
+    inputs = {name: rng.integers(0, 1 << f.width, 600, dtype=np.uint64) for name, f in unit.in_fields.items()}
+    assert np.array_equal(unit.model(inputs)["y"], reference(unit, inputs))
+    assert unit.cycles == unit.latency == math.ceil(n / g) * w.bits
+    assert unit.entries == (1 << (g - 1) if sym else 1 << g)
+
+
+EXHAUSTIVE = [(I(2), I(4), 2, 2), (U(2), I(3), 3, 2), (I(2), I(3), 3, 1), (I(1), U(3), 5, 2),
+              (U(4), I(4), 2, 1)]
+
+
+@pytest.mark.parametrize("sym", [False, True])
+@pytest.mark.parametrize("w, a, n, g", EXHAUSTIVE[:2])
+def test_rtl_exhaustive(w, a, n, g, sym):
+    report = check(lambda: LutDot(w, a, n, g, sign_symmetric=sym), idle=0.2, seed=1)
+    assert report.n_vectors == 1 << (n * (w.bits + a.bits))
+    cycles = lut_matmul(np.zeros((1, n)), np.zeros((n, 1)), w, g=g, sign_symmetric=sym).cycles
+    assert set(report.latencies.tolist()) == {cycles}
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("sym", [False, True])
+@pytest.mark.parametrize("w, a, n, g", EXHAUSTIVE[2:])
+def test_rtl_exhaustive_more(w, a, n, g, sym):
+    report = check(lambda: LutDot(w, a, n, g, sign_symmetric=sym), idle=0.2, backpressure=0.3, seed=2)
+    assert report.n_vectors == 1 << (n * (w.bits + a.bits))
+
+
+@pytest.mark.parametrize("w, a, n, g, sym", [
+    (I(4), I(8), 8, 4, True),
+    pytest.param(I(4), I(8), 8, 4, False, marks=pytest.mark.exhaustive),
+    pytest.param(U(3), U(4), 5, 2, True, marks=pytest.mark.exhaustive),
+    pytest.param(I(2), I(6), 7, 3, False, marks=pytest.mark.exhaustive),
+])
+def test_rtl_random(w, a, n, g, sym):
+    make = lambda: LutDot(w, a, n, g, sign_symmetric=sym)
+    report = check(make, n_random=100_000, seed=7, idle=0.05)
+    assert report.n_vectors >= 100_000
+    assert set(report.latencies.tolist()) == {make().cycles}
+
+
+def test_rtl_under_backpressure():
+    report = check(lambda: LutDot(I(2), I(4), 2, 2, sign_symmetric=True), seed=3, idle=0.3, backpressure=0.5)
+    assert report.latencies.min() == 2 and report.latencies.max() > 2
+
+
+@pytest.mark.parametrize("sym", [False, True])
+@pytest.mark.parametrize("w, a", [(I(4), I(8)), (U(3), U(4))])
+def test_lint_clean(w, a, sym):
+    unit = LutDot(w, a, 8, 4, sign_symmetric=sym)
+    assert {w.rule for w in lint(unit)} <= set(WAIVERS)   # raises LintError on any other
+
+
+@pytest.mark.parametrize("kwargs, exc, message", [
+    ({"w_fmt": nf.FLOATS["e2m1fn"]}, TypeError, r"w_fmt must be a numfmt IntFormat"),
+    ({"a_fmt": None}, TypeError, r"a_fmt must be a numfmt IntFormat, not None"),
+    ({"n": -1}, ValueError, r"n must be an integer ≥ 1, not -1"),
+    ({"g": 9}, ValueError, r"g must be an integer in 1..8, not 9"),
+    ({"sign_symmetric": 1}, TypeError, r"sign_symmetric must be a bool, not 1"),
+    ({"acc_width": 0}, ValueError, r"acc_width must be an integer in 1..32 or None, not 0"),
+])
+def test_errors(kwargs, exc, message):
+    args = {"w_fmt": I(2), "a_fmt": I(4), "n": 4, "g": 2} | kwargs
+    with pytest.raises(exc, match=message):
+        LutDot(**args)

@@ -1,0 +1,409 @@
+"""The MAC units (hw/rtl/mac.py): RTL == numfmt model in Verilator, models == Python ints.
+
+The models are checked against slow references written here with Python integers and
+``fractions.Fraction`` (wrap = reduce modulo ``2**width``, sat = clamp, after every
+addition); the RTL is checked against the models with :func:`sim.check`, on every
+(a, b) code pair (random ``first`` flags and long sums) plus runs of the extreme
+products that overflow the register. Several units share one simulation as lanes.
+"""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import numfmt as nf
+from numfmt.arith import FixedAccumulator, exact_fixed_accumulator
+from hw.rtl.mac import MAX_REGISTER_BITS, FixedMac, FloatKulischMac, IntMac, running_sums
+from sim import WAIVERS, MismatchError, check, lint
+
+LANES = 8
+# units built only for their model() are never elaborated
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
+
+# -- vectors ------------------------------------------------------------------------------
+def _all_pairs(a_bits, b_bits, rng):
+    a, b = np.meshgrid(np.arange(1 << a_bits, dtype=np.uint64), np.arange(1 << b_bits, dtype=np.uint64))
+    order = rng.permutation(a.size)
+    return a.reshape(-1)[order], b.reshape(-1)[order]
+
+
+def mac_vectors(a_bits, b_bits, seed, *, extremes=(), repeat=1):
+    """Every code pair twice — with random ``first`` flags (p = 1/8) and as long sums
+    (p = 1/256) — then runs of 300 copies of each ``extremes`` pair. Each vector is
+    repeated ``repeat`` times in a row, so that each of ``repeat`` lanes sees all."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for p in (1 / 8, 1 / 256):
+        a, b = _all_pairs(a_bits, b_bits, rng)
+        parts.append((a, b, (rng.random(a.size) < p).astype(np.uint64)))
+    for ea, eb in extremes:
+        first = np.zeros(300, dtype=np.uint64)
+        first[0] = 1
+        parts.append((np.full(300, ea, dtype=np.uint64), np.full(300, eb, dtype=np.uint64), first))
+    a, b, first = (np.concatenate(x) for x in zip(*parts))
+    return {"a": np.repeat(a, repeat), "b": np.repeat(b, repeat), "first": np.repeat(first, repeat)}
+
+
+def cycling(*factories):
+    """Factory whose k-th call builds ``factories[k % len]``: lane k of hw.rtl.Lanes."""
+    it = itertools.cycle(factories)
+    return lambda: next(it)()
+
+
+def int_extremes(fa, fb):
+    """Code pairs of the largest positive and the most negative products."""
+    def code(fmt, v):
+        return int(fmt.encode(float(v)))
+    cands = [(x, y) for x in (fa.min, fa.max) for y in (fb.min, fb.max)]
+    prods = [x * y for x, y in cands]
+    hi, lo = cands[int(np.argmax(prods))], cands[int(np.argmin(prods))]
+    return [(code(fa, hi[0]), code(fb, hi[1])), (code(fa, lo[0]), code(fb, lo[1]))]
+
+
+# -- independent references --------------------------------------------------------------------
+def _int(code, bits, signed):
+    code = int(code)
+    return code - (1 << bits) if signed and code >> (bits - 1) else code
+
+
+def _reduce(r, width, sat):
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    if sat:
+        return min(max(r, lo), hi)
+    return (r - lo) % (1 << width) + lo
+
+
+def ref_registers(prods, first, width, sat):
+    """Register integers after each product (Python ints, reduced after every addition)."""
+    out, r = [], 0
+    for p, f in zip(prods, first):
+        r = _reduce((0 if f else r) + p, width, sat)
+        out.append(r)
+    return out
+
+
+def ref_int_mac(unit, inputs):
+    fa, fb, acc = unit.a_fmt, unit.b_fmt, unit.acc
+    prods = [_int(a, fa.bits, fa.signed) * _int(b, fb.bits, fb.signed)
+             for a, b in zip(inputs["a"], inputs["b"])]
+    regs = ref_registers(prods, inputs["first"], acc.width, acc.overflow is nf.Overflow.SATURATE)
+    return np.array([r % (1 << acc.width) for r in regs], dtype=np.uint64)
+
+
+# -- running_sums (the models' core) ------------------------------------------------------------
+@pytest.mark.parametrize("width,overflow", [(8, "sat"), (8, "wrap"), (3, "sat"), (20, "wrap")])
+def test_running_sums_matches_python_reference(width, overflow):
+    rng = np.random.default_rng(width)
+    n = 5000
+    prods = rng.integers(-300, 301, n)
+    # segment lengths from 1 to ~300 (several 32-product blocks)
+    first = np.zeros(n, dtype=bool)
+    starts = np.cumsum(rng.integers(1, 300, n // 10))
+    first[starts[starts < n]] = True
+    first[:3] = [False, True, True]             # a sum before the first flag starts at 0
+    got = running_sums(prods.astype(np.float64), first, FixedAccumulator(width, overflow=overflow))
+    want = ref_registers(prods.tolist(), first.tolist(), width, overflow == "sat")
+    assert np.array_equal(got, np.array(want, dtype=np.float64))
+
+
+def test_running_sums_rejects_mismatched_first():
+    with pytest.raises(ValueError, match=r"first must have the shape of products, \(3,\), not \(2,\)"):
+        running_sums([1.0, 2.0, 3.0], [1, 0], FixedAccumulator(8))
+
+
+# -- IntMac --------------------------------------------------------------------------------------
+INT_CASES = [  # a, b, width
+    (nf.IntFormat(8), nf.IntFormat(8), 16),
+    (nf.IntFormat(3, signed=False), nf.IntFormat(5), 6),
+    (nf.IntFormat(4, signed=False), nf.IntFormat(4, signed=False), 9),
+    (nf.IntFormat(2), nf.IntFormat(7), 4),
+]
+
+
+@pytest.mark.parametrize("fa,fb,width", INT_CASES, ids=lambda v: str(v))
+@pytest.mark.parametrize("overflow", ["wrap", "sat"])
+def test_int_mac_model_matches_reference(fa, fb, width, overflow):
+    unit = IntMac(fa, fb, FixedAccumulator(width, overflow=overflow))
+    vec = mac_vectors(fa.bits, fb.bits, 1, extremes=int_extremes(fa, fb))
+    assert np.array_equal(unit.model(vec)["acc"], ref_int_mac(unit, vec))
+
+
+def _check_int_mac(fa, fb, width, stages, seed, **kw):
+    """Even lanes wrap, odd lanes saturate; every vector goes to one lane of each kind."""
+    def make(overflow):
+        return lambda: IntMac(fa, fb, FixedAccumulator(width, overflow=overflow), stages=stages)
+    vec = mac_vectors(fa.bits, fb.bits, seed, extremes=int_extremes(fa, fb), repeat=2)
+    return check(cycling(make("wrap"), make("sat")), vectors=vec, lanes=LANES, seed=seed, **kw)
+
+
+@pytest.mark.parametrize("fa,fb,width,stages,stall", [
+    (nf.IntFormat(8), nf.IntFormat(8), 16, 2, 0.0),
+    (nf.IntFormat(3, signed=False), nf.IntFormat(5), 6, 0, 0.25),
+], ids=["int8xint8_acc16", "uint3xint5_acc6_stalls"])
+def test_int_mac_rtl(fa, fb, width, stages, stall):
+    report = _check_int_mac(fa, fb, width, stages, seed=5, idle=stall, backpressure=stall)
+    assert report.n_vectors == 2 * 2 * (1 << (fa.bits + fb.bits)) + 2 * 600
+    if stall == 0.0:
+        assert set(report.latencies.tolist()) == {stages + 1}
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("a_bits,b_bits", [(i, j) for i in range(2, 9) for j in range(2, 9)])
+@pytest.mark.parametrize("signs", [(True, True), (False, False), (True, False)], ids=["ss", "uu", "su"])
+def test_int_mac_rtl_exhaustive(a_bits, b_bits, signs):
+    fa, fb = nf.IntFormat(a_bits, signed=signs[0]), nf.IntFormat(b_bits, signed=signs[1])
+    width = a_bits + b_bits      # overflows on long sums and on runs of extreme products
+    _check_int_mac(fa, fb, width, stages=1, seed=a_bits * 16 + b_bits, idle=0.05, backpressure=0.05)
+
+
+def test_checker_reports_a_wrong_model():
+    fa = nf.IntFormat(3, signed=False)
+    fb = nf.IntFormat(5)
+    wrong = IntMac(fa, fb, FixedAccumulator(6, overflow="wrap"), stages=0)   # the RTL saturates
+    with pytest.raises(MismatchError, match=r"seed"):
+        check(lambda: IntMac(fa, fb, FixedAccumulator(6, overflow="sat"), stages=0),
+              vectors=mac_vectors(3, 5, 5, extremes=int_extremes(fa, fb)), lanes=LANES, seed=5,
+              model=wrong.model, waves=False)
+
+
+def test_int_mac_errors():
+    i8 = nf.IntFormat(8)
+    with pytest.raises(TypeError, match=r"a_fmt must be a numfmt.IntFormat, not"):
+        IntMac(nf.parse("e4m3fn"), i8, FixedAccumulator(16))
+    with pytest.raises(TypeError, match=r"acc must be a numfmt.FixedAccumulator, not 16"):
+        IntMac(i8, i8, 16)
+    with pytest.raises(ValueError, match=r"acc.frac_bits must be 0 for integer operands, not 2"):
+        IntMac(i8, i8, FixedAccumulator(16, 2))
+    with pytest.raises(ValueError, match=r"at most 53 bits wide .* not 60"):
+        IntMac(i8, i8, FixedAccumulator(60))
+    with pytest.raises(ValueError, match=r"stages must be an integer ≥ 0, not -1"):
+        IntMac(i8, i8, FixedAccumulator(16), stages=-1)
+    assert MAX_REGISTER_BITS == 53
+
+
+def test_int_mac_interface():
+    unit = IntMac(nf.IntFormat(8), nf.IntFormat(4, signed=False), FixedAccumulator(40, overflow="sat"),
+                  stages=3)
+    assert unit.latency == 4
+    assert [(k, f.width) for k, f in unit.in_fields.items()] == [("a", 8), ("b", 4), ("first", 1)]
+    assert unit.out_fields["acc"].width == 40
+    assert unit.out_fields["acc"].format == nf.FixedFormat(40, 40)     # IntFormat stops at 32 bits
+    assert unit.name == "intmac_int8_uint4_40_sat_3"
+
+
+# -- FixedMac ------------------------------------------------------------------------------------
+def ref_fixed_mac(unit, inputs):
+    """Exact register integers (wrap at the register width), then out_fmt.encode of the value."""
+    fa, fb, reg = unit.a_fmt, unit.b_fmt, unit.register
+    prods = [_int(a, fa.width, fa.signed) * _int(b, fb.width, fb.signed)
+             for a, b in zip(inputs["a"], inputs["b"])]
+    regs = ref_registers(prods, inputs["first"], reg.width, False)
+    vals = np.array([float(Fraction(r, 2 ** reg.frac_bits)) for r in regs])
+    return unit.out_fmt.encode(vals).astype(np.uint64)
+
+
+ROUNDINGS = ["AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV"]
+OVERFLOWS = ["AP_WRAP", "AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM", "AP_WRAP_SM", "AP_WRAP,2", "AP_WRAP_SM,1",
+             "AP_WRAP_SM,3"]
+
+
+def _out_formats(kind, width, int_bits):
+    """The 56 (rounding, overflow) outputs of one shape (ap_ufixed: no AP_WRAP_SM)."""
+    out = []
+    for r in ROUNDINGS:
+        for o in OVERFLOWS:
+            if kind == "ap_ufixed" and "SM" in o:
+                continue
+            out.append(nf.parse(f"{kind}<{width},{int_bits},{r},{o}>"))
+    return out
+
+
+def _check_fixed_mac(fa, fb, outs, n_max, seed, **kw):
+    """One simulation, 8 lanes, lane k casting to outs[k] (len(outs) == 8)."""
+    assert len(outs) == LANES
+    factories = [lambda o=o: FixedMac(fa, fb, o, n_max, stages=1, out_stages=1) for o in outs]
+    ext = int_extremes(nf.IntFormat(fa.width, signed=fa.signed), nf.IntFormat(fb.width, signed=fb.signed))
+    vec = mac_vectors(fa.width, fb.width, seed, extremes=ext, repeat=LANES)
+    return check(cycling(*factories), vectors=vec, lanes=LANES, seed=seed, **kw)
+
+
+FIXED_SHAPES = [  # a, b, n_max, output shapes (kind, width, int_bits)
+    ("ap_fixed<6,2>", "ap_ufixed<5,3>", 8, [("ap_fixed", 7, 4), ("ap_ufixed", 6, 2), ("ap_fixed", 6, -1),
+                                            ("ap_fixed", 12, 9)]),
+    ("ap_fixed<8,3>", "ap_fixed<7,0>", 4, [("ap_fixed", 8, 2), ("ap_fixed", 5, 6)]),
+]
+
+
+@pytest.mark.parametrize("fa,fb,n_max,shapes", FIXED_SHAPES, ids=["fx6x5", "fx8x7"])
+def test_fixed_mac_model_matches_reference(fa, fb, n_max, shapes):
+    fa, fb = nf.parse(fa), nf.parse(fb)
+    full = mac_vectors(fa.width, fb.width, 2)
+    pick = np.random.default_rng(2).choice(len(full["a"]), 3000, replace=False)
+    pick.sort()
+    vec = {k: v[pick] for k, v in full.items()}
+    for kind, w, i in shapes:
+        for out in _out_formats(kind, w, i):
+            unit = FixedMac(fa, fb, out, n_max)
+            assert np.array_equal(unit.model(vec)["acc"], ref_fixed_mac(unit, vec)), str(out)
+
+
+@pytest.mark.parametrize("lanes_outs", [
+    ["ap_fixed<7,4,AP_TRN,AP_SAT>", "ap_fixed<7,4,AP_RND_CONV,AP_WRAP>", "ap_fixed<7,4,AP_RND,AP_SAT_SYM>",
+     "ap_fixed<7,4,AP_RND_ZERO,AP_SAT_ZERO>", "ap_fixed<7,4,AP_RND_INF,AP_WRAP_SM>",
+     "ap_fixed<7,4,AP_RND_MIN_INF,AP_WRAP,2>", "ap_fixed<7,4,AP_TRN_ZERO,AP_WRAP_SM,1>",
+     "ap_fixed<7,4,AP_RND_CONV,AP_WRAP_SM,3>"],
+], ids=["ap_fixed<7,4>_modes"])
+def test_fixed_mac_rtl(lanes_outs):
+    fa, fb = nf.parse("ap_fixed<6,2>"), nf.parse("ap_ufixed<5,3>")
+    report = _check_fixed_mac(fa, fb, [nf.parse(o) for o in lanes_outs], 8, seed=3)
+    assert set(report.latencies.tolist()) == {3}
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("fa,fb,n_max,shapes", FIXED_SHAPES, ids=["fx6x5", "fx8x7"])
+def test_fixed_mac_rtl_every_mode(fa, fb, n_max, shapes):
+    fa, fb = nf.parse(fa), nf.parse(fb)
+    outs = [o for kind, w, i in shapes for o in _out_formats(kind, w, i)]
+    groups = {}
+    for o in outs:     # a simulation's lanes share the output width
+        groups.setdefault(o.width, []).append(o)
+    for width, group in groups.items():
+        for k in range(0, len(group), LANES):
+            chunk = group[k:k + LANES]
+            chunk += group[:LANES - len(chunk)]
+            _check_fixed_mac(fa, fb, chunk, n_max, seed=width + k, idle=0.05, backpressure=0.05)
+
+
+def test_fixed_mac_errors():
+    q = nf.parse("ap_fixed<8,3>")
+    with pytest.raises(TypeError, match=r"out_fmt must be a numfmt.FixedFormat, not"):
+        FixedMac(q, q, nf.IntFormat(8), 4)
+    with pytest.raises(ValueError, match=r"n_max must be an integer ≥ 1, not 0"):
+        FixedMac(q, q, q, 0)
+    with pytest.raises(ValueError, match=r"out_stages must be an integer ≥ 0, not 1.5"):
+        FixedMac(q, q, q, 4, out_stages=1.5)
+    with pytest.raises(ValueError, match=r"at most 53 bits wide"):
+        FixedMac(nf.parse("ap_fixed<30,3>"), nf.parse("ap_fixed<30,3>"), q, 4)
+
+
+def test_fixed_mac_register_is_exact():
+    q = nf.parse("ap_fixed<8,3>")
+    unit = FixedMac(q, q, nf.parse("ap_fixed<10,5,AP_RND_CONV,AP_SAT>"), 16, stages=2, out_stages=1)
+    assert unit.register == exact_fixed_accumulator(q, q, 16)
+    assert unit.latency == 4
+
+
+# -- FloatKulischMac -------------------------------------------------------------------------------
+def ref_kulisch(unit, inputs):
+    """Exact Fraction sums of the finite products (wrapped at the register width); the sticky
+    invalid flag; the register code."""
+    fa, fb, reg = unit.a_fmt, unit.b_fmt, unit.register
+    va, vb = fa.decode(inputs["a"]), fb.decode(inputs["b"])
+    acc, inv, codes, flags = Fraction(0), False, [], []
+    mod = 1 << reg.width
+    for x, y, f in zip(va.tolist(), vb.tolist(), inputs["first"].tolist()):
+        if f:
+            acc, inv = Fraction(0), False
+        if np.isfinite(x) and np.isfinite(y):
+            acc += Fraction(x) * Fraction(y)
+        else:
+            inv = True
+        k = acc * 2 ** reg.frac_bits
+        assert k.denominator == 1
+        codes.append(int(k) % mod)
+        flags.append(int(inv))
+    return np.array(codes, dtype=np.uint64), np.array(flags, dtype=np.uint64)
+
+
+KULISCH_CASES = [  # a, b, n_max
+    ("e4m3fn", "e4m3fn", 16),
+    ("fp4_e2m1", "e3m2fn", 4),
+    ("e4m3", "fp4_e2m1", 8),           # ieee: inf and NaN operands
+    ("e4m3fnuz", "fp6_e2m3", 2),
+]
+
+
+@pytest.mark.parametrize("fa,fb,n_max", KULISCH_CASES, ids=lambda v: str(v))
+def test_kulisch_model_matches_reference(fa, fb, n_max):
+    fa, fb = nf.FLOATS[fa], nf.FLOATS[fb]
+    unit = FloatKulischMac(fa, fb, n_max)
+    vec = mac_vectors(fa.bits, fb.bits, 4)
+    out = unit.model(vec)
+    codes, flags = ref_kulisch(unit, vec)
+    assert np.array_equal(out["acc"], codes)
+    assert np.array_equal(out["invalid"], flags)
+
+
+def _kulisch_extremes(fa, fb):
+    big = [(int(fa.encode(fa.max)), int(fb.encode(fb.max))),
+           (int(fa.encode(fa.max)), int(fb.encode(-fb.max)))]
+    return big
+
+
+def _check_kulisch(fa, fb, n_max, seed, **kw):
+    vec = mac_vectors(fa.bits, fb.bits, seed, extremes=_kulisch_extremes(fa, fb))
+    return check(lambda: FloatKulischMac(fa, fb, n_max, stages=1), vectors=vec, lanes=LANES, seed=seed, **kw)
+
+
+@pytest.mark.parametrize("fa,fb,n_max", [("e4m3fn", "e4m3fn", 16), ("e4m3", "fp4_e2m1", 8)],
+                         ids=["e4m3fn_x_e4m3fn", "e4m3_x_e2m1"])
+def test_kulisch_rtl(fa, fb, n_max):
+    report = _check_kulisch(nf.FLOATS[fa], nf.FLOATS[fb], n_max, seed=7, idle=0.1, backpressure=0.1)
+    assert report.n_vectors > 2 * (1 << 12)
+
+
+KULISCH_FORMATS = ["e4m3fn", "e4m3fnuz", "e4m3", "e3m4", "e2m3fn", "e3m2fn", "e2m1fn", "fp4_e2m1",
+                   "fp5_e2m2", "fp6_e3m2", "fp3_e1m1", "fp8_e3m4"]
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("fa", KULISCH_FORMATS)
+@pytest.mark.parametrize("fb", ["e4m3fn", "e4m3", "fp4_e2m1", "e3m2fn"])
+def test_kulisch_rtl_exhaustive(fa, fb):
+    fa, fb = nf.FLOATS[fa], nf.FLOATS[fb]
+    _check_kulisch(fa, fb, 8, seed=fa.bits * 16 + fb.bits, idle=0.05, backpressure=0.05)
+
+
+def test_kulisch_interface_and_errors():
+    e4m3 = nf.FLOATS["e4m3fn"]
+    unit = FloatKulischMac(e4m3, e4m3, 256, stages=0)
+    assert unit.register.width == 45 and unit.latency == 1
+    assert unit.out_fmt == nf.FixedFormat(45, 45 - unit.register.frac_bits)
+    assert list(unit.out_fields) == ["acc", "invalid"]
+    with pytest.raises(ValueError, match=r"at most 53 bits wide .* not 65 \(kulisch_width\(e5m2, e5m2, 1\)\)"):
+        FloatKulischMac(nf.FLOATS["e5m2"], nf.FLOATS["e5m2"], 1)
+    with pytest.raises(TypeError, match=r"b_fmt must be a numfmt.FloatFormat, not"):
+        FloatKulischMac(e4m3, nf.IntFormat(8), 4)
+    with pytest.raises(ValueError, match=r"n_max must be an integer ≥ 1, not True"):
+        FloatKulischMac(e4m3, e4m3, True)
+
+
+# -- lint ------------------------------------------------------------------------------------------
+# Amaranth 0.5's netlist narrows every sign/zero extension into the operand of the
+# arithmetic cell ($add, $sub, $lt, $shl, ...), and Yosys writes `$signed(a) + $signed(b)`
+# with `a`, `b` narrower than the result. Verilog extends them exactly as intended (IEEE
+# 1364 §5.5), but Verilator's -Wall reports WIDTHEXPAND for every such operator.
+EXTENSION_WAIVER = {"WIDTHEXPAND": "Amaranth/Yosys leave operand extension of arithmetic cells "
+                                   "implicit; Verilog's rules extend them as intended"}
+
+LINT_UNITS = {
+    "int_sat": lambda: IntMac(nf.IntFormat(8), nf.IntFormat(8), FixedAccumulator(16, overflow="sat"), stages=2),
+    "int_wrap_comb": lambda: IntMac(nf.IntFormat(3, signed=False), nf.IntFormat(5), FixedAccumulator(6), stages=0),
+    "fixed_wrap_sm": lambda: FixedMac(nf.parse("ap_fixed<6,2>"), nf.parse("ap_ufixed<5,3>"),
+                                      nf.parse("ap_fixed<7,4,AP_RND_CONV,AP_WRAP_SM>"), 8, out_stages=1),
+    "fixed_sat_sym": lambda: FixedMac(nf.parse("ap_fixed<6,2>"), nf.parse("ap_fixed<6,2>"),
+                                      nf.parse("ap_fixed<7,4,AP_RND,AP_SAT_SYM>"), 8),
+    "kulisch_e4m3fn": lambda: FloatKulischMac(nf.FLOATS["e4m3fn"], nf.FLOATS["e4m3fn"], 16),
+    "kulisch_ieee": lambda: FloatKulischMac(nf.FLOATS["e4m3"], nf.FLOATS["fp4_e2m1"], 8, stages=0),
+}
+
+
+@pytest.mark.parametrize("name", list(LINT_UNITS))
+def test_lint(name):
+    waived = lint(LINT_UNITS[name](), waivers={**WAIVERS, **EXTENSION_WAIVER})
+    assert {w.rule for w in waived} <= set(WAIVERS) | set(EXTENSION_WAIVER)

@@ -1,0 +1,188 @@
+"""The requantizer unit (hw/rtl/requant.py): RTL == numfmt.quant.Requantizer in Verilator,
+and the model == a Python-integer reference.
+
+Accumulators: the field's corner codes, exact ties of the rounding shift
+(``acc * b ≡ 2**(c-1) mod 2**c``) and their neighbours, values around the output's
+saturation boundaries, log-uniform magnitudes and uniform codes — ≥ 10^5 per scale.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import numfmt as nf
+from numfmt.quant import Requantizer as Rq
+from hw.rtl.requant import Requantizer
+from sim import WAIVERS, check, lint, vectors
+
+LANES = 8
+# units built only for their model() are never elaborated
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
+
+# -- reference -----------------------------------------------------------------------------
+def _round(x: Fraction, mode: str) -> int:
+    fl = math.floor(x)
+    frac = x - fl
+    half = Fraction(1, 2)
+    if frac == 0:
+        return fl
+    if mode in ("floor",):
+        return fl
+    if mode == "ceil":
+        return fl + 1
+    if mode == "rtz":
+        return fl + (x < 0)
+    if mode == "rta":
+        return fl + (x > 0)
+    if frac != half:
+        return fl + (frac > half)
+    tie_up = {"rne": fl % 2 == 1, "rna": x > 0, "rnp": True, "rnm": False, "rnz": x < 0}[mode]
+    return fl + tie_up
+
+
+def ref_requant(unit, inputs):
+    r, fmt = unit.requantizer, unit.out_fmt
+    bits = unit.acc_bits
+    chans = inputs.get("channel")
+    out = []
+    for j, code in enumerate(inputs["acc"].tolist()):
+        acc = code - (1 << bits) if code >> (bits - 1) else code
+        k = min(int(chans[j]), unit.channels - 1) if unit.channels else None
+        b = int(r.multiplier[k] if k is not None else r.multiplier)
+        c = int(r.shift[k] if k is not None else r.shift)
+        y = _round(Fraction(acc * b) / Fraction(2) ** c, r.rounding.value) + r.zero_point
+        if fmt.overflow is nf.Overflow.SATURATE:
+            y = min(max(y, fmt.min), fmt.max)
+        out.append(y % (1 << fmt.bits))
+    return np.array(out, dtype=np.uint64)
+
+
+# -- vectors -------------------------------------------------------------------------------
+def acc_vectors(unit, n_random, seed):
+    """Corner, tie, boundary and random accumulator codes (+ channel indices)."""
+    rng = np.random.default_rng(seed)
+    r, bits = unit.requantizer, unit.acc_bits
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    vals = [int(v) for v in vectors.corners(unit.in_fields["acc"])]
+    vals = [v - (1 << bits) if v > hi else v for v in vals]
+    for b, c in zip(r.multiplier.reshape(-1).tolist(), r.shift.reshape(-1).tolist()):
+        if c > 0:
+            # ties: acc * b == 2**(c-1) (mod 2**c), with b = b_odd * 2**s
+            s = (b & -b).bit_length() - 1
+            if s < c:
+                mod = 1 << (c - s)
+                t = (pow(b >> s, -1, mod) << (c - 1 - s)) % mod if c - 1 - s >= 0 else 0
+                ks = rng.integers(-(1 << 20), 1 << 20, 200)
+                vals += [t + int(k) * mod + d for k in ks for d in (-1, 0, 1)]
+        # around the output's ends: acc ≈ (limit - zp) * 2**c / b
+        for limit in (unit.out_fmt.min, unit.out_fmt.max, 0):
+            centre = int(Fraction(limit - r.zero_point) * Fraction(2) ** c / b)
+            vals += list(range(centre - 3, centre + 4))
+    mags = np.exp2(rng.uniform(0, bits - 1, n_random // 2)).astype(np.int64)
+    signs = rng.choice([-1, 1], mags.size)
+    vals = np.array(vals + (mags * signs).tolist(), dtype=object)
+    vals = np.array([min(max(int(v), lo), hi) for v in vals], dtype=np.int64)
+    codes = np.concatenate([vals.astype(np.uint64) & np.uint64((1 << bits) - 1),
+                            rng.integers(0, 1 << bits, n_random - n_random // 2, dtype=np.uint64)])
+    out = {"acc": codes}
+    if unit.channels:
+        out["channel"] = rng.integers(0, 1 << unit.channel_fmt.bits, codes.size).astype(np.uint64)
+    return out
+
+
+CASES = {
+    "int8_rnp_scale0.0123": (lambda: Rq.from_scale(0.0123, nf.IntFormat(8), mult_bits=16), 24),
+    "int8_rne_zp_scale2.7e-4": (lambda: Rq.from_scale(2.7e-4, nf.IntFormat(8), mult_bits=31, rounding="rne",
+                                                      zero_point=-7), 32),
+    "uint8_wrap_rna_zp": (lambda: Rq.from_scale(0.37, nf.IntFormat(8, signed=False, overflow="wrap"),
+                                                mult_bits=12, rounding="rna", zero_point=100), 16),
+    "int4_per_channel_floor": (lambda: Rq(np.array([3, 5, 7, 1 << 20, 9]), np.array([2, -1, 20, 40, 0]),
+                                          nf.IntFormat(4), rounding="floor"), 12),
+    "int16_per_channel_rnz": (lambda: Rq.from_scale([0.5, 1.5e-3, 3.0], nf.IntFormat(16), mult_bits=24,
+                                                    rounding="rnz", zero_point=5), 40),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_model_matches_reference(case):
+    make, bits = CASES[case]
+    unit = Requantizer(make(), bits)
+    vec = acc_vectors(unit, 4000, 1)
+    assert np.array_equal(unit.model(vec)["q"], ref_requant(unit, vec))
+
+
+@pytest.mark.parametrize("mode", ["rne", "rna", "rnp", "rnm", "rnz", "floor", "ceil", "rtz", "rta"])
+def test_model_every_rounding_mode(mode):
+    unit = Requantizer(Rq(np.array([3, 12, 1]), np.array([3, 4, 0]), nf.IntFormat(6), rounding=mode,
+                          zero_point=2), 10)
+    vec = {"acc": np.arange(1 << 10, dtype=np.uint64)}
+    vec["channel"] = np.arange(1 << 10, dtype=np.uint64) % 4
+    assert np.array_equal(unit.model(vec)["q"], ref_requant(unit, vec))
+
+
+@pytest.mark.parametrize("case,stages", [("int8_rnp_scale0.0123", 1), ("uint8_wrap_rna_zp", 0),
+                                         ("int4_per_channel_floor", 2)])
+def test_rtl(case, stages):
+    make, bits = CASES[case]
+    vec = acc_vectors(Requantizer(make(), bits), 100_000, 3)
+    report = check(lambda: Requantizer(make(), bits, stages=stages), vectors=vec, lanes=LANES, seed=3)
+    assert report.n_vectors >= 100_000
+    assert set(report.latencies.tolist()) == {stages}
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("mode", ["rne", "rna", "rnp", "rnm", "rnz", "floor", "ceil", "rtz", "rta"])
+def test_rtl_every_case_and_mode(case, mode):
+    make, bits = CASES[case]
+    base = make()
+
+    def build():
+        return Requantizer(Rq(base.multiplier, base.shift, base.out_format, rounding=mode,
+                              zero_point=base.zero_point), bits, stages=1)
+    vec = acc_vectors(build(), 100_000, 4)
+    check(build, vectors=vec, lanes=LANES, seed=4, idle=0.05, backpressure=0.05)
+
+
+def test_interface():
+    unit = Requantizer(Rq(np.array([3, 5, 7]), np.array([2, 1, 0]), nf.IntFormat(4)), 8, stages=2)
+    assert unit.latency == 2
+    assert [(k, f.width) for k, f in unit.in_fields.items()] == [("acc", 8), ("channel", 2)]
+    assert unit.out_fields["q"].format == nf.IntFormat(4)
+    wide = Requantizer(Rq(3, 2, nf.IntFormat(8)), 40)
+    assert list(wide.in_fields) == ["acc"] and wide.in_fields["acc"].format == nf.FixedFormat(40, 40)
+    # out-of-range channel indices take the last channel
+    out = unit.model({"acc": np.array([9, 9], dtype=np.uint64), "channel": np.array([2, 3], dtype=np.uint64)})
+    assert out["q"].tolist() == [7, 7]
+
+
+def test_errors():
+    r = Rq(3, 2, nf.IntFormat(8))
+    with pytest.raises(TypeError, match=r"requantizer must be a numfmt.quant.Requantizer, not 3"):
+        Requantizer(3, 8)
+    with pytest.raises(ValueError, match=r"acc_bits must be an integer in 1..63, not 64"):
+        Requantizer(r, 64)
+    with pytest.raises(ValueError, match=r"stages must be an integer ≥ 0, not -2"):
+        Requantizer(r, 8, stages=-2)
+    with pytest.raises(ValueError, match=r"acc_bits=40 is too wide for this requantizer"):
+        Requantizer(Rq((1 << 31) - 1, 2, nf.IntFormat(8)), 40)
+
+
+# Amaranth 0.5's netlist narrows every sign/zero extension into the operand of the
+# arithmetic cell ($add, $sub, $lt, $shl, ...), and Yosys writes `$signed(a) + $signed(b)`
+# with `a`, `b` narrower than the result. Verilog extends them exactly as intended (IEEE
+# 1364 §5.5), but Verilator's -Wall reports WIDTHEXPAND for every such operator.
+EXTENSION_WAIVER = {"WIDTHEXPAND": "Amaranth/Yosys leave operand extension of arithmetic cells "
+                                   "implicit; Verilog's rules extend them as intended"}
+
+
+@pytest.mark.parametrize("case", ["int8_rnp_scale0.0123", "int4_per_channel_floor"])
+def test_lint(case):
+    make, bits = CASES[case]
+    waived = lint(Requantizer(make(), bits), waivers={**WAIVERS, **EXTENSION_WAIVER})
+    assert {w.rule for w in waived} <= set(WAIVERS) | set(EXTENSION_WAIVER)
