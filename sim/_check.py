@@ -297,7 +297,7 @@ def _deinterleave(base_fields, laned: dict, lanes: int) -> dict:
 
 
 def check(unit_or_factory, *, vectors=None, n_random: int = 100_000, seed: int = 0, lanes=None,
-          simulator: str = "verilator", idle: float = 0.0, backpressure: float = 0.0,
+          simulator: str | None = None, idle: float = 0.0, backpressure: float = 0.0,
           build_dir=None, model=None, waves: bool = True, stall_limit: int = 10_000) -> Report:
     """Check a unit's RTL against its numfmt model, code for code, in a simulator.
 
@@ -317,7 +317,9 @@ def check(unit_or_factory, *, vectors=None, n_random: int = 100_000, seed: int =
     lanes : int, optional
         Vectors per cycle (default 8 for a factory). Lane ``k`` sees vectors
         ``k, k+lanes, …``; a stateful unit accumulates along that sequence.
-    simulator : {"verilator", "icarus"}
+    simulator : {"verilator", "icarus"}, optional
+        Default: ``$NUMFMT_SIMULATOR``, else ``"verilator"`` — so that the same tests run
+        under Icarus with ``NUMFMT_SIMULATOR=icarus pytest tests/hw tests/sim``.
     idle : float
         Probability that the driver inserts an idle cycle before a transaction.
     backpressure : float
@@ -364,6 +366,7 @@ def check(unit_or_factory, *, vectors=None, n_random: int = 100_000, seed: int =
     >>> report.n_vectors, sorted(set(report.latencies.tolist()))
     (16, [1])
     """
+    simulator = _runner.default_simulator() if simulator is None else simulator
     _runner._check_simulator(simulator)
     idle = _check_prob(idle, "idle")
     backpressure = _check_prob(backpressure, "backpressure")

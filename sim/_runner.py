@@ -114,6 +114,14 @@ def available(simulator: str) -> bool:
         return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
 
 
+def default_simulator() -> str:
+    """``$NUMFMT_SIMULATOR`` if set (checked), else ``"verilator"``."""
+    simulator = os.environ.get("NUMFMT_SIMULATOR", "verilator")
+    if simulator not in SIMULATORS:
+        raise ValueError(f"NUMFMT_SIMULATOR must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    return simulator
+
+
 def _check_simulator(simulator) -> None:
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
