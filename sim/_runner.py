@@ -147,7 +147,10 @@ def _build_args(simulator: str, waves: bool) -> list[str]:
         # -Wno-fatal: lint warnings are sim.lint's business, not the build's.
         # waves: the runner adds --trace (VCD); FST would need the lz4 headers installed
         return ["-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast"]
-    return []
+    # Icarus: Verilog-2005 after cocotb's -g2012. Yosys declares `reg \$auto... = 0` to wake
+    # the `always @*` blocks that assign constants; only a Verilog-2005 declaration
+    # initializer is an event at time 0 (a SystemVerilog one is not, leaving them X).
+    return ["-g2005"]
 
 
 def _versions(simulator: str) -> str:

@@ -21,6 +21,7 @@ cycles when the output is not stalled; back-pressure on ``o`` stalls the whole p
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 
 import numpy as np
@@ -51,6 +52,24 @@ class Field:
     def of(cls, fmt) -> "Field":
         """The field holding one code of ``fmt`` (its width is ``fmt.bits``)."""
         return cls(int(fmt.bits), fmt)
+
+
+_MAX_NAME = 64   # Verilator replaces longer identifiers by hashes, which cocotb cannot find
+
+
+def _module_name(text: str) -> str:
+    """``text`` as a Verilog identifier of at most 64 characters (a digest replaces the tail).
+
+    >>> _module_name("floatmul_e4m3fn(subnormals=false)")
+    'floatmul_e4m3fn_subnormals_false_'
+    >>> len(_module_name("x" * 100))
+    64
+    """
+    name = re.sub(r"[^A-Za-z0-9_]", "_", text)
+    if len(name) <= _MAX_NAME:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+    return f"{name[:_MAX_NAME - 11]}_{digest}"
 
 
 def _layout(fields: dict) -> data.StructLayout:
@@ -97,7 +116,7 @@ class Unit(wiring.Component):
         """A Verilog module name derived from the class and its parameters."""
         text = "_".join([type(self).__name__.lower()] +
                         [f"{v}" for v in self.parameters().values()])
-        return re.sub(r"[^A-Za-z0-9_]", "_", text)[:120]
+        return _module_name(text)
 
     def manifest(self) -> dict:
         """Formats, ports and latency, as written next to the Verilog by :func:`hw.emit`."""
@@ -167,7 +186,7 @@ class Lanes(Unit):
 
     @property
     def name(self) -> str:
-        return f"{self.lanes[0].name}_x{len(self.lanes)}"[:120]
+        return _module_name(f"{self.lanes[0].name}_x{len(self.lanes)}")
 
     def parameters(self) -> dict:
         return {"lanes": len(self.lanes), "unit": self.lanes[0].name}
