@@ -20,8 +20,8 @@ from .convert import Convert
 from .fpmul import FloatMul
 from .lmul import LMul
 from .lutgemm import LutDot
-from .mac import FixedMac, FloatKulischMac, IntMac
+from .mac import FixedMac, FloatAccMac, FloatKulischMac, IntMac
 from .requant import Requantizer
 
-__all__ = ["BitSerialDot", "BlockDot", "Convert", "Field", "FixedMac", "FloatKulischMac", "FloatMul",
+__all__ = ["BitSerialDot", "BlockDot", "Convert", "Field", "FixedMac", "FloatAccMac", "FloatKulischMac", "FloatMul",
            "IntMac", "LMul", "Lanes", "LutDot", "Requantizer", "Unit", "pipeline"]

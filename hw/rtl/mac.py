@@ -16,6 +16,8 @@ of zero.
 * :class:`FloatKulischMac` — :class:`~numfmt.FloatFormat` operands, products added
   exactly into a Kulisch register of :func:`~numfmt.arith.kulisch_width` bits; a
   sticky ``invalid`` flag for NaN/inf operands.
+* :class:`FloatAccMac` — :class:`~numfmt.FloatFormat` operands, a floating register: a
+  sequential :class:`~numfmt.arith.FloatAccumulator` (every addition exact, rounded once).
 
 Timing: ``stages`` pipeline registers on the product path, then the accumulator
 register (one cycle), then (:class:`FixedMac` only) ``out_stages`` registers after
@@ -41,16 +43,19 @@ The models call :func:`numfmt.arith.matmul` with the unit's accumulator (see
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data
 
-from numfmt.arith import FixedAccumulator, exact_fixed_accumulator, kulisch_width, matmul
+from numfmt.arith import (FixedAccumulator, FloatAccumulator, Order, exact_fixed_accumulator, kulisch_width,
+                          matmul)
 from numfmt.formats import FixedFormat, FloatFormat, IntFormat
 from numfmt.modes import Overflow, Rounding
 
-from ._float import unpack
+from ._float import bits_for, clz, round_pack, unpack
 from ._unit import Field, Unit
 
-__all__ = ["IntMac", "FixedMac", "FloatKulischMac", "running_sums", "MAX_REGISTER_BITS"]
+__all__ = ["IntMac", "FixedMac", "FloatKulischMac", "FloatAccMac", "running_sums", "float_running_codes",
+           "MAX_REGISTER_BITS"]
 
 MAX_REGISTER_BITS = 53
 """Widest accumulator register the models support: numfmt.arith returns float64 sums."""
@@ -159,6 +164,10 @@ class _Mac(Unit):
         """Output field name → Value, from the register and the sticky flags."""
         raise NotImplementedError
 
+    def _register_shape(self):
+        """Shape of the accumulator register (reset to 0)."""
+        return signed(self.register.width)
+
     def elaborate(self, platform):
         m = Module()
         i, o = self.i, self.o
@@ -177,7 +186,7 @@ class _Mac(Unit):
                 m.d.sync += [fl_r[k].eq(flags[k]) for k in flags]
             prod, first, valid, flags = p_r, f_r, v_r, fl_r
 
-        reg = Signal(signed(self.register.width), name="accumulator")
+        reg = Signal(self._register_shape(), name="accumulator")
         reg_valid = Signal(name="accumulator_valid")
         sticky = {k: Signal(name=f"accumulator_{k}") for k in flags}
         base = Mux(first, 0, reg)
@@ -543,3 +552,241 @@ class FloatKulischMac(_Mac):
         before = np.where(start > 0, count[np.maximum(start - 1, 0)], 0)
         invalid = (count - before) > 0
         return {"acc": self.out_fmt.encode(sums).astype(np.uint64), "invalid": invalid.astype(np.uint64)}
+
+
+# -- FloatAccMac ----------------------------------------------------------------------------
+_GUARD = 2   # guard bits of the aligned addends (see FloatAccMac._next for why 2 suffice)
+
+
+def float_running_codes(products, first, acc: FloatAccumulator) -> np.ndarray:
+    """Codes of ``acc.fmt`` held by a sequential float register after each product of a MAC.
+
+    Register ``r`` (+0 at the start and at every ``first``): ``r = R(r + p[k])``, each
+    addition one :func:`numfmt.arith.matmul` step of ``acc`` (one product, ``init=r``;
+    the steps at one position of every sum run as one call). Once the register or a
+    product is inf or NaN, IEEE arithmetic continues as ``docs/arithmetic.md`` says
+    (``inf + finite = inf``, ``inf + −inf = NaN``, NaN stays NaN), rounded with
+    ``acc.fmt.quantize``; a NaN so produced is the code ``acc.fmt.encode(nan)`` (+NaN,
+    as numfmt's ``block_matmul`` writes it; float64 leaves the sign of such NaNs to
+    the CPU). A NaN from rounding an overflowing finite sum (``fn`` formats) keeps the
+    sum's sign, as ``acc.fmt.encode`` gives it.
+
+    Parameters
+    ----------
+    products : array_like of float64
+        Exact products (inf/NaN allowed).
+    first : array_like of bool
+    acc : FloatAccumulator
+        With ``order="sequential"``.
+
+    >>> import numfmt as nf
+    >>> from numfmt.arith import FloatAccumulator
+    >>> e4m3 = nf.FLOATS["e4m3fn"]
+    >>> codes = float_running_codes([448, 16, -448, 1], [1, 0, 0, 1], FloatAccumulator(e4m3))
+    >>> e4m3.decode(codes).tolist()          # 448 + 16 rounds back to 448
+    [448.0, 448.0, 0.0, 1.0]
+    """
+    fmt, rounding = acc.fmt, acc.rounding
+    if acc.order is not Order.SEQUENTIAL:
+        raise ValueError(f"acc.order must be 'sequential' for a MAC register, not {str(acc.order)!r}")
+    p = np.ascontiguousarray(products, dtype=np.float64).reshape(-1)
+    f = np.asarray(first).reshape(-1).astype(bool)
+    if f.shape != p.shape:
+        raise ValueError(f"first must have the shape of products, {p.shape}, not {f.shape}")
+    n = p.size
+    codes = np.zeros(n, dtype=np.uint64)
+    if n == 0:
+        return codes
+    r = np.zeros(n)
+    idx = np.arange(n)
+    start = np.maximum.accumulate(np.where(f | (idx == 0), idx, 0))
+    pos = idx - start
+    order = np.argsort(pos, kind="stable")
+    bounds = np.searchsorted(pos[order], np.arange(int(pos.max()) + 2))
+    one = np.ones((1, 1))
+    for j in range(int(pos.max()) + 1):
+        rows = order[bounds[j]:bounds[j + 1]]
+        prev = r[rows - 1] if j else np.zeros(rows.size)
+        pj = p[rows]
+        ok = np.isfinite(prev) & np.isfinite(pj)
+        vals = np.empty(rows.size)
+        if ok.any():
+            vals[ok] = matmul(pj[ok, None], one, acc, init=prev[ok, None])[:, 0]
+        if not ok.all():
+            with np.errstate(invalid="ignore"):
+                ieee = prev[~ok] + pj[~ok]
+            vals[~ok] = fmt.quantize(np.where(np.isnan(ieee), np.nan, ieee), rounding)
+        r[rows] = vals
+        codes[rows] = fmt.encode(vals, rounding)
+    return codes
+
+
+class FloatAccMac(_Mac):
+    """Minifloat MAC with a floating-point register: ``acc = R(acc + a·b)`` after every product.
+
+    The register holds a code of ``acc.fmt``; each input adds the exact product of
+    the decoded operands to it and rounds the exact sum once to ``acc.fmt`` with
+    ``acc.rounding`` — :class:`numfmt.arith.FloatAccumulator` with
+    ``order="sequential"`` (``docs/arithmetic.md``): signed zeros as IEEE 754 §6.3,
+    overflow and underflow as ``acc.fmt.encode``, inf/NaN continuing in IEEE
+    arithmetic. ``first`` restarts from +0 (``acc = R(+0 + a·b)``).
+
+    Hardware: both operands unpacked, the product's significand ``ma·mb`` formed
+    exactly; the product and the register normalised, the one with the smaller top
+    exponent shifted right onto the other's grid with ``2`` guard bits and a sticky
+    bit, added or subtracted, and rounded by :func:`hw.rtl._float.round_pack` — an
+    adder ``max(ma+mb+2, man_r+1) + 5`` bits wide for any exponent ranges.
+
+    Parameters
+    ----------
+    a_fmt, b_fmt : FloatFormat
+        Operand formats (any specials policy, subnormals, bias; ≤ 53 significand bits
+        in their product, numfmt's float64 products).
+    acc : FloatAccumulator
+        The register's format (signed, with a zero), rounding (any deterministic
+        mode) and ``order="sequential"``.
+    stages : int
+        Registers between the multiplier and the accumulator (≥ 0); latency
+        ``stages + 1``.
+
+    Fields: in ``a``, ``b``, ``first``; out ``acc`` (a code of ``acc.fmt``).
+
+    >>> import numfmt as nf
+    >>> from numfmt.arith import FloatAccumulator
+    >>> e4m3, fp16 = nf.FLOATS["e4m3fn"], nf.FLOATS["fp16"]
+    >>> mac = FloatAccMac(e4m3, e4m3, FloatAccumulator(fp16))
+    >>> mac.latency, mac.adder_width
+    (2, 16)
+    >>> out = mac.model({"a": e4m3.encode(np.array([448.0, 448.0, 1.0])).astype(np.uint64),
+    ...                  "b": e4m3.encode(np.array([448.0, -448.0, 0.5])).astype(np.uint64),
+    ...                  "first": np.array([1, 0, 0], dtype=np.uint64)})
+    >>> fp16.decode(out["acc"]).tolist()     # 200704 overflows fp16; inf - 200704 = inf
+    [inf, inf, inf]
+    """
+
+    def __init__(self, a_fmt: FloatFormat, b_fmt: FloatFormat, acc: FloatAccumulator, *, stages: int = 1):
+        self.a_fmt = _check_format("a_fmt", a_fmt, FloatFormat)
+        self.b_fmt = _check_format("b_fmt", b_fmt, FloatFormat)
+        self.acc = _check_format("acc", acc, FloatAccumulator)
+        if acc.order is not Order.SEQUENTIAL:
+            raise ValueError(f"acc.order must be 'sequential' for a MAC register, not {str(acc.order)!r}")
+        prod_bits = (a_fmt.man + 1) + (b_fmt.man + 1)
+        if prod_bits > 53:
+            raise ValueError(f"the product significand must be at most 53 bits wide (the model's products "
+                             f"are float64), not {prod_bits} ({a_fmt} × {b_fmt})")
+        self.stages = _check_stages("stages", stages)
+        self.latency = self.stages + 1
+        self.out_fmt = acc.fmt
+        self._w0 = max(prod_bits, acc.fmt.man + 1)
+        #: bits of the aligned sum: normalised significand, guard bits, sticky bit, carry
+        self.adder_width = self._w0 + _GUARD + 2 + 1
+        super().__init__({"a": Field.of(a_fmt), "b": Field.of(b_fmt), "first": Field(1)},
+                         {"acc": Field.of(acc.fmt)})
+
+    def parameters(self) -> dict:
+        return {"a": str(self.a_fmt), "b": str(self.b_fmt), "acc": str(self.acc.fmt),
+                "rounding": str(self.acc.rounding), "stages": self.stages}
+
+    def _register_shape(self):
+        return unsigned(self.acc.fmt.bits)
+
+    def _exp_shape(self):
+        fmts = (self.a_fmt, self.b_fmt, self.acc.fmt)
+        bound = sum(abs(f.min_exp) + abs(f.max_exp) + f.man + 2 for f in fmts) + 2 * self._w0 + 8
+        return signed(bits_for(bound) + 1)
+
+    def _product(self, m, payload):
+        ua, ub = unpack(self.a_fmt, payload.a), unpack(self.b_fmt, payload.b)
+        layout = data.StructLayout({"sig": unsigned(len(ua.sig) + len(ub.sig)), "exp": self._exp_shape(),
+                                    "sign": 1, "nan": 1, "inf": 1})
+        prod = Signal(layout, name="product")
+        m.d.comb += [
+            prod.sig.eq(ua.sig * ub.sig),
+            prod.exp.eq(ua.exp + ub.exp),
+            prod.sign.eq(ua.sign ^ ub.sign),
+            prod.nan.eq(ua.is_nan | ub.is_nan | (ua.is_inf & ub.is_zero) | (ua.is_zero & ub.is_inf)),
+            prod.inf.eq((ua.is_inf | ub.is_inf) & ~ua.is_nan & ~ub.is_nan & ~ua.is_zero & ~ub.is_zero),
+        ]
+        return prod, {}
+
+    def _normalised(self, m, sig, exp, name):
+        """``(M, t)``: ``sig·2**exp = M·2**(t - w0)`` with ``M``'s leading one at bit ``w0-1``."""
+        w0 = self._w0
+        lz = clz(m, Cat(sig, Const(0, w0 - len(sig))) if len(sig) < w0 else sig)
+        M = Signal(w0, name=f"{name}_norm")
+        m.d.comb += M.eq((sig << lz)[:w0])
+        t = Signal(self._exp_shape(), name=f"{name}_top")
+        m.d.comb += t.eq(exp - lz + w0)
+        return M, t
+
+    def _next(self, m, base, prod):
+        """``R(base + prod)``. The addend with the smaller top ``t`` is shifted right onto the
+        grid of the larger (top ``T``): window of ``w0 + G`` bits, then a sticky bit.
+
+        Exactness: bits fall into the sticky only when the shift exceeds ``G``; then the
+        small addend is below ``2**(T-G-1)`` and the large one at least ``2**(T-1)``, so
+        ``|sum| ≥ 2**(T-2)`` and every rounding boundary of ``acc.fmt`` (representable
+        values and midpoints, multiples of ``2**(T-3-man)``) is a multiple of the window's
+        last place ``2**(T-w0-G)`` (as ``w0 ≥ man + 1``, ``G = 2``). The sticky bit below
+        it puts the computed sum strictly inside the same grid interval as the exact sum,
+        which holds no boundary: both round alike, in every mode.
+        """
+        fmt, rounding, w0, G = self.acc.fmt, self.acc.rounding, self._w0, _GUARD
+        ur = unpack(fmt, base)
+        Mp, tp = self._normalised(m, prod.sig, prod.exp, "p")
+        Mr, tr = self._normalised(m, ur.sig, ur.exp, "r")
+        p_zero, r_zero = ~prod.sig.any(), ~ur.sig.any()
+        p_big = Signal(name="product_larger")
+        m.d.comb += p_big.eq(~p_zero & (r_zero | (tp >= tr)))
+        T = Mux(p_big, tp, tr)
+        d = Signal(self._exp_shape(), name="align_shift")
+        m.d.comb += d.eq(Mux(p_big, tp - tr, tr - tp))
+        cap = w0 + G
+        dc = Signal(range(cap + 1), name="align_shift_capped")
+        m.d.comb += dc.eq(Mux(d >= cap, cap, d[:len(dc)]))
+        small = Mux(p_big, Mr, Mp)
+        shifted = Signal(2 * cap, name="aligned_small")
+        m.d.comb += shifted.eq(Cat(Const(0, cap), Const(0, G), small) >> dc)
+        sticky = shifted[:cap].any()
+        A = Cat(Const(0, G + 1), Mux(p_big, Mp, Mr))                  # w0 + G + 1 bits
+        B = Cat(sticky, shifted[cap:])
+        s_big = Mux(p_big, prod.sign, ur.sign)
+        s_small = Mux(p_big, ur.sign, prod.sign)
+        total = Signal(signed(self.adder_width), name="aligned_sum")
+        m.d.comb += total.eq(Mux(s_big ^ s_small, A - B, A + B))
+        mag = Signal(self.adder_width - 1, name="sum_magnitude")
+        m.d.comb += mag.eq(Mux(total < 0, -total, total))
+        exp = Signal(self._exp_shape(), name="sum_exp")
+        m.d.comb += exp.eq(T - (w0 + G + 1))
+        if rounding is Rounding.FLOOR:
+            zero_sign = prod.sign | ur.sign
+        else:
+            zero_sign = prod.sign & ur.sign
+        nan = Signal(name="sum_nan")
+        inf = Signal(name="sum_inf")
+        m.d.comb += [
+            nan.eq(ur.is_nan | prod.nan | (ur.is_inf & prod.inf & (ur.sign != prod.sign))),
+            inf.eq(ur.is_inf | prod.inf),
+        ]
+        sign = Signal(name="sum_sign")
+        with m.If(nan):
+            m.d.comb += sign.eq(0)
+        with m.Elif(ur.is_inf):
+            m.d.comb += sign.eq(ur.sign)
+        with m.Elif(prod.inf):
+            m.d.comb += sign.eq(prod.sign)
+        with m.Elif(~mag.any()):
+            m.d.comb += sign.eq(zero_sign)
+        with m.Else():
+            m.d.comb += sign.eq(s_big ^ (total < 0))
+        return round_pack(m, fmt, sign, mag, exp, rounding=rounding, nan=nan, inf=inf & ~nan)
+
+    def _outputs(self, m, reg, flags):
+        return {"acc": reg}
+
+    def model(self, inputs: dict) -> dict:
+        a = self.a_fmt.decode(inputs["a"])
+        b = self.b_fmt.decode(inputs["b"])
+        with np.errstate(invalid="ignore"):
+            prods = a * b                                 # exact; IEEE for inf/NaN (0·inf = NaN)
+        return {"acc": float_running_codes(prods, inputs["first"], self.acc)}

@@ -10,14 +10,16 @@ products that overflow the register. Several units share one simulation as lanes
 from __future__ import annotations
 
 import itertools
+import math
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
 import numfmt as nf
-from numfmt.arith import FixedAccumulator, exact_fixed_accumulator
-from hw.rtl.mac import MAX_REGISTER_BITS, FixedMac, FloatKulischMac, IntMac, running_sums
+from numfmt.arith import FixedAccumulator, FloatAccumulator, exact_fixed_accumulator
+from hw.rtl.mac import (MAX_REGISTER_BITS, FixedMac, FloatAccMac, FloatKulischMac, IntMac, float_running_codes,
+                       running_sums)
 from sim import WAIVERS, MismatchError, check, lint
 
 LANES = 8
@@ -400,6 +402,10 @@ LINT_UNITS = {
                                       nf.parse("ap_fixed<7,4,AP_RND,AP_SAT_SYM>"), 8),
     "kulisch_e4m3fn": lambda: FloatKulischMac(nf.FLOATS["e4m3fn"], nf.FLOATS["e4m3fn"], 16),
     "kulisch_ieee": lambda: FloatKulischMac(nf.FLOATS["e4m3"], nf.FLOATS["fp4_e2m1"], 8, stages=0),
+    "float_acc_fp16": lambda: FloatAccMac(nf.FLOATS["e4m3fn"], nf.FLOATS["e4m3fn"],
+                                          FloatAccumulator(nf.FLOATS["fp16"])),
+    "float_acc_ieee_floor": lambda: FloatAccMac(nf.FLOATS["e5m2"], nf.FLOATS["e5m2"],
+                                                FloatAccumulator(nf.FLOATS["bf16"], rounding="floor"), stages=0),
 }
 
 
@@ -407,3 +413,202 @@ LINT_UNITS = {
 def test_lint(name):
     waived = lint(LINT_UNITS[name](), waivers={**WAIVERS, **EXTENSION_WAIVER})
     assert {w.rule for w in waived} <= set(WAIVERS) | set(EXTENSION_WAIVER)
+
+
+# -- FloatAccMac -----------------------------------------------------------------------------------
+def _round_odd(S: Fraction) -> float:
+    """The float64 nearest ``S`` toward zero with its last bit set if inexact (round to odd:
+    a later rounding to ≤ 51 bits then rounds as ``S`` would in every mode)."""
+    f = float(S)
+    if Fraction(f) == S:
+        return f
+    if abs(Fraction(f)) > abs(S):
+        f = math.nextafter(f, 0.0)
+    if not int(np.float64(f).view(np.uint64)) & 1:
+        f = math.nextafter(f, math.copysign(math.inf, f))
+    return f
+
+
+def ref_float_acc(unit, inputs):
+    """Sequential register with Python Fractions: exact sum, IEEE signed zeros and specials,
+    NaN results as +NaN; ``acc.fmt.encode`` rounds (the definition of R)."""
+    fmt, rnd = unit.acc.fmt, unit.acc.rounding
+    floor = rnd is nf.Rounding.FLOOR
+    va, vb = unit.a_fmt.decode(inputs["a"]).tolist(), unit.b_fmt.decode(inputs["b"]).tolist()
+    r, codes = 0.0, []
+    for x, y, f in zip(va, vb, inputs["first"].tolist()):
+        if f:
+            r = 0.0
+        sp = (math.copysign(1, x) < 0) != (math.copysign(1, y) < 0)
+        if math.isnan(x) or math.isnan(y) or (math.isinf(x) and y == 0) or (x == 0 and math.isinf(y)):
+            p = math.nan
+        elif math.isinf(x) or math.isinf(y):
+            p = -math.inf if sp else math.inf
+        else:
+            p = None
+        sr = math.copysign(1, r) < 0
+        if math.isnan(r) or (p is not None and math.isnan(p)):
+            v = math.nan
+        elif math.isinf(r) and p is not None:
+            v = r if r == p else math.nan
+        elif math.isinf(r) or p is not None:
+            v = r if math.isinf(r) else p
+        else:
+            S = Fraction(r) + Fraction(x) * Fraction(y)
+            if S == 0:
+                v = -0.0 if ((sr or sp) if floor else (sr and sp)) else 0.0
+            else:
+                v = _round_odd(S)
+        code = fmt.encode(np.array([v]), rnd)
+        r = float(fmt.decode(code)[0])
+        codes.append(int(code[0]))
+    return np.array(codes, dtype=np.uint64)
+
+
+def _wild_codes(fmt):
+    """Codes of the extremes: ±max, ±min subnormal, ±1, ±0 and the inf/NaN codes."""
+    vals = [fmt.max, -fmt.max, fmt.smallest_subnormal, -fmt.smallest_subnormal, 1.0, -1.0, 0.0, -0.0,
+            math.inf, -math.inf, math.nan]
+    return np.unique(fmt.encode(np.array(vals))).astype(np.uint64)
+
+
+def float_acc_vectors(fa, fb, seed, *, copies=1, runs=16, repeat=1):
+    """Every code pair ``copies`` times with random ``first`` (p = 1/8) and as long sums
+    (p = 1/256), then ``runs`` sums of 300 random extreme products (overflow, inf − inf,
+    cancellation of huge products, tiny ones lost or kept); each vector ``repeat`` times."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for _ in range(copies):
+        for p in (1 / 8, 1 / 256):
+            a, b = _all_pairs(fa.bits, fb.bits, rng)
+            parts.append((a, b, (rng.random(a.size) < p).astype(np.uint64)))
+    wa, wb = _wild_codes(fa), _wild_codes(fb)
+    for _ in range(runs):
+        first = np.zeros(300, dtype=np.uint64)
+        first[0] = 1
+        parts.append((rng.choice(wa, 300), rng.choice(wb, 300), first))
+    a, b, first = (np.concatenate(x) for x in zip(*parts))
+    return {"a": np.repeat(a, repeat), "b": np.repeat(b, repeat), "first": np.repeat(first, repeat)}
+
+
+MODES = ["rne", "rna", "rnp", "rnm", "rnz", "floor", "ceil", "rtz", "rta"]
+E4M3FN_SAT = nf.FloatFormat(4, 3, bias=7, specials="fn", overflow="sat")
+FLOAT_ACC_CASES = [  # a, b, register
+    ("e4m3fn", "e4m3fn", "fp16"),
+    ("e4m3fn", "e4m3fn", "bf16"),
+    ("fp4_e2m1", "fp4_e2m1", "e4m3"),
+    ("fp4_e2m1", "fp4_e2m1", "e4m3fn"),
+    ("e5m2", "e5m2", "fp16"),
+    ("e5m2", "e4m3fn", "e5m2"),
+]
+
+
+def _flt(name):
+    return E4M3FN_SAT if name == "e4m3fn_sat" else nf.FLOATS[name]
+
+
+@pytest.mark.parametrize("fa,fb,reg", FLOAT_ACC_CASES + [("fp4_e2m1", "fp4_e2m1", "e4m3fn_sat")],
+                         ids=lambda v: str(v))
+def test_float_acc_model_matches_reference(fa, fb, reg):
+    fa, fb, reg = _flt(fa), _flt(fb), _flt(reg)
+    full = float_acc_vectors(fa, fb, 11, runs=8)
+    rng = np.random.default_rng(11)
+    pick = np.sort(rng.choice(len(full["a"]) - 2400, min(1500, len(full["a"]) - 2400), replace=False))
+    pick = np.concatenate([pick, np.arange(len(full["a"]) - 2400, len(full["a"]))])   # + the runs
+    vec = {k: v[pick] for k, v in full.items()}
+    for mode in MODES:
+        unit = FloatAccMac(fa, fb, FloatAccumulator(reg, rounding=mode))
+        assert np.array_equal(unit.model(vec)["acc"], ref_float_acc(unit, vec)), mode
+
+
+def _check_float_acc(fa, fb, regs_modes, seed, copies=1, every_lane=False, **kw):
+    """One simulation, lane k = FloatAccMac(fa, fb, FloatAccumulator(*regs_modes[k])). Each
+    lane sees every vector (``every_lane``) or its share (vectors k, k+8, ...: random pairs,
+    sums across the extreme runs), ≥ 10^5 vectors in all."""
+    assert len(regs_modes) == LANES
+    factories = [lambda r=r, md=md: FloatAccMac(fa, fb, FloatAccumulator(r, rounding=md), stages=1)
+                 for r, md in regs_modes]
+    vec = float_acc_vectors(fa, fb, seed, copies=copies, repeat=LANES if every_lane else 1)
+    report = check(cycling(*factories), vectors=vec, lanes=LANES, seed=seed, **kw)
+    assert report.n_vectors == len(vec["a"]) >= 10**5
+    return report
+
+
+@pytest.mark.parametrize("fa,fb,reg", [("e4m3fn", "e4m3fn", "fp16"), ("e4m3fn", "e4m3fn", "bf16")],
+                         ids=["e4m3fn_fp16", "e4m3fn_bf16"])
+def test_float_acc_rtl(fa, fb, reg):
+    reg = nf.FLOATS[reg]
+    report = _check_float_acc(nf.FLOATS[fa], nf.FLOATS[fb], [(reg, md) for md in MODES[:LANES]], seed=13)
+    assert set(report.latencies.tolist()) == {2}
+
+
+MINI_LANES = [(nf.FLOATS["e4m3"], "rne"), (nf.FLOATS["e4m3fn"], "rne"), (E4M3FN_SAT, "rne"),
+              (nf.FLOATS["e4m3"], "rta"), (nf.FLOATS["e4m3fn"], "floor"), (E4M3FN_SAT, "ceil"),
+              (nf.FLOATS["e4m3"], "rtz"), (nf.FLOATS["e4m3fn"], "rnz")]
+
+
+def test_float_acc_rtl_minifloat_registers():
+    """e2m1 × e2m1 into e4m3 (ieee: overflow to inf), e4m3fn (to NaN) and a saturating e4m3fn."""
+    _check_float_acc(nf.FLOATS["fp4_e2m1"], nf.FLOATS["fp4_e2m1"], MINI_LANES, seed=17, copies=200)
+
+
+def test_float_acc_rtl_ieee_operands_with_stalls():
+    """e5m2 × e5m2 (inf and NaN codes) into fp16, with idle cycles and back-pressure."""
+    e5m2, fp16 = nf.FLOATS["e5m2"], nf.FLOATS["fp16"]
+    report = _check_float_acc(e5m2, e5m2, [(fp16, md) for md in ["rne", "rta", "floor", "ceil", "rtz", "rnp",
+                                                                   "rnm", "rne"]],
+                              seed=19, idle=0.2, backpressure=0.2)
+    assert min(report.latencies.tolist()) == 2
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("fa,fb,reg", FLOAT_ACC_CASES, ids=lambda v: str(v))
+@pytest.mark.parametrize("modes", [MODES[:LANES], MODES[LANES:] + MODES[:LANES - 1]], ids=["modes0", "modes1"])
+def test_float_acc_rtl_exhaustive(fa, fb, reg, modes):
+    fa, fb, reg = nf.FLOATS[fa], nf.FLOATS[fb], nf.FLOATS[reg]
+    copies = max(1, 10**5 // (2 << (fa.bits + fb.bits)) + 1)
+    _check_float_acc(fa, fb, [(reg, md) for md in modes], seed=fa.bits + reg.bits, copies=copies,
+                     every_lane=True, idle=0.05, backpressure=0.05)
+
+
+def test_float_acc_checker_reports_a_wrong_model():
+    e2m1 = nf.FLOATS["fp4_e2m1"]
+    wrong = FloatAccMac(e2m1, e2m1, FloatAccumulator(nf.FLOATS["e4m3"], rounding="rtz"))   # lane 0 rounds rne
+    factories = [lambda r=r, md=md: FloatAccMac(e2m1, e2m1, FloatAccumulator(r, rounding=md), stages=1)
+                 for r, md in MINI_LANES]                  # the build of test_float_acc_rtl_minifloat_registers
+    with pytest.raises(MismatchError, match=r"seed"):
+        check(cycling(*factories), vectors=float_acc_vectors(e2m1, e2m1, 5), lanes=LANES, seed=5,
+              model=wrong.model, waves=False)
+
+
+def test_float_acc_interface_and_errors():
+    e4m3, fp16 = nf.FLOATS["e4m3fn"], nf.FLOATS["fp16"]
+    unit = FloatAccMac(e4m3, e4m3, FloatAccumulator(fp16, rounding="floor"), stages=3)
+    assert unit.latency == 4 and unit.adder_width == 16
+    assert [(k, f.width) for k, f in unit.in_fields.items()] == [("a", 8), ("b", 8), ("first", 1)]
+    assert unit.out_fields["acc"].format == fp16
+    assert unit.name == "floataccmac_e4m3fn_e4m3fn_fp16_floor_3"
+    assert FloatAccMac(e4m3, e4m3, FloatAccumulator(nf.FLOATS["fp32"])).adder_width == 29
+    with pytest.raises(ValueError, match=r"acc.order must be 'sequential' for a MAC register, not 'pairwise'"):
+        FloatAccMac(e4m3, e4m3, FloatAccumulator(fp16, order="pairwise"))
+    with pytest.raises(ValueError, match=r"product significand must be at most 53 bits wide .* not 54 "
+                                         r"\(e2m26 × e2m26\)"):
+        wide = nf.FloatFormat(2, 26)
+        FloatAccMac(wide, wide, FloatAccumulator(fp16))
+    with pytest.raises(TypeError, match=r"acc must be a numfmt.FloatAccumulator, not"):
+        FloatAccMac(e4m3, e4m3, FixedAccumulator(16))
+    with pytest.raises(ValueError, match=r"stages must be an integer ≥ 0, not -2"):
+        FloatAccMac(e4m3, e4m3, FloatAccumulator(fp16), stages=-2)
+
+
+def test_float_running_codes_edges():
+    fp16 = nf.FLOATS["fp16"]
+    acc = FloatAccumulator(fp16)
+    # underflow to -0; -0 + -0 = -0; -0 + +0 = +0; overflow; inf - inf = NaN; NaN stays; first restarts
+    prods = [-2.0 ** -30, -0.0, 0.0, 2.0 ** 20, -math.inf, 1.0, 2.0]
+    first = [1, 0, 0, 0, 0, 0, 1]
+    got = float_running_codes(prods, first, acc)
+    nan, inf = int(fp16.encode(np.nan)), int(fp16.encode(np.inf))
+    assert got.tolist() == [0x8000, 0x8000, 0, inf, nan, nan, int(fp16.encode(2.0))]
+    floor = float_running_codes([-0.0, 0.0, 1.0, -1.0], [1, 1, 1, 0], FloatAccumulator(fp16, rounding="floor"))
+    assert floor.tolist() == [0x8000, 0, int(fp16.encode(1.0)), 0x8000]
