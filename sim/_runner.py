@@ -114,6 +114,17 @@ def available(simulator: str) -> bool:
         return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
 
 
+_ICARUS_DUMP = """module numfmt_iverilog_dump();
+reg [8*1024-1:0] path;
+initial begin
+    if ($value$plusargs("dumpfile_path=%s", path)) $dumpfile(path);
+    else $dumpfile("dump.fst");
+    $dumpvars(0, {top});
+end
+endmodule
+"""
+
+
 def default_simulator() -> str:
     """``$NUMFMT_SIMULATOR`` if set (checked), else ``"verilator"``."""
     simulator = os.environ.get("NUMFMT_SIMULATOR", "verilator")
@@ -246,6 +257,14 @@ def build(verilog: str, toplevel: str, *, simulator: str = "verilator", waves: b
     try:
         source = tmp / f"{toplevel}.v"
         source.write_text(verilog)
+        sources, build_args, cocotb_waves = [source], _build_args(simulator, waves), waves
+        if simulator == "icarus" and waves:
+            # cocotb's own dump module is SystemVerilog (a `string`); ours is Verilog-2005
+            dump = tmp / "numfmt_iverilog_dump.v"
+            dump.write_text(_ICARUS_DUMP.format(top=toplevel))
+            sources.append(dump)
+            build_args += ["-s", "numfmt_iverilog_dump"]
+            cocotb_waves = False
         runner = _get_runner(simulator)
         log = tmp / "build.log"
         extra = {}
@@ -255,8 +274,8 @@ def build(verilog: str, toplevel: str, *, simulator: str = "verilator", waves: b
                      "NUMFMT_OBJCACHE_DIR": str(cache_root() / "objects")}   # shared by all roots
         with toolchain_env(extra):
             try:
-                runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=tmp,
-                             build_args=_build_args(simulator, waves), waves=waves,
+                runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=tmp,
+                             build_args=build_args, waves=cocotb_waves,
                              timescale=("1ns", "1ps"), log_file=log)
             except (RuntimeError, SystemExit) as e:
                 tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
@@ -307,7 +326,7 @@ def run(build_path, toplevel: str, test_module: str, *, simulator: str = "verila
     runner = _get_runner(simulator)
     extra_env = {k: str(v) for k, v in (env or {}).items()}
     plusargs = []
-    if waves and simulator == "icarus":   # the build's own dump path was its temporary directory
+    if waves and simulator == "icarus":   # our dump module (see build); cocotb adds vvp's -fst
         plusargs.append(f"+dumpfile_path={test_dir / 'dump.fst'}")
     exit_code = None
     with toolchain_env():
