@@ -234,6 +234,14 @@ class QInput(_QNode):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
+
+def _check_no_overflow(name, acc, C):
+    """ValueError naming the first output a float accumulator overflowed (inf/NaN) to."""
+    if not np.isfinite(C).all():
+        idx = tuple(int(i) for i in np.argwhere(~np.isfinite(C))[0])
+        raise ValueError(f"node {name!r}: the accumulator {acc} overflowed to {C[idx]} "
+                         f"(row {idx[0]}, channel {idx[1]}); use a wider accumulator")
+
 class QLinear(_QNode):
     """A quantized Dense (``kind="dense"``) or Conv2d (``kind="conv"``) layer.
 
@@ -341,10 +349,7 @@ class QLinear(_QNode):
                            np.ones((2, 1)), acc).reshape(C.shape)
             except ValueError as exc:
                 raise ValueError(f"node {self.name!r}: {exc}") from None
-            if not np.isfinite(C).all():
-                idx = tuple(int(i) for i in np.argwhere(~np.isfinite(C))[0])
-                raise ValueError(f"node {self.name!r}: the accumulator {acc} overflowed to {C[idx]} "
-                                 f"(row {idx[0]}, channel {idx[1]}); use a wider accumulator")
+            _check_no_overflow(self.name, acc, C)
             return dp.converter(self.out.format).quantize(C) + 0.0
         qx = dp.quantum_exp(self.x.block.element)
         xi = dp.to_int(va, qx)
@@ -401,10 +406,7 @@ class QLinear(_QNode):
             C = matmul(cols, self._wm.T, acc, init=init)
         except ValueError as exc:
             raise ValueError(f"node {self.name!r}: {exc}") from None
-        if not np.isfinite(C).all():
-            idx = tuple(int(i) for i in np.argwhere(~np.isfinite(C))[0])
-            raise ValueError(f"node {self.name!r}: the accumulator {acc} overflowed to {C[idx]} "
-                             f"(row {idx[0]}, channel {idx[1]}); use a wider accumulator")
+        _check_no_overflow(self.name, acc, C)
         return dp.to_int(C, self.acc_exp[None, :])
 
     def run(self, xv):
