@@ -233,8 +233,6 @@ class QInput(_QNode):
         return dp.converter(self.out.format).quantize(x / self.out.scale) + 0.0
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-
 def _check_no_overflow(name, acc, C):
     """ValueError naming the first output a float accumulator overflowed (inf/NaN) to."""
     if not np.isfinite(C).all():
@@ -242,6 +240,8 @@ def _check_no_overflow(name, acc, C):
         raise ValueError(f"node {name!r}: the accumulator {acc} overflowed to {C[idx]} "
                          f"(row {idx[0]}, channel {idx[1]}); use a wider accumulator")
 
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class QLinear(_QNode):
     """A quantized Dense (``kind="dense"``) or Conv2d (``kind="conv"``) layer.
 
