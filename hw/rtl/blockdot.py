@@ -2,7 +2,7 @@
 
 :class:`BlockDot` computes what :func:`numfmt.arith.block_dot` defines for one pair of
 blocks: the exact dot product of the ``k`` element values (integers, fixed point or
-minifloats, no scale), then the scale apply ``2**(e_a + e_b)`` (``docs/arithmetic.md``,
+minifloats or sign-magnitude integers as in classic BFP, no scale), then the scale apply ``2**(e_a + e_b)`` (``docs/arithmetic.md``,
 *Block formats*; OCP MX v1.0 §6.2).
 
 Datapath (combinational, then ``stages`` registers, :func:`hw.rtl.pipeline`):
@@ -10,7 +10,8 @@ Datapath (combinational, then ``stages`` registers, :func:`hw.rtl.pipeline`):
 1. each element code is split into a signed integer significand and a left shift
    (floats: :func:`hw.rtl._float.unpack`, ``value = ±sig · 2**exp``, shift
    ``exp − q`` with ``q = min_exp − man`` the format's lowest bit weight; integers and
-   fixed point: the two's-complement integer, shift 0);
+   fixed point: the two's-complement integer, shift 0; sign-magnitude: sign bit and
+   magnitude, shift 0);
 2. ``D = Σ_k ±(sig_a·sig_b) << (shift_a + shift_b)``: an exact fixed-point (Kulisch) sum in
    units of ``2**(q_a + q_b)``, ``kulisch_width(element_a, element_b, k)`` bits wide;
 3. the scale codes give ``e_a``, ``e_b`` (E8M0: the biased exponent field minus the bias;
@@ -38,7 +39,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 
 from numfmt.arith import block_matmul
 from numfmt.arith.accumulators import kulisch_width, product_range
-from numfmt.formats import FixedFormat, FloatFormat, IntFormat
+from numfmt.formats import FixedFormat, FloatFormat, IntFormat, SignMagFormat
 from numfmt.formats.block import BlockCodes, BlockFormat
 from numfmt.modes import Rounding
 
@@ -54,9 +55,9 @@ _SPECIAL = Field(2)            # 0 finite, 1 NaN, 2 +inf, 3 −inf
 def _check_block(name, fmt):
     if not isinstance(fmt, BlockFormat):
         raise TypeError(f"{name} must be a numfmt BlockFormat, not {fmt!r}")
-    if not isinstance(fmt.element, (FloatFormat, IntFormat, FixedFormat)):
-        raise ValueError(f"{name}.element must be a FloatFormat, IntFormat or FixedFormat, "
-                         f"not {fmt.element!r}")
+    if not isinstance(fmt.element, (FloatFormat, IntFormat, FixedFormat, SignMagFormat)):
+        raise ValueError(f"{name}.element must be a FloatFormat, IntFormat, FixedFormat or "
+                         f"SignMagFormat, not {fmt.element!r}")
     s = fmt.scale
     if isinstance(s, FloatFormat) and s.man != 0:
         raise ValueError(f"{name}.scale must be an IntFormat or a FloatFormat with man=0 "
@@ -87,7 +88,8 @@ class BlockDot(Unit):
     ----------
     block_fmt : BlockFormat
         Format of ``a`` (and of ``b`` unless ``b_fmt`` is given); ``k = block_fmt.block``
-        elements per transaction. Elements: FloatFormat, IntFormat or FixedFormat; scale:
+        elements per transaction. Elements: FloatFormat, IntFormat, FixedFormat or
+        SignMagFormat (BFP, e.g. ``nf.BLOCKS["bfp8"]``); scale:
         E8M0-like (FloatFormat with ``man=0``) or IntFormat.
     b_fmt : BlockFormat, optional
         Format of ``b`` (same ``block``).
@@ -207,8 +209,11 @@ class BlockDot(Unit):
             shift = Signal(range(span + 1), name=f"{name}_shift")
             m.d.comb += shift.eq((u.exp - q)[:len(shift)])
             return u.sig, shift, span, u.sign, u.is_nan, u.is_inf, u.is_zero
-        signed = fmt.signed
         w = len(code)
+        if isinstance(fmt, SignMagFormat):           # sign bit over magnitude; −0 is a zero
+            mag = code[:w - 1]
+            return mag, Const(0, 1), 0, code[w - 1], Const(0, 1), Const(0, 1), ~mag.any()
+        signed = fmt.signed
         mag = Signal(w, name=f"{name}_mag")
         sign = code[w - 1] if signed else Const(0, 1)
         m.d.comb += mag.eq(Mux(sign, (~code + 1)[:w], code))

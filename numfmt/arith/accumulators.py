@@ -31,7 +31,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..formats import FixedFormat, FloatFormat, IntFormat
+from ..formats import FixedFormat, FloatFormat, IntFormat, SignMagFormat
 from ..modes import Overflow, Rounding, _ParsedEnum
 
 __all__ = ["Order", "ExactAccumulator", "FixedAccumulator", "FloatAccumulator",
@@ -223,9 +223,9 @@ def _range_in_quanta(fmt):
         return int(lo), int(hi), q
     if isinstance(fmt, FixedFormat):
         return fmt.min_int, fmt.max_int, -fmt.frac_bits
-    if isinstance(fmt, IntFormat):
+    if isinstance(fmt, (IntFormat, SignMagFormat)):
         return fmt.min, fmt.max, 0
-    raise ValueError(f"format must be a FloatFormat, FixedFormat or IntFormat, not {fmt!r}")
+    raise ValueError(f"format must be a FloatFormat, FixedFormat, IntFormat or SignMagFormat, not {fmt!r}")
 
 
 def product_range(fa, fb):

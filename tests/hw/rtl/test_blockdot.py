@@ -28,6 +28,8 @@ E3M2 = nf.BlockFormat(F["e3m2fn"], 4)
 MXINT8 = nf.BlockFormat(nf.BLOCKS["mxint8"].element, 4)
 INT4_SCALE = nf.BlockFormat(nf.IntFormat(4), 4, scale=nf.IntFormat(5), nan_policy="propagate-per-element")
 IEEE = nf.BlockFormat(nf.FloatFormat(3, 2), 2)          # element with inf and NaN codes
+BFP8 = nf.BlockFormat(nf.SignMagFormat(8), 8)            # classic BFP: sign-magnitude, E8M0 scale
+BFP4 = nf.BlockFormat(nf.SignMagFormat(4), 4, scale=nf.IntFormat(6), nan_policy="propagate-per-element")
 
 
 def random_vectors(unit, n, seed):
@@ -42,7 +44,8 @@ def element_values(unit, inputs, t):
 
 
 @pytest.mark.parametrize("fmt, out_fmt", [(MXFP4, None), (E4M3, F["fp32"]), (E3M2, F["e4m3fn"]),
-                                          (MXINT8, None), (INT4_SCALE, F["bf16"])])
+                                          (MXINT8, None), (INT4_SCALE, F["bf16"]), (BFP8, None),
+                                          (BFP4, F["e4m3fn"])])
 def test_model_agrees_with_block_dot(fmt, out_fmt):
     unit = BlockDot(fmt, out_fmt=out_fmt)
     inputs = random_vectors(unit, 150, seed=4)
@@ -66,7 +69,7 @@ def test_model_agrees_with_block_dot(fmt, out_fmt):
             assert int(got["y"][i]) == int(out_fmt.encode(np.array([ref]))[0])
 
 
-@pytest.mark.parametrize("fmt", [MXFP4, E4M3, MXINT8, IEEE, INT4_SCALE])
+@pytest.mark.parametrize("fmt", [MXFP4, E4M3, MXINT8, IEEE, INT4_SCALE, BFP8, BFP4])
 def test_exact_model_against_fractions(fmt):
     unit = BlockDot(fmt)
     inputs = random_vectors(unit, 300, seed=8)
@@ -102,6 +105,9 @@ def test_exact_model_against_fractions(fmt):
 @pytest.mark.parametrize("fmt, kwargs", [
     (MXFP4, {}),
     (INT4_SCALE, {"out_fmt": F["e5m2"], "stages": 0}),
+    (BFP8, {}),
+    pytest.param(BFP8, {"out_fmt": F["bf16"], "stages": 2}, marks=pytest.mark.exhaustive),
+    pytest.param(BFP4, {}, marks=pytest.mark.exhaustive),
     pytest.param(E4M3, {"out_fmt": F["fp32"]}, marks=pytest.mark.exhaustive),
     pytest.param(E4M3, {}, marks=pytest.mark.exhaustive),
     pytest.param(E3M2, {"out_fmt": F["e4m3fn"], "stages": 3}, marks=pytest.mark.exhaustive),
@@ -124,6 +130,11 @@ def test_lint_clean(fmt, kwargs):
     assert {w.rule for w in lint(BlockDot(fmt, **kwargs))} <= set(WAIVERS)   # raises LintError on any other
 
 
+def test_bfp_fields():
+    unit = BlockDot(BFP8)          # 8 products of two 7-bit magnitudes: |D| ≤ 8 · 127²
+    assert unit.sum_width == 18 and unit.quantum_exp == 0 and list(unit.in_fields)[:3] == ["sa", "sb", "a0"]
+
+
 def test_fields():
     unit = BlockDot(E4M3)
     assert unit.sum_width == 40 and unit.quantum_exp == -18 and unit.exp_range == (-254, 254)
@@ -133,7 +144,6 @@ def test_fields():
 
 @pytest.mark.parametrize("args, kwargs, exc, message", [
     (("mxfp4",), {}, TypeError, r"block_fmt must be a numfmt BlockFormat, not 'mxfp4'"),
-    ((nf.BlockFormat(nf.SignMagFormat(8), 4),), {}, ValueError, r"block_fmt.element must be a FloatFormat"),
     ((MXFP4, nf.BlockFormat(F["e2m1fn"], 8)), {}, ValueError, r"b_fmt.block must equal block_fmt.block \(4\), not 8"),
     ((MXFP4,), {"out_fmt": nf.IntFormat(8)}, TypeError, r"out_fmt must be a numfmt FloatFormat or None"),
     ((MXFP4,), {"stages": -1}, ValueError, r"stages must be an integer ≥ 0, not -1"),
