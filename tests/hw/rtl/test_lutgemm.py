@@ -23,26 +23,17 @@ pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable
 I, U = nf.IntFormat, (lambda bits: nf.IntFormat(bits, signed=False))
 
 
-def reference(unit, inputs):
-    W = unit.out_fmt.bits
-    out = []
-    for t in range(len(inputs["a0"])):
-        s = sum(int(unit.w_fmt.decode_int([inputs[f"w{k}"][t]])[0]) *
-                int(unit.a_fmt.decode_int([inputs[f"a{k}"][t]])[0]) for k in range(unit.n))
-        out.append(s % (1 << W))
-    return np.array(out, dtype=np.uint64)
-
-
 @pytest.mark.parametrize("sym", [False, True])
 @pytest.mark.parametrize("w, a, n, g, width", [
     (I(2), I(4), 2, 2, None), (U(2), I(3), 3, 2, None), (I(1), I(8), 5, 3, None),
     (I(4), U(8), 8, 4, None), (U(3), U(4), 5, 2, 6), (I(3), I(6), 9, 8, None),
 ])
-def test_model_is_the_integer_dot_product(w, a, n, g, width, sym):
+def test_model_is_the_integer_dot_product(int_dot, w, a, n, g, width, sym):
     unit = LutDot(w, a, n, g, sign_symmetric=sym, acc_width=width)
     rng = np.random.default_rng(n + g)
     inputs = {name: rng.integers(0, 1 << f.width, 600, dtype=np.uint64) for name, f in unit.in_fields.items()}
-    assert np.array_equal(unit.model(inputs)["y"], reference(unit, inputs))
+    expect = int_dot(inputs, unit.w_fmt, "w", unit.a_fmt, "a", unit.n, unit.out_fmt.bits)
+    assert np.array_equal(unit.model(inputs)["y"], expect)
     assert unit.cycles == unit.latency == math.ceil(n / g) * w.bits
     assert unit.entries == (1 << (g - 1) if sym else 1 << g)
 
