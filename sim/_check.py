@@ -25,7 +25,7 @@ import numpy as np
 
 from . import _runner, vectors as _vectors
 
-__all__ = ["Checker", "MismatchError", "Report", "check", "pack", "unpack"]
+__all__ = ["Checker", "MismatchError", "Report", "check", "check_many", "pack", "unpack"]
 
 
 class MismatchError(AssertionError):
@@ -229,8 +229,9 @@ def _resolve_unit(unit_or_factory, lanes):
 
 def _silence(unit) -> None:
     """Mark a unit that will never be converted as deliberately unused (Amaranth warns)."""
-    for u in [unit] + list(getattr(unit, "lanes", [])):
-        u._MustUse__silence = True
+    unit._MustUse__silence = True
+    for u in list(getattr(unit, "lanes", [])) + list(getattr(unit, "units", [])):
+        _silence(u)
 
 
 def _check_vectors(fields: dict, vectors) -> dict:
@@ -262,6 +263,17 @@ def _check_prob(p, name):
     return float(p)
 
 
+def _run_arguments(simulator, idle, backpressure, seed, stall_limit):
+    """The checked ``(simulator, idle, backpressure, seed)`` of a run (``stall_limit`` checked)."""
+    simulator = _runner.default_simulator() if simulator is None else simulator
+    _runner._check_simulator(simulator)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer ≥ 0, not {seed!r}")
+    if isinstance(stall_limit, bool) or not isinstance(stall_limit, int) or stall_limit < 1:
+        raise ValueError(f"stall_limit must be an integer ≥ 1, not {stall_limit!r}")
+    return simulator, _check_prob(idle, "idle"), _check_prob(backpressure, "backpressure"), int(seed)
+
+
 def _model_outputs(unit, model, lane_inputs: dict) -> dict:
     if model is None:
         out = unit.model(lane_inputs)
@@ -289,10 +301,11 @@ def _interleave(base_fields, per_vector: dict, lanes: int, n_tx: int) -> dict:
             for k in range(lanes) for name in base_fields}
 
 
-def _deinterleave(base_fields, laned: dict, lanes: int) -> dict:
+def _deinterleave(base_fields, laned: dict, lanes: int, prefix: str = "") -> dict:
+    """Laned fields ``<prefix><name>_<k>`` -> per-vector arrays ``<name>``."""
     if lanes == 1:
-        return dict(laned)
-    return {name: np.stack([laned[f"{name}_{k}"] for k in range(lanes)], axis=1).reshape(-1)
+        return {name: laned[prefix + name] for name in base_fields}
+    return {name: np.stack([laned[f"{prefix}{name}_{k}"] for k in range(lanes)], axis=1).reshape(-1)
             for name in base_fields}
 
 
@@ -366,15 +379,7 @@ def check(unit_or_factory, *, vectors=None, n_random: int = 100_000, seed: int =
     >>> report.n_vectors, sorted(set(report.latencies.tolist()))
     (16, [1])
     """
-    simulator = _runner.default_simulator() if simulator is None else simulator
-    _runner._check_simulator(simulator)
-    idle = _check_prob(idle, "idle")
-    backpressure = _check_prob(backpressure, "backpressure")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer ≥ 0, not {seed!r}")
-    seed = int(seed)
-    if isinstance(stall_limit, bool) or not isinstance(stall_limit, int) or stall_limit < 1:
-        raise ValueError(f"stall_limit must be an integer ≥ 1, not {stall_limit!r}")
+    simulator, idle, backpressure, seed = _run_arguments(simulator, idle, backpressure, seed, stall_limit)
     if model is not None and not callable(model):
         raise TypeError(f"model must be callable, not {model!r}")
     unit, base, lanes = _resolve_unit(unit_or_factory, lanes)
@@ -386,18 +391,109 @@ def check(unit_or_factory, *, vectors=None, n_random: int = 100_000, seed: int =
     except Exception:
         _silence(unit)
         raise
-    n = len(next(iter(vecs.values())))
-    n_tx = -(-n // lanes)
-    pad = n_tx * lanes - n
-    padded = {k: np.concatenate([v, np.resize(v, pad)]) for k, v in vecs.items()}  # pad with repeats
+    return _run(unit, [_Member(base, lanes, vecs, "")], model=model, seed=seed, simulator=simulator,
+                idle=idle, backpressure=backpressure, build_dir=build_dir, waves=waves,
+                stall_limit=stall_limit)[0]
 
-    lane_in = _interleave(base.in_fields, padded, lanes, n_tx)
+
+def check_many(factories, *, vectors=None, n_random: int = 100_000, seed: int = 0, lanes: int = 1,
+               simulator: str | None = None, idle: float = 0.0, backpressure: float = 0.0,
+               build_dir=None, waves: bool = True, stall_limit: int = 10_000) -> list:
+    """Check several units in one build: :func:`check` for each, one simulator run.
+
+    Each factory's unit (replicated into ``lanes`` lanes) is given its own vectors
+    (``vectors[j]``, else :func:`sim.vectors.generate`: exhaustive at ≤ 16 input bits,
+    else corners + ``n_random`` random vectors); the members sit side
+    by side in a :class:`hw.rtl.Group` and run in lockstep, the shorter vector sets
+    padded with repeats. The units must share their handshake timing (same class and
+    latency). One build and one simulation instead of ``len(factories)`` of each is what
+    makes the exhaustive RTL suite short: the build (the C++ compile of the model) costs
+    far more than the cycles, so one lane per member is the default.
+
+    Parameters are those of :func:`check`, except ``factories`` (a list of zero-argument
+    callables returning units) and ``vectors`` (a list, one entry per factory: a dict of
+    input codes of one lane, or ``None``).
+
+    Returns
+    -------
+    list of Report
+        One per factory, in order.
+
+    Raises
+    ------
+    MismatchError
+        For the first member whose outputs differ, named in the message (which also
+        counts the other failing members).
+
+    Examples
+    --------
+    >>> import numfmt as nf
+    >>> from hw.rtl import FloatMul
+    >>> reports = check_many([lambda: FloatMul(nf.FloatFormat(2, 1)),
+    ...                       lambda: FloatMul(nf.FloatFormat(2, 1, specials="fn"))])
+    >>> [r.n_vectors for r in reports]
+    [256, 256]
+    """
+    from hw.rtl import Group
+
+    simulator, idle, backpressure, seed = _run_arguments(simulator, idle, backpressure, seed, stall_limit)
+    if not isinstance(factories, (list, tuple)) or not factories:
+        raise ValueError(f"factories must be a non-empty list of zero-argument callables returning "
+                         f"units, not {factories!r}")
+    if vectors is None:
+        vectors = [None] * len(factories)
+    if not isinstance(vectors, (list, tuple)) or len(vectors) != len(factories):
+        raise ValueError(f"vectors must be None or a list of {len(factories)} entries (one per factory), "
+                         f"not {type(vectors).__name__} of {len(vectors) if hasattr(vectors, '__len__') else '?'}")
+    members = []
+    for j, make in enumerate(factories):
+        if not callable(make):
+            raise TypeError(f"factories[{j}] must be a zero-argument callable, not {make!r}")
+        unit, base, n_lanes = _resolve_unit(make, lanes)
+        members.append((unit, base, n_lanes))
     try:
-        expected = _deinterleave(base.out_fields, _model_outputs(unit, model, lane_in), lanes)
-        for name, v in expected.items():
-            if v.shape != (n_tx * lanes,):
-                raise ValueError(f"the model of {unit.name} returned {v.shape} codes for field "
-                                 f"{name!r}, expected {n_tx * lanes}")
+        top = Group([u for u, _, _ in members])
+        parts = [_Member(base, n_lanes,
+                         _vectors.generate(base.in_fields, n_random=n_random, seed=seed) if vec is None
+                         else _check_vectors(base.in_fields, vec), top.prefix(j))
+                 for j, ((_, base, n_lanes), vec) in enumerate(zip(members, vectors))]
+    except Exception:
+        for u, _, _ in members:
+            _silence(u)
+        raise
+    return _run(top, parts, model=None, seed=seed, simulator=simulator, idle=idle,
+                backpressure=backpressure, build_dir=build_dir, waves=waves, stall_limit=stall_limit)
+
+
+@dataclasses.dataclass
+class _Member:
+    """One unit of a run: its one-lane unit, lanes, per-vector inputs and field prefix."""
+    base: object
+    lanes: int
+    vecs: dict
+    prefix: str
+
+    @property
+    def n(self) -> int:
+        return len(next(iter(self.vecs.values())))
+
+
+def _run(unit, members, *, model, seed, simulator, idle, backpressure, build_dir, waves, stall_limit):
+    """Model, build, simulate and compare ``unit`` (one member, or a Group of them)."""
+    n_tx = max(-(-m.n // m.lanes) for m in members)
+    lane_in = {}
+    for m in members:
+        padded = {k: np.resize(v, n_tx * m.lanes) for k, v in m.vecs.items()}   # pad with repeats
+        lane_in.update({m.prefix + k: v for k, v in
+                        _interleave(m.base.in_fields, padded, m.lanes, n_tx).items()})
+    try:
+        outputs = _model_outputs(unit, model, lane_in)
+        expected = [_deinterleave(m.base.out_fields, outputs, m.lanes, m.prefix) for m in members]
+        for m, exp in zip(members, expected):
+            for name, v in exp.items():
+                if v.shape != (n_tx * m.lanes,):
+                    raise ValueError(f"the model of {unit.name} returned {v.shape} codes for field "
+                                     f"{name!r}, expected {n_tx * m.lanes}")
     except Exception:
         _silence(unit)
         raise
@@ -434,32 +530,42 @@ def check(unit_or_factory, *, vectors=None, n_random: int = 100_000, seed: int =
         raise _runner.SimulationError(f"{unit.name} (seed={seed}): {e}\nrun directory: {test_dir}") from None
     seconds = time.perf_counter() - t_sim
 
-    got = _deinterleave(base.out_fields, unpack(unit.out_fields, result["outputs"]), lanes)
-    checker = Checker(unit.name, base.in_fields, base.out_fields, seed)
-    bad = checker.mismatches({k: v[:n] for k, v in expected.items()}, {k: v[:n] for k, v in got.items()})
-    if len(bad):
+    observed = unpack(unit.out_fields, result["outputs"])
+    failing = []
+    for m, exp in zip(members, expected):
+        got = _deinterleave(m.base.out_fields, observed, m.lanes, m.prefix)
+        checker = Checker(m.base.name, m.base.in_fields, m.base.out_fields, seed)
+        bad = checker.mismatches({k: v[:m.n] for k, v in exp.items()}, {k: v[:m.n] for k, v in got.items()})
+        if len(bad):
+            failing.append((m, checker, bad, exp, got))
+    if failing:
+        m, checker, bad, exp, got = failing[0]
         wave = None
-        extra = f", idle={idle}, backpressure={backpressure}, lanes={lanes}; run directory: {test_dir}"
+        extra = f", idle={idle}, backpressure={backpressure}, lanes={m.lanes}; run directory: {test_dir}"
+        if len(members) > 1:
+            extra += (f"; member {m.prefix.rstrip('_')} of {unit.name}, "
+                      f"{len(failing)} of {len(members)} members fail: "
+                      + ", ".join(f.base.name for f, *_ in failing))
         if waves:
             try:
                 traced = _runner.build(text, unit.name, simulator=simulator, waves=True, build_dir=build_dir)
                 wdir = test_dir / "waves"
                 # up to a little past the first failing transaction: a short trace
-                simulate(traced, wdir, True, n_run=min(n_tx, int(bad[0]) // lanes + 8))
+                simulate(traced, wdir, True, n_run=min(n_tx, int(bad[0]) // m.lanes + 8))
                 found = sorted(wdir.glob("dump.*"))
                 wave = found[0] if found else None
             except _runner.SimulationError as e:  # pragma: no cover - the first run worked
                 extra += f"; tracing failed: {e}"
             if wave is not None:
                 extra += f"; waveform: {wave}"
-        raise MismatchError(checker.message(bad, vecs, expected, got, lanes=lanes,
+        raise MismatchError(checker.message(bad, m.vecs, exp, got, lanes=m.lanes,
                                             in_cycles=result["in_cycles"],
                                             out_cycles=result["out_cycles"], extra=extra),
                             indices=bad, seed=seed, waveform=wave)
     shutil.rmtree(test_dir, ignore_errors=True)
     lat_tx = result["out_cycles"] - result["in_cycles"]
-    latencies = np.repeat(lat_tx, lanes)[:n]
-    return Report(n_vectors=n, cycles=int(result["cycles"]), seconds=seconds,
-                  vectors_per_second=n / seconds if seconds > 0 else float("inf"),
-                  latencies=latencies, build_seconds=build_seconds, seed=seed, lanes=lanes,
-                  simulator=simulator, loop_seconds=float(result["loop_seconds"]))
+    return [Report(n_vectors=m.n, cycles=int(result["cycles"]), seconds=seconds,
+                   vectors_per_second=m.n / seconds if seconds > 0 else float("inf"),
+                   latencies=np.repeat(lat_tx, m.lanes)[:m.n], build_seconds=build_seconds, seed=seed,
+                   lanes=m.lanes, simulator=simulator, loop_seconds=float(result["loop_seconds"]))
+            for m in members]

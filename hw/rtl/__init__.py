@@ -13,7 +13,7 @@ requantizer), ``docs/hw_units.md`` (block dot product, bit-serial, LUT-based).
 (['a', 'b'], ['p'], 1)
 """
 
-from ._unit import Field, Lanes, Unit, pipeline
+from ._unit import Field, Group, Lanes, Unit, pipeline
 from .bitserial import BitSerialDot
 from .blockdot import BlockDot
 from .convert import Convert
@@ -24,4 +24,4 @@ from .mac import FixedMac, FloatAccMac, FloatKulischMac, IntMac
 from .requant import Requantizer
 
 __all__ = ["BitSerialDot", "BlockDot", "Convert", "Field", "FixedMac", "FloatAccMac", "FloatKulischMac", "FloatMul",
-           "IntMac", "LMul", "Lanes", "LutDot", "Requantizer", "Unit", "pipeline"]
+           "Group", "IntMac", "LMul", "Lanes", "LutDot", "Requantizer", "Unit", "pipeline"]

@@ -29,7 +29,7 @@ from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Field", "Lanes", "Unit", "pipeline"]
+__all__ = ["Field", "Group", "Lanes", "Unit", "pipeline"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,4 +214,73 @@ class Lanes(Unit):
         for k, (lane, lane_in) in enumerate(zip(self.lanes, self.split(inputs))):
             for name, v in lane.model(lane_in).items():
                 out[f"{name}_{k}"] = v
+        return out
+
+
+def _timing(unit) -> tuple:
+    """What fixes a unit's handshake timing here: its class (a Lanes' lane's) and latency."""
+    inner = unit.lanes[0] if isinstance(unit, Lanes) else unit
+    return type(inner).__name__, unit.latency
+
+
+class Group(Unit):
+    """Different units side by side in one module, in lockstep: one build checks them all.
+
+    Member ``j`` 's fields are named ``u<j>_<field>`` (:meth:`prefix`). The members must
+    have the same handshake timing — units of one class with one latency (or
+    :class:`Lanes` of such units) — so member 0's handshake speaks for all. Its
+    :meth:`model` runs each member's model on that member's own fields.
+
+    >>> import numfmt as nf
+    >>> from hw.rtl import FloatMul, Group
+    >>> g = Group([FloatMul(nf.FloatFormat(2, 1)), FloatMul(nf.FloatFormat(2, 1, specials="fn"))])
+    >>> list(g.in_fields), g.latency
+    (['u0_a', 'u0_b', 'u1_a', 'u1_b'], 1)
+    """
+
+    def __init__(self, units):
+        if not isinstance(units, (list, tuple)) or not units:
+            raise ValueError(f"units must be a non-empty list of hw.rtl.Unit, not {units!r}")
+        for j, u in enumerate(units):
+            if not isinstance(u, Unit):
+                raise TypeError(f"units[{j}] must be a hw.rtl.Unit, not {u!r}")
+            if _timing(u) != _timing(units[0]):
+                raise ValueError(f"units[{j}] ({u.name}: class, latency {_timing(u)}) must have the "
+                                 f"handshake timing of units[0] ({_timing(units[0])})")
+        self.units = list(units)
+        self.latency = units[0].latency
+        super().__init__(
+            {self.prefix(j) + name: f for j, u in enumerate(units) for name, f in u.in_fields.items()},
+            {self.prefix(j) + name: f for j, u in enumerate(units) for name, f in u.out_fields.items()})
+
+    @staticmethod
+    def prefix(j: int) -> str:
+        """The field-name prefix of member ``j``."""
+        return f"u{j}_"
+
+    @property
+    def name(self) -> str:
+        return _module_name("group_" + "_".join(u.name for u in self.units))
+
+    def parameters(self) -> dict:
+        return {"units": [u.name for u in self.units]}
+
+    def elaborate(self, platform):
+        m = Module()
+        for j, unit in enumerate(self.units):
+            m.submodules[f"u{j}"] = unit
+            for name in unit.in_fields:
+                m.d.comb += getattr(unit.i.payload, name).eq(getattr(self.i.payload, self.prefix(j) + name))
+            for name in unit.out_fields:
+                m.d.comb += getattr(self.o.payload, self.prefix(j) + name).eq(getattr(unit.o.payload, name))
+            m.d.comb += [unit.i.valid.eq(self.i.valid), unit.o.ready.eq(self.o.ready)]
+        m.d.comb += [self.i.ready.eq(self.units[0].i.ready), self.o.valid.eq(self.units[0].o.valid)]
+        return m
+
+    def model(self, inputs: dict) -> dict:
+        out = {}
+        for j, unit in enumerate(self.units):
+            p = self.prefix(j)
+            own = {name: np.asarray(inputs[p + name]) for name in unit.in_fields}
+            out.update({p + name: v for name, v in unit.model(own).items()})
         return out

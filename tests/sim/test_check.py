@@ -186,3 +186,59 @@ def test_pack_unpack_round_trip():
             word |= int(vals[k][j]) << shift
             shift += f.width
         assert int.from_bytes(bytes(rows[j]), "little") == word
+
+
+# -- check_many: several units in one build --------------------------------------------------
+
+E2M1, E3M2 = nf.FloatFormat(2, 1), nf.FloatFormat(3, 2, specials="fn")
+
+
+def test_check_many_checks_each_member_exhaustively():
+    from hw.rtl import FloatMul
+
+    reports = sim.check_many([lambda: FloatMul(E2M1), lambda: FloatMul(E3M2, stages=1),
+                              lambda: FloatMul(E2M1, nf.FloatFormat(2, 1, specials="none"))],
+                             lanes=2, idle=0.1, backpressure=0.2, seed=5)
+    # 4+4, 6+6 and 4+4 input bits: each member gets its own exhaustive set (the short ones repeat)
+    assert [r.n_vectors for r in reports] == [256, 4096, 256]
+    assert all(r.latencies.min() == 1 and r.lanes == 2 and r.seed == 5 for r in reports)
+
+
+def test_check_many_names_the_failing_member():
+    from hw.rtl import FloatMul
+
+    def wrong_mul():                      # a unit whose model is off for one code pair
+        unit = FloatMul(E3M2)
+        right = unit.model
+
+        def model(inputs):
+            out = right(inputs)
+            out["p"] = np.where((inputs["a"] == 5) & (inputs["b"] == 9), out["p"] ^ np.uint64(1), out["p"])
+            return out
+        unit.model = model
+        return unit
+
+    with pytest.raises(sim.MismatchError) as info:
+        sim.check_many([lambda: FloatMul(E2M1), wrong_mul], lanes=2, seed=7, waves=False)
+    text = str(info.value)
+    assert text.startswith(f"{FloatMul(E3M2).name}: 1 of 4096 vectors differ from the model (seed=7)")
+    assert "a=0x05" in text and "b=0x09" in text
+    assert re.search(r"member u1 of group_\w+, 1 of 2 members fail", text)
+
+
+def test_group_argument_errors():
+    from hw.rtl import FloatMul, Group
+
+    with pytest.raises(ValueError, match=r"units\[1\] \(floatmul_\w+: class, latency \('FloatMul', 2\)\) "
+                                         r"must have the handshake timing of units\[0\] \(\('FloatMul', 1\)\)"):
+        Group([FloatMul(E2M1), FloatMul(E2M1, stages=2)])
+    with pytest.raises(ValueError, match=r"units must be a non-empty list of hw.rtl.Unit, not \[\]"):
+        Group([])
+    with pytest.raises(TypeError, match=r"units\[0\] must be a hw.rtl.Unit, not 3"):
+        Group([3])
+    with pytest.raises(ValueError, match=r"factories must be a non-empty list"):
+        sim.check_many(lambda: FloatMul(E2M1))
+    with pytest.raises(TypeError, match=r"factories\[1\] must be a zero-argument callable, not 3"):
+        sim.check_many([lambda: FloatMul(E2M1), 3])
+    with pytest.raises(ValueError, match=r"idle must be a probability in \[0, 1\), not 2"):
+        sim.check_many([lambda: FloatMul(E2M1)], idle=2)

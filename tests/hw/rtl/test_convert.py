@@ -80,14 +80,19 @@ def test_lint_clean():
 
 
 @pytest.mark.exhaustive
-@pytest.mark.parametrize("rounding", ROUNDINGS + ["stochastic"])
 @pytest.mark.parametrize("src,dst", PAIRS)
-def test_every_rounding(src, dst, rounding):
-    sim.check(lambda: Convert(P(src), P(dst), rounding=rounding, sr_bits=4), lanes=8)
+def test_every_rounding(src, dst):
+    """Every rounding mode of one conversion in one build (:func:`sim.check_many`); stochastic
+    rounding over every input code × every 4-bit random value (2**20 vectors for bf16)."""
+    modes = ROUNDINGS + ["stochastic"]
+    every = sim.vectors.exhaustive(Convert(P(src), P(dst), rounding="stochastic", sr_bits=4).in_fields)
+    reports = sim.check_many([lambda r=r: Convert(P(src), P(dst), rounding=r, sr_bits=4) for r in modes],
+                             vectors=[None] * len(ROUNDINGS) + [every])
+    assert reports[0].n_vectors == 1 << P(src).bits and reports[-1].n_vectors == 1 << (P(src).bits + 4)
 
 
 @pytest.mark.exhaustive
-@pytest.mark.parametrize("dst", FIXED_OUT)
 @pytest.mark.parametrize("src", ["e5m2", "ap_fixed<9,5>"])
-def test_every_fixed_overflow_mode(src, dst):
-    sim.check(lambda: Convert(P(src), P(dst)), lanes=8)
+def test_every_fixed_overflow_mode(src):
+    reports = sim.check_many([lambda d=d: Convert(P(src), P(d)) for d in FIXED_OUT])
+    assert [r.n_vectors for r in reports] == [1 << P(src).bits] * len(FIXED_OUT)

@@ -38,7 +38,7 @@ def test_model_is_the_integer_dot_product(int_dot, w, a, n, g, width, sym):
     assert unit.entries == (1 << (g - 1) if sym else 1 << g)
 
 
-EXHAUSTIVE = [(I(2), I(4), 2, 2), (U(2), I(3), 3, 2), (I(2), I(3), 3, 1), (I(1), U(3), 5, 2),
+EXHAUSTIVE = [(I(2), I(4), 2, 2), (U(2), I(3), 3, 2), (I(2), I(3), 3, 1), (I(1), U(3), 4, 2),
               (U(4), I(4), 2, 1)]
 
 

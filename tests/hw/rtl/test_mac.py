@@ -20,7 +20,7 @@ import numfmt as nf
 from numfmt.arith import FixedAccumulator, FloatAccumulator, exact_fixed_accumulator
 from hw.rtl.mac import (MAX_REGISTER_BITS, FixedMac, FloatAccMac, FloatKulischMac, IntMac, float_running_codes,
                        running_sums)
-from sim import WAIVERS, MismatchError, check, lint
+from sim import WAIVERS, MismatchError, check, check_many, lint
 
 LANES = 8
 # units built only for their model() are never elaborated
@@ -155,12 +155,22 @@ def test_int_mac_rtl(fa, fb, width, stages, stall):
 
 
 @pytest.mark.exhaustive
-@pytest.mark.parametrize("a_bits,b_bits", [(i, j) for i in range(2, 9) for j in range(2, 9)])
-@pytest.mark.parametrize("signs", [(True, True), (False, False), (True, False)], ids=["ss", "uu", "su"])
-def test_int_mac_rtl_exhaustive(a_bits, b_bits, signs):
-    fa, fb = nf.IntFormat(a_bits, signed=signs[0]), nf.IntFormat(b_bits, signed=signs[1])
-    width = a_bits + b_bits      # overflows on long sums and on runs of extreme products
-    _check_int_mac(fa, fb, width, stages=1, seed=a_bits * 16 + b_bits, idle=0.05, backpressure=0.05)
+@pytest.mark.parametrize("a_bits", range(2, 9))
+def test_int_mac_rtl_exhaustive(a_bits):
+    """Every int MAC of ``a_bits`` × 2..8 bits, signed × signed, unsigned × unsigned and
+    unsigned × signed, wrapping and saturating: one build (:func:`sim.check_many`), each
+    member two lanes (wrap, sat) that both see every vector."""
+    factories, vecs = [], []
+    for b_bits in range(2, 9):
+        for signs in [(True, True), (False, False), (True, False)]:
+            fa, fb = nf.IntFormat(a_bits, signed=signs[0]), nf.IntFormat(b_bits, signed=signs[1])
+            width = a_bits + b_bits      # overflows on long sums and on runs of extreme products
+            factories.append(cycling(*[lambda fa=fa, fb=fb, width=width, ov=ov: IntMac(
+                fa, fb, FixedAccumulator(width, overflow=ov), stages=1) for ov in ("wrap", "sat")]))
+            vecs.append(mac_vectors(a_bits, b_bits, a_bits * 16 + b_bits, extremes=int_extremes(fa, fb),
+                                    repeat=2))
+    reports = check_many(factories, vectors=vecs, lanes=2, seed=a_bits, idle=0.05, backpressure=0.05)
+    assert [r.n_vectors for r in reports] == [len(v["a"]) for v in vecs] and len(reports) == 21
 
 
 def test_checker_reports_a_wrong_model():
@@ -364,11 +374,16 @@ KULISCH_FORMATS = ["e4m3fn", "e4m3fnuz", "e4m3", "e3m4", "e2m3fn", "e3m2fn", "e2
 
 
 @pytest.mark.exhaustive
-@pytest.mark.parametrize("fa", KULISCH_FORMATS)
 @pytest.mark.parametrize("fb", ["e4m3fn", "e4m3", "fp4_e2m1", "e3m2fn"])
-def test_kulisch_rtl_exhaustive(fa, fb):
-    fa, fb = nf.FLOATS[fa], nf.FLOATS[fb]
-    _check_kulisch(fa, fb, 8, seed=fa.bits * 16 + fb.bits, idle=0.05, backpressure=0.05)
+def test_kulisch_rtl_exhaustive(fb):
+    """Every format of KULISCH_FORMATS × ``fb``: one build (:func:`sim.check_many`)."""
+    fb = nf.FLOATS[fb]
+    fas = [nf.FLOATS[fa] for fa in KULISCH_FORMATS]
+    vecs = [mac_vectors(fa.bits, fb.bits, fa.bits * 16 + fb.bits, extremes=_kulisch_extremes(fa, fb))
+            for fa in fas]
+    reports = check_many([lambda fa=fa: FloatKulischMac(fa, fb, 8, stages=1) for fa in fas], vectors=vecs,
+                         seed=fb.bits, idle=0.05, backpressure=0.05)
+    assert [r.n_vectors for r in reports] == [len(v["a"]) for v in vecs]
 
 
 def test_kulisch_interface_and_errors():
