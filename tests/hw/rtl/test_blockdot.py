@@ -125,7 +125,7 @@ def test_rtl_random(fmt, kwargs):
     assert report.latencies.min() == make().latency
 
 
-@pytest.mark.parametrize("fmt, kwargs", [(E4M3, {}), (E3M2, {"out_fmt": F["fp32"]}), (MXINT8, {})])
+@pytest.mark.parametrize("fmt, kwargs", [(E4M3, {}), (E3M2, {"out_fmt": F["fp32"]}), (MXINT8, {}), (BFP8, {})])
 def test_lint_clean(fmt, kwargs):
     assert {w.rule for w in lint(BlockDot(fmt, **kwargs))} <= set(WAIVERS)   # raises LintError on any other
 
