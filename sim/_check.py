@@ -403,12 +403,12 @@ def check_many(factories, *, vectors=None, n_random: int = 100_000, seed: int = 
 
     Each factory's unit (replicated into ``lanes`` lanes) is given its own vectors
     (``vectors[j]``, else :func:`sim.vectors.generate`: exhaustive at ≤ 16 input bits,
-    else corners + ``n_random`` random vectors); the members sit side
-    by side in a :class:`hw.rtl.Group` and run in lockstep, the shorter vector sets
-    padded with repeats. The units must share their handshake timing (same class and
-    latency). One build and one simulation instead of ``len(factories)`` of each is what
-    makes the exhaustive RTL suite short: the build (the C++ compile of the model) costs
-    far more than the cycles, so one lane per member is the default.
+    else corners + ``n_random`` random vectors). The members sit side by side in a
+    :class:`hw.rtl.Group` and run in lockstep; shorter vector sets are padded with
+    repeats, which are not checked. The units must share their handshake timing (same
+    class and latency). One build and one simulation instead of ``len(factories)`` of
+    each is what makes the exhaustive RTL suite short: the build (the C++ compile of the
+    model) costs far more than the cycles, so one lane per member is the default.
 
     Parameters are those of :func:`check`, except ``factories`` (a list of zero-argument
     callables returning units) and ``vectors`` (a list, one entry per factory: a dict of
@@ -443,8 +443,9 @@ def check_many(factories, *, vectors=None, n_random: int = 100_000, seed: int = 
     if vectors is None:
         vectors = [None] * len(factories)
     if not isinstance(vectors, (list, tuple)) or len(vectors) != len(factories):
+        got = f"a list of {len(vectors)}" if isinstance(vectors, (list, tuple)) else type(vectors).__name__
         raise ValueError(f"vectors must be None or a list of {len(factories)} entries (one per factory), "
-                         f"not {type(vectors).__name__} of {len(vectors) if hasattr(vectors, '__len__') else '?'}")
+                         f"not {got}")
     members = []
     for j, make in enumerate(factories):
         if not callable(make):

@@ -242,3 +242,13 @@ def test_group_argument_errors():
         sim.check_many([lambda: FloatMul(E2M1), 3])
     with pytest.raises(ValueError, match=r"idle must be a probability in \[0, 1\), not 2"):
         sim.check_many([lambda: FloatMul(E2M1)], idle=2)
+
+
+def test_check_many_vectors_argument_errors():
+    from hw.rtl import FloatMul
+
+    with pytest.raises(ValueError, match=r"vectors must be None or a list of 2 entries \(one per factory\), "
+                                         r"not a list of 1"):
+        sim.check_many([lambda: FloatMul(E2M1)] * 2, vectors=[None])
+    with pytest.raises(ValueError, match=r"vectors must have exactly the input fields \['a', 'b'\]"):
+        sim.check_many([lambda: FloatMul(E2M1)], vectors=[{"a": np.arange(4)}])
