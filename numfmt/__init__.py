@@ -13,6 +13,7 @@ from .arith import (ExactAccumulator, FixedAccumulator, FloatAccumulator, Order,
                     kulisch_width, matmul)
 from .catalogue import FLOATS
 from .quant import AffineQuantizer, Requantizer, dyadic_approx, scale_zero_point
+from .lfsr import LFSR
 from .formats import BLOCKS, BlockCodes, BlockFormat, FixedFormat, FloatFormat, Format, IntFormat, SignMagFormat
 from .modes import Overflow, Rounding, Specials
 from .packing import pack, unpack
@@ -23,7 +24,7 @@ __all__ = [
     "kulisch_width", "matmul",
     "AffineQuantizer", "Requantizer", "dyadic_approx", "quant", "scale_zero_point", "units",
     "BLOCKS", "BlockCodes", "BlockFormat", "FLOATS", "FixedFormat", "FloatFormat", "Format",
-    "IntFormat", "Overflow", "Rounding", "SignMagFormat", "Specials", "interop", "nn", "pack", "parse",
+    "IntFormat", "LFSR", "Overflow", "Rounding", "SignMagFormat", "Specials", "interop", "nn", "pack", "parse",
     "ptq", "unpack",
 ]
 __version__ = "0.1.0"

@@ -18,10 +18,11 @@ from .bitserial import BitSerialDot
 from .blockdot import BlockDot
 from .convert import Convert
 from .fpmul import FloatMul
+from .lfsr import WithLfsr
 from .lmul import LMul
 from .lutgemm import LutDot
 from .mac import FixedMac, FloatAccMac, FloatKulischMac, IntMac
 from .requant import Requantizer
 
 __all__ = ["BitSerialDot", "BlockDot", "Convert", "Field", "FixedMac", "FloatAccMac", "FloatKulischMac", "FloatMul",
-           "Group", "IntMac", "LMul", "Lanes", "LutDot", "Requantizer", "Unit", "pipeline"]
+           "Group", "IntMac", "LMul", "Lanes", "LutDot", "Requantizer", "Unit", "WithLfsr", "pipeline"]

@@ -220,6 +220,8 @@ class Lanes(Unit):
 def _timing(unit) -> tuple:
     """What fixes a unit's handshake timing here: its class (a Lanes' lane's) and latency."""
     inner = unit.lanes[0] if isinstance(unit, Lanes) else unit
+    while isinstance(getattr(inner, "unit", None), Unit):      # a wrapper (WithLfsr): the unit inside
+        inner = inner.unit
     return type(inner).__name__, unit.latency
 
 
