@@ -33,7 +33,7 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 
 from numfmt.formats import IntFormat
 from numfmt.units import lut_matmul
