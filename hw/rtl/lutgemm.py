@@ -171,7 +171,8 @@ class LutDot(Unit):
                            a_format=self.a_fmt)
             if self.table == "exact":
                 return r
-            # the numerator N of the float64 nearest to N / denominator: exact, |N| < 2**31
+            # N from v = fl(N / d): v·d = N·(1 + ε), |ε| ≤ 2**-52, and |N| < 2**31 (the out width
+            # ≤ 32 that _int8_width enforces), so v·d is within 2**-21 of the integer N: rint is exact
             return SimpleNamespace(values=np.rint(r.values * self.denominator))
         values = diagonal_products(A, W, matmul)
         return {"y": self.out_fmt.encode(values.astype(np.float64)).astype(np.uint64)}
