@@ -24,8 +24,8 @@ import numpy as np
 from amaranth.hdl import Module
 
 import numfmt as nf
-import sim
-from hw.rtl import Field, Unit, pipeline
+from numfmt import sim
+from numfmt.hw.rtl import Field, Unit, pipeline
 
 U8 = nf.IntFormat(8, signed=False)
 U16 = nf.IntFormat(16, signed=False)

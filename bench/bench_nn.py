@@ -18,7 +18,7 @@ import numpy as np
 
 from _timing import best_time
 
-from flow import sweep
+from numfmt.flow import sweep
 from numfmt import nn
 
 FORMATS = ["int8", "int4", "fp8_e4m3", "fp4_e2m1", "ap_fixed<8,1,AP_RND_CONV,AP_SAT>", "mxint8",

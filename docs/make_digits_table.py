@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from flow import sweep  # noqa: E402
+from numfmt.flow import sweep  # noqa: E402
 
 
 def _cells(records, model, mode, method, bits):

@@ -215,7 +215,7 @@ def label(code: int, width: int, fmt=None) -> str:
 
 # -- the three pictures --------------------------------------------------------------------
 def _fpmul():
-    from hw.rtl import FloatMul
+    from numfmt.hw.rtl import FloatMul
     e4m3 = nf.parse("e4m3fn")
     unit = FloatMul(e4m3, stages=2)
     pairs = [(1.0, 1.5), (2.0, -0.75), (1.125, 1.125), (0.5, 448.0), (-3.0, 0.25)]
@@ -224,7 +224,7 @@ def _fpmul():
 
 
 def _intmac():
-    from hw.rtl import IntMac
+    from numfmt.hw.rtl import IntMac
     i8 = nf.IntFormat(8)
     unit = IntMac(i8, i8, FixedAccumulator(16, overflow="sat"), stages=1)
     rows = [(3, 4, 1), (5, 6, 0), (-128, -128, 0), (-128, -128, 0), (-7, 2, 1)]   # 4th saturates
@@ -234,7 +234,7 @@ def _intmac():
 
 
 def _bitserial():
-    from hw.rtl import BitSerialDot
+    from numfmt.hw.rtl import BitSerialDot
     i4 = nf.IntFormat(4)
     unit = BitSerialDot(i4, i4, 2, serial="a")
     vecs = [((3, -2), (5, 7)), ((-8, 7), (-8, -1)), ((1, 1), (6, -3)), ((-1, 4), (2, 2)),

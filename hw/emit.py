@@ -2,7 +2,7 @@
 
 The Verilog text comes only from Amaranth's back end
 (``amaranth.back.verilog.convert(unit, name=unit.name)``); the manifest is
-:meth:`hw.rtl.Unit.manifest` (formats, ports, latency). Both files are written
+:meth:`numfmt.hw.rtl.Unit.manifest` (formats, ports, latency). Both files are written
 atomically: they are generated in memory first, written to temporary files in the
 output directory and renamed into place, so an error never leaves a partial file.
 """
@@ -18,12 +18,12 @@ __all__ = ["emit", "verilog"]
 
 
 def verilog(unit) -> str:
-    """The Verilog text of ``unit`` (a :class:`hw.rtl.Unit`), top module ``unit.name``.
+    """The Verilog text of ``unit`` (a :class:`numfmt.hw.rtl.Unit`), top module ``unit.name``.
 
     Examples
     --------
     >>> import numfmt as nf
-    >>> from hw.rtl import FloatMul
+    >>> from numfmt.hw.rtl import FloatMul
     >>> unit = FloatMul(nf.parse("e2m1fn"))
     >>> f"module {unit.name}(" in verilog(unit)
     True
@@ -35,7 +35,7 @@ def verilog(unit) -> str:
 
 
 def _check_unit(unit) -> None:
-    from hw.rtl import Unit
+    from numfmt.hw.rtl import Unit
 
     if not isinstance(unit, Unit):
         raise TypeError(f"unit must be a hw.rtl.Unit, not {unit!r}")
@@ -80,7 +80,7 @@ def emit(unit, outdir) -> dict:
     --------
     >>> import json, tempfile
     >>> import numfmt as nf
-    >>> from hw.rtl import FloatMul
+    >>> from numfmt.hw.rtl import FloatMul
     >>> paths = emit(FloatMul(nf.parse("e2m1fn")), tempfile.mkdtemp())
     >>> json.loads(paths["manifest"].read_text())["latency"]
     1

@@ -3,9 +3,9 @@ output code with the unit's numfmt model.
 
 The pieces, in the order they run (cocotb's matrix-multiplier example split):
 
-* **vectors** — :func:`sim.vectors.generate` (or the caller's dict);
-* **model** — ``unit.model`` (numfmt), laned by :class:`hw.rtl.Lanes`;
-* **driver / monitor** — :mod:`sim._bench`, inside the simulator, with seeded idle
+* **vectors** — :func:`numfmt.sim.vectors.generate` (or the caller's dict);
+* **model** — ``unit.model`` (numfmt), laned by :class:`numfmt.hw.rtl.Lanes`;
+* **driver / monitor** — :mod:`numfmt.sim._bench`, inside the simulator, with seeded idle
   cycles and back-pressure;
 * **checker** — :class:`Checker`, here: unpacks the observed payloads and compares
   codes exactly. There is no NaN leniency: a NaN code must be *the* code the model
@@ -90,7 +90,7 @@ def _width(fields: dict) -> int:
 def pack(fields: dict, values: dict) -> np.ndarray:
     """Pack field codes into little-endian payload bytes, one row per transaction.
 
-    >>> from hw.rtl import Field
+    >>> from numfmt.hw.rtl import Field
     >>> import numpy as np
     >>> pack({"a": Field(4), "b": Field(8)}, {"a": np.array([0x1]), "b": np.array([0xAB])}).tolist()
     [[177, 10]]
@@ -108,7 +108,7 @@ def pack(fields: dict, values: dict) -> np.ndarray:
 def unpack(fields: dict, rows: np.ndarray) -> dict:
     """Inverse of :func:`pack`: field codes (uint64) from payload rows.
 
-    >>> from hw.rtl import Field
+    >>> from numfmt.hw.rtl import Field
     >>> import numpy as np
     >>> {k: v.tolist() for k, v in unpack({"a": Field(4), "b": Field(8)}, np.array([[177, 10]], np.uint8)).items()}
     {'a': [1], 'b': [171]}
@@ -201,7 +201,7 @@ def _read_results(folder: Path, params: dict) -> dict:
 # -- check ----------------------------------------------------------------------------------
 
 def _resolve_unit(unit_or_factory, lanes):
-    from hw.rtl import Lanes, Unit
+    from numfmt.hw.rtl import Lanes, Unit
 
     if isinstance(unit_or_factory, Unit):
         if lanes not in (None, 1):
@@ -278,7 +278,7 @@ def _model_outputs(unit, model, lane_inputs: dict) -> dict:
     if model is None:
         out = unit.model(lane_inputs)
     else:   # a replacement model of one lane, applied per lane like Lanes.model
-        from hw.rtl import Lanes
+        from numfmt.hw.rtl import Lanes
 
         if isinstance(unit, Lanes):
             out = {}
@@ -318,10 +318,10 @@ def check(unit_or_factory, *, vectors=None, n_random: int = 100_000, seed: int =
     ----------
     unit_or_factory : hw.rtl.Unit or callable
         A zero-argument callable returning a fresh Unit (replicated into ``lanes``
-        lanes with :class:`hw.rtl.Lanes`), or one Unit instance (simulated as is).
+        lanes with :class:`numfmt.hw.rtl.Lanes`), or one Unit instance (simulated as is).
     vectors : dict of str -> array of codes, optional
         The input vectors, one array per input field of one lane; default
-        :func:`sim.vectors.generate` (exhaustive at ≤ 16 input bits, else corners +
+        :func:`numfmt.sim.vectors.generate` (exhaustive at ≤ 16 input bits, else corners +
         ``n_random`` seeded random vectors).
     n_random : int
         Random vectors when generated.
@@ -363,7 +363,7 @@ def check(unit_or_factory, *, vectors=None, n_random: int = 100_000, seed: int =
     --------
     >>> import numfmt as nf
     >>> from amaranth.hdl import Module
-    >>> from hw.rtl import Field, Unit, pipeline
+    >>> from numfmt.hw.rtl import Field, Unit, pipeline
     >>> class Inc(Unit):
     ...     def __init__(self):
     ...         fmt = nf.IntFormat(4, signed=False, overflow="wrap")
@@ -402,9 +402,9 @@ def check_many(factories, *, vectors=None, n_random: int = 100_000, seed: int = 
     """Check several units in one build: :func:`check` for each, one simulator run.
 
     Each factory's unit (replicated into ``lanes`` lanes) is given its own vectors
-    (``vectors[j]``, else :func:`sim.vectors.generate`: exhaustive at ≤ 16 input bits,
+    (``vectors[j]``, else :func:`numfmt.sim.vectors.generate`: exhaustive at ≤ 16 input bits,
     else corners + ``n_random`` random vectors). The members sit side by side in a
-    :class:`hw.rtl.Group` and run in lockstep; shorter vector sets are padded with
+    :class:`numfmt.hw.rtl.Group` and run in lockstep; shorter vector sets are padded with
     repeats, which are not checked. The units must share their handshake timing (same
     class and latency). One build and one simulation instead of ``len(factories)`` of
     each is what makes the exhaustive RTL suite short: the build (the C++ compile of the
@@ -428,13 +428,13 @@ def check_many(factories, *, vectors=None, n_random: int = 100_000, seed: int = 
     Examples
     --------
     >>> import numfmt as nf
-    >>> from hw.rtl import FloatMul
+    >>> from numfmt.hw.rtl import FloatMul
     >>> reports = check_many([lambda: FloatMul(nf.FloatFormat(2, 1)),
     ...                       lambda: FloatMul(nf.FloatFormat(2, 1, specials="fn"))])
     >>> [r.n_vectors for r in reports]
     [256, 256]
     """
-    from hw.rtl import Group
+    from numfmt.hw.rtl import Group
 
     simulator, idle, backpressure, seed = _run_arguments(simulator, idle, backpressure, seed, stall_limit)
     if not isinstance(factories, (list, tuple)) or not factories:
@@ -499,7 +499,7 @@ def _run(unit, members, *, model, seed, simulator, idle, backpressure, build_dir
         _silence(unit)
         raise
 
-    from hw.emit import verilog as _verilog
+    from numfmt.hw.emit import verilog as _verilog
     text = _verilog(unit)
     t_build = time.perf_counter()
     build_path = _runner.build(text, unit.name, simulator=simulator, build_dir=build_dir)
@@ -520,7 +520,7 @@ def _run(unit, members, *, model, seed, simulator, idle, backpressure, build_dir
             (tdir / "params.json").write_text(json.dumps({**params, "n": n_run}))
             row = (params["in_width"] + 7) // 8
             (tdir / "inputs.bin").write_bytes((test_dir / "inputs.bin").read_bytes()[:n_run * row])
-        _runner.run(path, unit.name, "sim._bench", simulator=simulator, test_dir=tdir,
+        _runner.run(path, unit.name, "numfmt.sim._bench", simulator=simulator, test_dir=tdir,
                     env={"NUMFMT_SIM_DIR": str(tdir)}, waves=waves_on)
         return _read_results(tdir, params)
 

@@ -15,7 +15,7 @@ The waivers cover artefacts of Amaranth's Verilog back end, not of the units:
   not waived.)
 * ``UNUSEDSIGNAL`` on anything but a port of the top module — Amaranth keeps a wire for
   every named signal and for every field view of a struct payload (``i__payload.a``)
-  for debugging; nothing reads them. Units in :class:`hw.rtl.Lanes` also leave every
+  for debugging; nothing reads them. Units in :class:`numfmt.hw.rtl.Lanes` also leave every
   lane's ``i__ready``/``o__valid`` but lane 0's unread (the lanes run in lockstep).
   A *top-level port* is never waived: a unit that never reads ``i__valid``, say, is
   reported. (Unused bits inside a payload are invisible to this check: Amaranth's field
@@ -127,11 +127,11 @@ def lint(unit, *, waivers: dict | None = None) -> list:
     Examples
     --------
     >>> import numfmt as nf
-    >>> from hw.rtl import FloatMul
+    >>> from numfmt.hw.rtl import FloatMul
     >>> sorted({w.rule for w in lint(FloatMul(nf.parse("e2m1fn")))})   # all waived
     ['PROCASSINIT', 'UNUSEDSIGNAL', 'WIDTHEXPAND']
     """
-    from hw.emit import verilog
+    from numfmt.hw.emit import verilog
 
     waivers = WAIVERS if waivers is None else dict(waivers)
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in waivers.items()):

@@ -84,7 +84,7 @@ def corners(field) -> np.ndarray:
     Examples
     --------
     >>> import numfmt as nf
-    >>> from hw.rtl import Field
+    >>> from numfmt.hw.rtl import Field
     >>> c = corners(Field.of(nf.parse("e4m3fn")))
     >>> [int(x) for x in c if x in (0x00, 0x80, 0x01, 0x7e, 0x7f)]    # +0, -0, min subnormal, max, NaN
     [0, 1, 126, 127, 128]
@@ -109,7 +109,7 @@ def corners(field) -> np.ndarray:
 def exhaustive(fields: dict) -> dict:
     """Every combination of codes of ``fields`` (first field varying fastest).
 
-    >>> from hw.rtl import Field
+    >>> from numfmt.hw.rtl import Field
     >>> v = exhaustive({"a": Field(2), "b": Field(1)})
     >>> v["a"].tolist(), v["b"].tolist()
     ([0, 1, 2, 3, 0, 1, 2, 3], [0, 0, 0, 0, 1, 1, 1, 1])
@@ -129,7 +129,7 @@ def exhaustive(fields: dict) -> dict:
 def random(fields: dict, n: int, rng) -> dict:
     """``n`` vectors of uniformly random codes from ``rng`` (a Generator or int seed).
 
-    >>> from hw.rtl import Field
+    >>> from numfmt.hw.rtl import Field
     >>> v = random({"a": Field(8)}, 5, 1)
     >>> bool((v["a"] < 256).all()), len(v["a"])
     (True, 5)
@@ -184,7 +184,7 @@ def generate(fields: dict, *, n_random: int = 100_000, seed: int = 0,
     Examples
     --------
     >>> import numfmt as nf
-    >>> from hw.rtl import Field
+    >>> from numfmt.hw.rtl import Field
     >>> f8 = Field.of(nf.IntFormat(8))
     >>> len(generate({"a": f8, "b": f8})["a"])          # 16 bits: exhaustive
     65536

@@ -3,7 +3,7 @@ skip them cleanly when it is not installed (e.g. ``NUMFMT_SIMULATOR=icarus`` wit
 
 import pytest
 
-from sim._runner import available, default_simulator
+from numfmt.sim._runner import available, default_simulator
 
 
 def pytest_collection_modifyitems(config, items):

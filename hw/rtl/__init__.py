@@ -7,7 +7,7 @@ stream out (``o``) whose payload fields carry the codes of numfmt formats, plus 
 requantizer), ``docs/hw_units.md`` (block dot product, bit-serial, LUT-based).
 
 >>> import numfmt as nf
->>> from hw.rtl import FloatMul
+>>> from numfmt.hw.rtl import FloatMul
 >>> unit = FloatMul(nf.parse("e4m3fn"))
 >>> sorted(unit.in_fields), sorted(unit.out_fields), unit.latency
 (['a', 'b'], ['p'], 1)

@@ -11,7 +11,7 @@ codes of an :class:`~numfmt.IntFormat`), or raw control bits (``format=None``).
 
 A unit also says what it computes: :meth:`Unit.model` maps a sequence of input
 transactions to the sequence of output transactions by calling numfmt, the one
-definition of every format's meaning. The testbenches in :mod:`sim` compare the two.
+definition of every format's meaning. The testbenches in :mod:`numfmt.sim` compare the two.
 
 Timing contract: output transaction ``k`` answers input transaction ``k`` (same order,
 one for one). Units built with :func:`pipeline` have a fixed latency of ``stages``
@@ -119,7 +119,7 @@ class Unit(wiring.Component):
         return _module_name(text)
 
     def manifest(self) -> dict:
-        """Formats, ports and latency, as written next to the Verilog by :func:`hw.emit`."""
+        """Formats, ports and latency, as written next to the Verilog by :func:`numfmt.hw.emit`."""
         def fields(fs):
             return [{"name": n, "width": f.width,
                      "format": None if f.format is None else str(f.format)} for n, f in fs.items()]
@@ -234,7 +234,7 @@ class Group(Unit):
     :meth:`model` runs each member's model on that member's own fields.
 
     >>> import numfmt as nf
-    >>> from hw.rtl import FloatMul, Group
+    >>> from numfmt.hw.rtl import FloatMul, Group
     >>> g = Group([FloatMul(nf.FloatFormat(2, 1)), FloatMul(nf.FloatFormat(2, 1, specials="fn"))])
     >>> list(g.in_fields), g.latency
     (['u0_a', 'u0_b', 'u1_a', 'u1_b'], 1)

@@ -39,7 +39,7 @@ class WithLfsr(Unit):
     Examples
     --------
     >>> import numfmt as nf
-    >>> from hw.rtl import Convert, WithLfsr
+    >>> from numfmt.hw.rtl import Convert, WithLfsr
     >>> u = WithLfsr(Convert(nf.parse("fp16"), nf.parse("e4m3fn"), rounding="stochastic", sr_bits=8), 16)
     >>> list(u.in_fields), list(u.out_fields), u.latency
     (['x'], ['y'], 1)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from flow.cli import main
+from numfmt.flow.cli import main
 
 
 def test_info_small_float_prints_every_code(capsys):
@@ -38,7 +38,7 @@ def test_bad_format_name_is_a_clear_error(capsys):
 
 
 def test_console_script_runs():
-    out = subprocess.run([sys.executable, "-m", "flow.cli", "info", "fp4_e2m1", "--no-table"],
+    out = subprocess.run([sys.executable, "-m", "numfmt.flow.cli", "info", "fp4_e2m1", "--no-table"],
                          capture_output=True, text=True, check=True).stdout
     assert out.startswith("e2m1fn: FloatFormat, 4 bits") and "codes" not in out
 

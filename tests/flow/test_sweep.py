@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from flow import sweep
-from flow.cli import main
+from numfmt.flow import sweep
+from numfmt.flow.cli import main
 
 pytest.importorskip("sklearn")
 

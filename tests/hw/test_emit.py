@@ -6,8 +6,8 @@ import pytest
 from amaranth.hdl import Module
 
 import numfmt as nf
-from hw.emit import emit, verilog
-from hw.rtl import Field, Lanes, Unit, pipeline
+from numfmt.hw.emit import emit, verilog
+from numfmt.hw.rtl import Field, Lanes, Unit, pipeline
 
 
 class Mul(Unit):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import numfmt as nf
-from hw.rtl import FloatMul
+from numfmt.hw.rtl import FloatMul
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 

@@ -5,7 +5,7 @@ import pytest
 from amaranth.hdl import Module, Mux
 
 import numfmt as nf
-from hw.rtl import Field, Unit, pipeline
+from numfmt.hw.rtl import Field, Unit, pipeline
 
 U8 = nf.IntFormat(8, signed=False)
 U8_WRAP = nf.IntFormat(8, signed=False, overflow="wrap")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sim._bench import Pauses
+from numfmt.sim._bench import Pauses
 
 
 def test_pauses_are_seeded():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import numfmt as nf
-import sim
-from hw.rtl import Field, Lanes
+from numfmt import sim
+from numfmt.hw.rtl import Field, Lanes
 
 U8 = nf.IntFormat(8, signed=False)
 U16 = nf.IntFormat(16, signed=False)
@@ -168,7 +168,7 @@ def test_unit_argument_errors(units):
 
 
 def test_pack_unpack_round_trip():
-    from hw.rtl import Field
+    from numfmt.hw.rtl import Field
 
     rng = np.random.default_rng(0)
     fields = {"a": Field(3), "b": Field(64), "c": Field(1), "d": Field(13)}
@@ -194,7 +194,7 @@ E2M1, E3M2 = nf.FloatFormat(2, 1), nf.FloatFormat(3, 2, specials="fn")
 
 
 def test_check_many_checks_each_member_exhaustively():
-    from hw.rtl import FloatMul
+    from numfmt.hw.rtl import FloatMul
 
     reports = sim.check_many([lambda: FloatMul(E2M1), lambda: FloatMul(E3M2, stages=1),
                               lambda: FloatMul(E2M1, nf.FloatFormat(2, 1, specials="none"))],
@@ -205,7 +205,7 @@ def test_check_many_checks_each_member_exhaustively():
 
 
 def test_check_many_names_the_failing_member():
-    from hw.rtl import FloatMul
+    from numfmt.hw.rtl import FloatMul
 
     def wrong_mul():                      # a unit whose model is off for one code pair
         unit = FloatMul(E3M2)
@@ -227,7 +227,7 @@ def test_check_many_names_the_failing_member():
 
 
 def test_group_argument_errors():
-    from hw.rtl import FloatMul, Group
+    from numfmt.hw.rtl import FloatMul, Group
 
     with pytest.raises(ValueError, match=r"units\[1\] \(floatmul_\w+: class, latency \('FloatMul', 2\)\) "
                                          r"must have the handshake timing of units\[0\] \(\('FloatMul', 1\)\)"):
@@ -245,7 +245,7 @@ def test_group_argument_errors():
 
 
 def test_check_many_vectors_argument_errors():
-    from hw.rtl import FloatMul
+    from numfmt.hw.rtl import FloatMul
 
     with pytest.raises(ValueError, match=r"vectors must be None or a list of 2 entries \(one per factory\), "
                                          r"not a list of 1"):

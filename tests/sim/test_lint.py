@@ -4,8 +4,8 @@ import pytest
 from amaranth.hdl import Module, Mux
 
 import numfmt as nf
-import sim
-from hw.rtl import Field, Lanes, Unit, pipeline
+from numfmt import sim
+from numfmt.hw.rtl import Field, Lanes, Unit, pipeline
 
 
 @pytest.mark.parametrize("make", [

@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-import sim
-from sim import _runner
+from numfmt import sim
+from numfmt.sim import _runner
 
 TINY = "module tiny(input clk, input [3:0] a, output [3:0] y); assign y = ~a; endmodule\n"
 
@@ -130,7 +130,7 @@ def test_run_outside_pytest_in_a_fresh_interpreter(tiny, tmp_path):
     script = textwrap.dedent(f'''
         import sys
         sys.path.insert(0, {str(tmp_path)!r})
-        import sim
+        from numfmt import sim
         path = sim.build({TINY!r}, "tiny", build_dir={str(tiny[0])!r})   # cached
         try:
             sim.run(path, "tiny", "failing_tb", test_dir={str(tmp_path / "run")!r})
@@ -156,7 +156,7 @@ FAKE_CXX = textwrap.dedent('''
 
 
 def test_objcache_reuses_runtime_objects(tmp_path, monkeypatch):
-    from sim import _objcache
+    from numfmt.sim import _objcache
 
     cxx = tmp_path / "fakecxx"
     cxx.write_text("#!" + sys.executable + "\n" + FAKE_CXX)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import numfmt as nf
-from hw.rtl import Field
-from sim import vectors
+from numfmt.hw.rtl import Field
+from numfmt.sim import vectors
 
 
 def codes(spec):

@@ -14,7 +14,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 
 import numfmt as nf
-from hw.rtl._float import clz, round_pack, special_codes, unpack
+from numfmt.hw.rtl._float import clz, round_pack, special_codes, unpack
 
 FORMATS = ["e4m3fn", "e5m2", "e2m1fn", "e3m2(subnormals=false)", "e4m3fnuz", "e5m2fnuz",
            "e8m0fnu", "e3m2(specials=fn,signed=false)", "e2m3fn", "e3m2(specials=fnuz,subnormals=false)",

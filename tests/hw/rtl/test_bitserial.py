@@ -1,7 +1,7 @@
 """BitSerialDot (hw/rtl/bitserial.py): RTL == numfmt model in Verilator, cycles == the model's.
 
 The model (numfmt.units.bitserial_matmul, batched) is checked against Python integers;
-the RTL against the model with :func:`sim.check` — exhaustively where the input fields
+the RTL against the model with :func:`numfmt.sim.check` — exhaustively where the input fields
 total ≤ 16 bits, else corners + ≥ 10^5 seeded random vectors — and every transaction's
 latency (idle cycles on the input, no back-pressure) equals ``bitserial_dot(...).cycles``.
 """
@@ -13,8 +13,8 @@ import pytest
 
 import numfmt as nf
 from numfmt.units import bitserial_dot
-from hw.rtl.bitserial import BitSerialDot
-from sim import WAIVERS, MismatchError, check, lint
+from numfmt.hw.rtl.bitserial import BitSerialDot
+from numfmt.sim import WAIVERS, MismatchError, check, lint
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 

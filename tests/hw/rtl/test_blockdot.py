@@ -2,7 +2,7 @@
 
 The model is checked against ``numfmt.arith.block_dot`` (the lead's definition, one call per
 vector) and, in the exact mode, against a ``Fraction`` reference written here from the
-decoded element and scale values; the RTL against the model with :func:`sim.check` on
+decoded element and scale values; the RTL against the model with :func:`numfmt.sim.check` on
 corner + ≥ 10^5 seeded random vectors (the scale and element corners include NaN
 scales and NaN/inf element codes), exact output and output rounded to a float format.
 """
@@ -16,8 +16,8 @@ import pytest
 
 import numfmt as nf
 from numfmt.arith import block_dot
-from hw.rtl.blockdot import BlockDot
-from sim import WAIVERS, check, lint, vectors
+from numfmt.hw.rtl.blockdot import BlockDot
+from numfmt.sim import WAIVERS, check, lint, vectors
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import numfmt as nf
-import sim
-from hw.rtl.convert import Convert
+from numfmt import sim
+from numfmt.hw.rtl.convert import Convert
 
 P = nf.parse
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -71,7 +71,7 @@ def test_errors():
 
 
 def test_lint_clean():
-    from sim._lint import WAIVERS
+    from numfmt.sim._lint import WAIVERS
     waivers = dict(WAIVERS, WIDTHEXPAND="Amaranth's back end writes each operand at its own width "
                                         "and relies on Verilog's context-determined extension")
     for unit in (Convert(P("fp16"), P("e4m3fn")), Convert(P("e5m2"), P("ap_fixed<6,3,AP_TRN,AP_WRAP_SM,3>")),
@@ -82,7 +82,7 @@ def test_lint_clean():
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("src,dst", PAIRS)
 def test_every_rounding(src, dst):
-    """Every rounding mode of one conversion in one build (:func:`sim.check_many`); stochastic
+    """Every rounding mode of one conversion in one build (:func:`numfmt.sim.check_many`); stochastic
     rounding over every input code × every 4-bit random value (2**20 vectors for bf16)."""
     modes = ROUNDINGS + ["stochastic"]
     every = sim.vectors.exhaustive(Convert(P(src), P(dst), rounding="stochastic", sr_bits=4).in_fields)

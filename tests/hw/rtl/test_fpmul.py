@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import numfmt as nf
-import sim
-from hw.rtl.fpmul import FloatMul, GivenRandom
+from numfmt import sim
+from numfmt.hw.rtl.fpmul import FloatMul, GivenRandom
 
 P = nf.parse
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -128,7 +128,7 @@ def test_errors():
 
 
 def test_lint_clean():
-    from sim._lint import WAIVERS
+    from numfmt.sim._lint import WAIVERS
     waivers = dict(WAIVERS, WIDTHEXPAND="Amaranth's back end writes each operand at its own width "
                                         "and relies on Verilog's context-determined extension")
     for unit in (FloatMul(P("e4m3fn")), FloatMul(P("e2m1fn"), P("e8m0fnu"), P("e3m2fn"),
@@ -146,7 +146,7 @@ def test_mixed_formats(a, b, out, rounding):
 @pytest.mark.parametrize("bits, e", [(bits, e) for bits in range(3, 9) for e in range(1, bits)])
 def test_every_minifloat_multiplier(bits, e):
     """Every exponent/mantissa split of 3–8 bits, each with every specials policy and
-    subnormals on and off (one build per split, :func:`sim.check_many`)."""
+    subnormals on and off (one build per split, :func:`numfmt.sim.check_many`)."""
     fmts = _minifloats(bits, e)
     reports = sim.check_many([lambda f=f: FloatMul(f) for f in fmts])
     assert [r.n_vectors for r in reports] == [1 << (2 * bits)] * len(fmts) and len(fmts) >= 5

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import numfmt as nf
-import sim
-from hw.rtl import Convert, FloatMul, WithLfsr
+from numfmt import sim
+from numfmt.hw.rtl import Convert, FloatMul, WithLfsr
 
 P = nf.parse
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")

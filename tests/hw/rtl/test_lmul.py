@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import numfmt as nf
-import sim
-from hw.rtl.lmul import LMul
+from numfmt import sim
+from numfmt.hw.rtl.lmul import LMul
 
 P = nf.parse
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -52,7 +52,7 @@ def test_errors():
 
 
 def test_lint_clean():
-    from sim._lint import WAIVERS
+    from numfmt.sim._lint import WAIVERS
     waivers = dict(WAIVERS, WIDTHEXPAND="Amaranth's back end writes each operand at its own width "
                                         "and relies on Verilog's context-determined extension")
     sim.lint(LMul(P("e4m3fn"), mode="adder"), waivers=waivers)

@@ -1,7 +1,7 @@
 """LutDot (hw/rtl/lutgemm.py): RTL == numfmt model in Verilator, cycles == the model's.
 
 The model (numfmt.units.lut_matmul, exact tables, batched) is checked against Python
-integers; the RTL against the model with :func:`sim.check` — exhaustively where the
+integers; the RTL against the model with :func:`numfmt.sim.check` — exhaustively where the
 input fields total ≤ 16 bits, else corners + ≥ 10^5 seeded random vectors — for plain
 and sign-symmetric tables, and every latency (no back-pressure) equals ``G·b``.
 """
@@ -16,8 +16,8 @@ import pytest
 
 import numfmt as nf
 from numfmt.units import lut_matmul
-from hw.rtl.lutgemm import LutDot
-from sim import WAIVERS, check, lint
+from numfmt.hw.rtl.lutgemm import LutDot
+from numfmt.sim import WAIVERS, check, lint
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 

@@ -2,7 +2,7 @@
 
 The models are checked against slow references written here with Python integers and
 ``fractions.Fraction`` (wrap = reduce modulo ``2**width``, sat = clamp, after every
-addition); the RTL is checked against the models with :func:`sim.check`, on every
+addition); the RTL is checked against the models with :func:`numfmt.sim.check`, on every
 (a, b) code pair (random ``first`` flags and long sums) plus runs of the extreme
 products that overflow the register. Several units share one simulation as lanes.
 """
@@ -18,9 +18,9 @@ import pytest
 
 import numfmt as nf
 from numfmt.arith import FixedAccumulator, FloatAccumulator, exact_fixed_accumulator
-from hw.rtl.mac import (MAX_REGISTER_BITS, FixedMac, FloatAccMac, FloatKulischMac, IntMac, float_running_codes,
+from numfmt.hw.rtl.mac import (MAX_REGISTER_BITS, FixedMac, FloatAccMac, FloatKulischMac, IntMac, float_running_codes,
                        running_sums)
-from sim import WAIVERS, MismatchError, check, check_many, lint
+from numfmt.sim import WAIVERS, MismatchError, check, check_many, lint
 
 LANES = 8
 # units built only for their model() are never elaborated
@@ -158,7 +158,7 @@ def test_int_mac_rtl(fa, fb, width, stages, stall):
 @pytest.mark.parametrize("a_bits", range(2, 9))
 def test_int_mac_rtl_exhaustive(a_bits):
     """Every int MAC of ``a_bits`` × 2..8 bits, signed × signed, unsigned × unsigned and
-    unsigned × signed, wrapping and saturating: one build (:func:`sim.check_many`), each
+    unsigned × signed, wrapping and saturating: one build (:func:`numfmt.sim.check_many`), each
     member two lanes (wrap, sat) that both see every vector."""
     factories, vecs = [], []
     for b_bits in range(2, 9):
@@ -376,7 +376,7 @@ KULISCH_FORMATS = ["e4m3fn", "e4m3fnuz", "e4m3", "e3m4", "e2m3fn", "e3m2fn", "e2
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("fb", ["e4m3fn", "e4m3", "fp4_e2m1", "e3m2fn"])
 def test_kulisch_rtl_exhaustive(fb):
-    """Every format of KULISCH_FORMATS × ``fb``: one build (:func:`sim.check_many`)."""
+    """Every format of KULISCH_FORMATS × ``fb``: one build (:func:`numfmt.sim.check_many`)."""
     fb = nf.FLOATS[fb]
     fas = [nf.FLOATS[fa] for fa in KULISCH_FORMATS]
     vecs = [mac_vectors(fa.bits, fb.bits, fa.bits * 16 + fb.bits, extremes=_kulisch_extremes(fa, fb))

@@ -16,8 +16,8 @@ import pytest
 
 import numfmt as nf
 from numfmt.quant import Requantizer as Rq
-from hw.rtl.requant import Requantizer
-from sim import WAIVERS, check, check_many, lint, vectors
+from numfmt.hw.rtl.requant import Requantizer
+from numfmt.sim import WAIVERS, check, check_many, lint, vectors
 
 LANES = 8
 # units built only for their model() are never elaborated
@@ -138,7 +138,7 @@ def test_rtl(case, stages):
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("case", list(CASES))
 def test_rtl_every_case_and_mode(case):
-    """Every rounding mode of one case in one build (:func:`sim.check_many`)."""
+    """Every rounding mode of one case in one build (:func:`numfmt.sim.check_many`)."""
     make, bits = CASES[case]
     base = make()
     modes = ["rne", "rna", "rnp", "rnm", "rnz", "floor", "ceil", "rtz", "rta"]
