@@ -1,9 +1,10 @@
 """Named floating formats (data, not functions) and their canonical names.
 
-The catalogue holds every float type of ml_dtypes under its ml_dtypes name
-without the ``float8_`` prefix, IEEE ``fp16``/``bf16``/``fp32``, and the
-FPGA minifloat family ``fp{N}_e{E}m{M}`` (saturating, no inf/NaN, with
-subnormals, default bias) for every split of 3 to 8 bits.
+The catalogue holds every float type of ml_dtypes (as of ml_dtypes 0.7) under
+its ml_dtypes name without the ``float8_``/``float6_``/``float4_`` prefix, IEEE
+``fp16``/``bf16``/``fp32``, and the FPGA minifloat family ``fp{N}_e{E}m{M}``
+(saturating, no inf/NaN, with subnormals, default bias) for every split of 3 to
+8 bits.
 
 >>> FLOATS["e4m3fn"].max
 448.0
@@ -38,6 +39,7 @@ FLOATS: dict[str, FloatFormat] = {
     "e3m2fn": _F(3, 2, **_SAT),
     "e2m1fn": _F(2, 1, **_SAT),
     "e8m0fnu": _F(8, 0, specials="fn", signed=False, subnormals=False, has_zero=False),
+    "e5m3fnu": _F(5, 3, specials="fn", signed=False, negative_nan=True),
     # IEEE 754 and brain float
     "fp16": _F(5, 10),
     "bf16": _F(8, 7),
@@ -49,16 +51,17 @@ for _n in range(3, 9):
         _m = _n - 1 - _e
         FLOATS.setdefault(f"fp{_n}_e{_e}m{_m}", _F(_e, _m, **_SAT))
 
-#: catalogue name -> ml_dtypes attribute name
+#: catalogue name -> ml_dtypes attribute name (an older ml_dtypes may lack some:
+#: float8_e5m3fnu is new in 0.7; :func:`numfmt.interop.ml_dtype` then gives None)
 ML_DTYPES_NAMES = {
     "e4m3fn": "float8_e4m3fn", "e4m3fnuz": "float8_e4m3fnuz",
     "e4m3b11fnuz": "float8_e4m3b11fnuz", "e4m3": "float8_e4m3", "e5m2": "float8_e5m2",
     "e5m2fnuz": "float8_e5m2fnuz", "e3m4": "float8_e3m4", "e2m3fn": "float6_e2m3fn",
     "e3m2fn": "float6_e3m2fn", "e2m1fn": "float4_e2m1fn", "e8m0fnu": "float8_e8m0fnu",
-    "bf16": "bfloat16",
+    "e5m3fnu": "float8_e5m3fnu", "bf16": "bfloat16",
 }
 
-_OVERRIDABLE = ("bias", "specials", "subnormals", "overflow", "signed", "has_zero")
+_OVERRIDABLE = ("bias", "specials", "subnormals", "overflow", "signed", "has_zero", "negative_nan")
 _GENERIC = re.compile(r"e(\d+)m(\d+)\Z")
 _WITH_OVERRIDES = re.compile(r"\s*([a-z0-9_]+)\s*(?:\((.*)\))?\s*\Z", re.DOTALL)
 _BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -107,6 +110,7 @@ class _GenericDefaults:
     def __init__(self, exp: int):
         self.bias, self.specials, self.subnormals = (1 << (exp - 1)) - 1, Specials.IEEE, True
         self.overflow, self.signed, self.has_zero = Overflow.INFINITY, True, True
+        self.negative_nan = False
 
 
 def parse_float(text: str) -> FloatFormat:
@@ -149,7 +153,7 @@ def _parse_overrides(args: str, text: str) -> dict:
                 out[key] = int(value)
             except ValueError:
                 raise ValueError(f"bias must be an integer, not {value!r} (in {text!r})") from None
-        elif key in ("subnormals", "signed", "has_zero"):
+        elif key in ("subnormals", "signed", "has_zero", "negative_nan"):
             if value not in _BOOLS:
                 raise ValueError(f"{key} must be true or false, not {value!r} (in {text!r})")
             out[key] = _BOOLS[value]
@@ -159,5 +163,5 @@ def _parse_overrides(args: str, text: str) -> dict:
             out[key] = Overflow.parse(value, field="overflow")
         else:
             raise ValueError(f"unknown override {key!r} in {text!r}; expected one of "
-                             "bias, specials, subnormals, overflow, signed, has_zero")
+                             "bias, specials, subnormals, overflow, signed, has_zero, negative_nan")
     return out

@@ -25,25 +25,49 @@ def _ml_dtypes():
     return ml_dtypes
 
 
+def _ml_dtypes_attr(fmt: FloatFormat) -> str | None:
+    """The ml_dtypes attribute name of ``fmt``'s type (installed or not), or None."""
+    for name, attr in ML_DTYPES_NAMES.items():
+        if FLOATS[name] == fmt:
+            return attr
+    return None
+
+
 def ml_dtype(fmt: FloatFormat) -> np.dtype | None:
-    """The ml_dtypes (or numpy) dtype with exactly the semantics of ``fmt``, or None."""
+    """The ml_dtypes (or numpy) dtype with exactly the semantics of ``fmt``, or None.
+
+    None also when the installed ml_dtypes predates the type (``float8_e5m3fnu``
+    needs ml_dtypes 0.7).
+
+    >>> import numfmt as nf
+    >>> ml_dtype(nf.parse("e8m0fnu")).name
+    'float8_e8m0fnu'
+    >>> ml_dtype(nf.parse("e3m3")) is None
+    True
+    """
     if fmt == FLOATS["fp16"]:
         return np.dtype(np.float16)
     if fmt == FLOATS["fp32"]:
         return np.dtype(np.float32)
-    for name, attr in ML_DTYPES_NAMES.items():
-        if FLOATS[name] == fmt:
-            return np.dtype(getattr(_ml_dtypes(), attr))
-    return None
+    attr = _ml_dtypes_attr(fmt)
+    if attr is None:
+        return None
+    dtype = getattr(_ml_dtypes(), attr, None)
+    return None if dtype is None else np.dtype(dtype)
 
 
 def to_ml_dtypes(codes, fmt: FloatFormat) -> np.ndarray:
     """View ``codes`` of ``fmt`` as an array of the matching ml_dtypes/numpy dtype.
 
-    Raises ``ValueError`` if ``fmt`` has no matching dtype.
+    Raises ``ValueError`` if ``fmt`` has no matching dtype, or if the installed
+    ml_dtypes lacks it.
     """
     dtype = ml_dtype(fmt)
     if dtype is None:
+        attr = _ml_dtypes_attr(fmt)
+        if attr is not None:
+            raise ValueError(f"fmt {fmt} is ml_dtypes.{attr}, which the installed ml_dtypes "
+                             f"{_ml_dtypes().__version__} lacks; upgrade ml_dtypes")
         raise ValueError(f"fmt {fmt} has no matching ml_dtypes dtype")
     store = np.dtype(f"uint{dtype.itemsize * 8}")
     flat = np.asarray(codes)

@@ -5,7 +5,7 @@ exact significand/exponent pair and the class flags. :func:`round_pack` is the o
 direction: it rounds an exact value ``(-1)**sign · sig · 2**exp`` (``sig`` an unsigned
 integer of any width, ``exp`` a signed integer) to the code of a format, following the
 steps of numfmt's encoder (``docs/formats.md``, "Encoding a finite nonzero x") with the
-same rounding modes, overflow, flush-to-zero and specials rules.
+same rounding modes, overflow, flush-to-zero and specials rules (``negative_nan`` too).
 
 Both read the format's widths, bias and policies from the Format object, and
 :func:`round_pack` takes the codes of its special results (NaN, ±inf, ±0, the code of a
@@ -221,7 +221,8 @@ def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, roundin
     m : Module
     fmt : FloatFormat
         The result's format: any exponent/mantissa/bias, specials policy, overflow
-        policy, subnormals on or off, signed or unsigned, with or without zero.
+        policy, subnormals on or off, signed or unsigned (with ``negative_nan``: every
+        negative nonzero value gives NaN), with or without zero.
     sign : Value
         1 bit; the sign of the value (also of a zero, NaN or inf result).
     sig : Value
@@ -347,6 +348,8 @@ def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, roundin
         overflowed = signed_code(Const(max_mag, shape))
     # (condition, code) in priority order; conditions known to be false are left out
     cases = [(nan, pick(codes["nan"])), (inf, pick(codes["inf"])), (~sig.any(), pick(codes["zero"]))]
+    if fmt.negative_nan:   # before any rounding to zero
+        cases.append((sign, Const(codes["neg_unsigned"], shape)))
     if ftz:
         cases.append((ex < emin, pick(codes["zero"])))
     if fmt.has_zero:

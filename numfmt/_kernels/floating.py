@@ -19,7 +19,7 @@ from ._core import FINITE, INF, CEIL, FLOOR, RTZ, bit_length, round_shift, unpac
 # Parameter vector layout.
 (P_EXP, P_MAN, P_BIAS, P_SIGNED, P_FTZ, P_HAS_ZERO, P_EMIN, P_MAX_MAG, P_OVF_INF,
  P_NAN_POS, P_NAN_NEG, P_INF_POS, P_INF_NEG, P_ZERO_NEG, P_NEG_UNSIGNED,
- P_SPECIALS, P_COUNT) = range(17)
+ P_SPECIALS, P_NEG_NAN, P_COUNT) = range(18)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -39,6 +39,8 @@ def encode_one(b, in_e, in_m, p, mode, rnd, sr_bits, nan_payload):
     sign_bit = (np.int64(1) << (p[P_EXP] + man)) if signed else np.int64(0)
     neg, cls, mag, e = unpack_float(b, in_e, in_m)
     if cls == FINITE and mag != 0:
+        if neg and p[P_NEG_NAN] != 0:             # negative_nan: even values that round to 0
+            return p[P_NEG_UNSIGNED]
         ex = bit_length(mag) - 1 + e              # |x| in [2**ex, 2**(ex+1))
         if p[P_FTZ] != 0 and ex < emin:
             return p[P_ZERO_NEG] if neg else np.int64(0)

@@ -28,7 +28,7 @@ __all__ = ["FloatFormat"]
 # exact kernel itself) when the result depends on few input bits.
 _LUT_MIN_SIZE = 1 << 15
 
-_FIELDS = ("bias", "specials", "subnormals", "overflow", "signed", "has_zero")
+_FIELDS = ("bias", "specials", "subnormals", "overflow", "signed", "has_zero", "negative_nan")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,13 +63,22 @@ class FloatFormat(Format):
         False makes the zero exponent field an ordinary binade (E8M0): there
         is no zero, zero inputs give NaN, and tiny inputs give the smallest
         value. Needs ``subnormals=False``.
+    negative_nan : bool
+        True makes every negative input NaN, also one that rounds to zero
+        (ml_dtypes' ``float8_e5m3fnu``); ``-0.0`` still gives +0. Needs
+        ``signed=False``, a NaN and a zero (otherwise nothing changes).
 
     Notes
     -----
     NaN inputs give the format's NaN with the input's sign (a quiet NaN for
     ``ieee``). A format without NaN has no right answer; it gives zero with
     the opposite sign bit, as ml_dtypes does. Negative inputs to an unsigned
-    format give NaN (or 0 without NaN) unless they round to zero.
+    format give NaN (or 0 without NaN) unless they round to zero (see
+    ``negative_nan``).
+
+    >>> e5m3fnu = FloatFormat(5, 3, specials="fn", signed=False, negative_nan=True)
+    >>> e5m3fnu.encode([1.0, -1e-30, -0.0]).tolist()
+    [120, 255, 0]
     """
 
     exp: int
@@ -80,6 +89,7 @@ class FloatFormat(Format):
     overflow: Overflow | None = dataclasses.field(default=None, kw_only=True)
     signed: bool = dataclasses.field(default=True, kw_only=True)
     has_zero: bool = dataclasses.field(default=True, kw_only=True)
+    negative_nan: bool = dataclasses.field(default=False, kw_only=True)
 
     def __post_init__(self):
         exp = _check_int("exp", self.exp, 1, 31)
@@ -92,6 +102,7 @@ class FloatFormat(Format):
         specials = Specials.parse(self.specials, field="specials")
         subnormals = _check_bool("subnormals", self.subnormals)
         has_zero = _check_bool("has_zero", self.has_zero)
+        negative_nan = _check_bool("negative_nan", self.negative_nan)
         if self.overflow is None:
             overflow = Overflow.SATURATE if specials is Specials.NONE else Overflow.INFINITY
         else:
@@ -99,7 +110,7 @@ class FloatFormat(Format):
         set_ = object.__setattr__
         for name, value in (("exp", exp), ("man", man), ("bias", bias), ("specials", specials),
                             ("subnormals", subnormals), ("overflow", overflow),
-                            ("signed", signed), ("has_zero", has_zero)):
+                            ("signed", signed), ("has_zero", has_zero), ("negative_nan", negative_nan)):
             set_(self, name, value)
         if overflow not in (Overflow.SATURATE, Overflow.INFINITY):
             raise ValueError(f"overflow must be 'sat' or 'inf' for a float format, not {str(overflow)!r}")
@@ -112,6 +123,13 @@ class FloatFormat(Format):
         if not has_zero and subnormals:
             raise ValueError("has_zero=False makes the zero exponent a normal binade and needs "
                              "subnormals=False, not subnormals=True")
+        if negative_nan and signed:
+            raise ValueError("negative_nan=True is for unsigned formats and needs signed=False, not signed=True")
+        if negative_nan and specials is Specials.NONE:
+            raise ValueError("negative_nan=True needs a format with NaN, not specials='none'")
+        if negative_nan and not has_zero:
+            raise ValueError("negative_nan=True changes nothing without a zero (no negative input rounds to "
+                             "zero) and needs has_zero=True, not has_zero=False")
         if self._max_mag_code < self._min_mag_code:
             raise ValueError(f"{self!r} has no finite nonzero value")
         emax = (self._max_mag_code >> man) - bias
@@ -240,6 +258,7 @@ class FloatFormat(Format):
         (p[_k.P_NAN_POS], p[_k.P_NAN_NEG], p[_k.P_INF_POS], p[_k.P_INF_NEG],
          p[_k.P_ZERO_NEG], p[_k.P_NEG_UNSIGNED]) = self._special_codes()
         p[_k.P_SPECIALS] = self.specials.code
+        p[_k.P_NEG_NAN] = self.negative_nan
         return tuple(int(v) for v in p)
 
     # -- encode / decode -------------------------------------------------------------

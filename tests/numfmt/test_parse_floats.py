@@ -45,6 +45,9 @@ def test_known_aliases():
     assert nf.parse("e4m3fnuz") == nf.FloatFormat(4, 3, bias=8, specials="fnuz")
     assert nf.parse("e8m0fnu") == nf.FloatFormat(8, 0, specials="fn", signed=False, subnormals=False,
                                                  has_zero=False)
+    assert nf.parse("e5m3fnu") == nf.FloatFormat(5, 3, bias=15, specials="fn", signed=False, negative_nan=True)
+    # the same fields without negative_nan are a different format, named as an override
+    assert str(nf.FloatFormat(5, 3, specials="fn", signed=False)) == "e5m3fnu(negative_nan=false)"
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -56,6 +59,10 @@ def test_known_aliases():
     ("e4m3(signed=no,bias=-3)", nf.FloatFormat(4, 3, signed=False, bias=-3)),
     ("E4M3(HAS_ZERO=0,SUBNORMALS=0)", nf.FloatFormat(4, 3, has_zero=False, subnormals=False)),
     ("fp8_e5m2(specials=ieee,overflow=inf)", nf.FloatFormat(5, 2)),
+    ("e4m3(specials=fn,signed=false,negative_nan=true)", nf.FloatFormat(4, 3, specials="fn", signed=False,
+                                                                        negative_nan=True)),
+    ("e5m3fnu(overflow=sat)", nf.FloatFormat(5, 3, specials="fn", overflow="sat", signed=False,
+                                             negative_nan=True)),
 ])
 def test_overrides(text, expected):
     assert nf.parse(text) == expected
@@ -78,7 +85,9 @@ def test_overrides(text, expected):
     ("e4m3(specials=nan)", "specials must be one of 'ieee', 'fn', 'fnuz', 'none', not 'nan'"),
     ("e4m3(overflow=up)", "overflow must be one of 'sat', 'inf', 'sat_zero', 'sat_sym', 'wrap', 'wrap_sm', not 'up'"),
     ("e4m3(colour=red)", "unknown override 'colour' in 'e4m3(colour=red)'; expected one of bias, specials, "
-                         "subnormals, overflow, signed, has_zero"),
+                         "subnormals, overflow, signed, has_zero, negative_nan"),
+    ("e4m3(negative_nan=1x)", "negative_nan must be true or false, not '1x' (in 'e4m3(negative_nan=1x)')"),
+    ("e5m3fnu(signed=true)", "negative_nan=True is for unsigned formats and needs signed=False, not signed=True"),
     ("e4m0", "specials='ieee' needs man ≥ 1 for its NaN codes, not man=0"),
     ("e40m3", "exp must be in 1..31, not 40"),
     ("e4m3fn(overflow=wrap)", "overflow must be 'sat' or 'inf' for a float format, not 'wrap'"),
@@ -99,7 +108,7 @@ _TOKENS = st.sampled_from(
     list(nf.FLOATS) + ["e", "m", "e4m3", "e0m0", "e99m99", "e1m0", "e31m0", "e4m31", "fp", "fp8_", "ap_fixed<",
                        "fixed<", "ufixed<", "int", "uint", "int4", "uint0", "int99999999999999999999", "<", ">",
                        "(", ")", ",", "=", " ", "\n", "\t", "bias", "specials", "subnormals", "overflow",
-                       "signed", "has_zero", "true", "false", "none", "ieee", "fn", "fnuz", "sat", "inf",
+                       "signed", "has_zero", "negative_nan", "true", "false", "none", "ieee", "fn", "fnuz", "sat", "inf",
                        "wrap", "-", "+", "0", "1", "-7", "99999999999999999999999", "1e9", "0x10", "nan",
                        "é", "\x00", "AP_RND", "AP_SAT", "rounding", "8", "3", "_"])
 _NEAR_VALID = st.lists(_TOKENS, min_size=0, max_size=12).map("".join)
@@ -126,6 +135,7 @@ def float_formats(draw):
         subnormals=draw(st.booleans()),
         signed=draw(st.booleans()),
         has_zero=draw(st.booleans()),
+        negative_nan=draw(st.booleans()),
     )
     if draw(st.booleans()):
         kwargs["bias"] = (1 << (exp - 1)) - 1 + draw(st.integers(-40, 40))

@@ -20,7 +20,9 @@ FORMATS = ["e4m3fn", "e5m2", "e2m1fn", "e3m2(subnormals=false)", "e4m3fnuz", "e5
            "e8m0fnu", "e3m2(specials=fn,signed=false)", "e2m3fn", "e3m2(specials=fnuz,subnormals=false)",
            "e4m3(overflow=sat)", "e3m2(bias=5,specials=fn)", "e2m0(specials=none)",
            "e5m0(signed=false,has_zero=false,subnormals=false,specials=none)",
-           "e3m1(subnormals=false,specials=ieee,signed=false)"]
+           "e3m1(subnormals=false,specials=ieee,signed=false)", "e5m3fnu",
+           "e3m2(specials=fn,signed=false,negative_nan=true)",
+           "e3m2(specials=ieee,signed=false,subnormals=false,negative_nan=true)"]
 ROUNDINGS = ["rne", "rna", "rnp", "rnm", "rnz", "floor", "ceil", "rtz", "rta"]
 
 
@@ -132,7 +134,8 @@ def test_round_pack_matches_encode(name, rounding):
     _run_round_pack(nf.parse(name), rounding, w=5)
 
 
-@pytest.mark.parametrize("name", ["e4m3fn", "e2m1fn", "e5m2fnuz", "e3m2(subnormals=false)", "e8m0fnu"])
+@pytest.mark.parametrize("name", ["e4m3fn", "e2m1fn", "e5m2fnuz", "e3m2(subnormals=false)", "e8m0fnu",
+                                  "e3m2(specials=fn,signed=false,negative_nan=true)"])
 @pytest.mark.parametrize("sr_bits", [1, 3])
 def test_round_pack_stochastic_matches_encode(name, sr_bits):
     _run_round_pack(nf.parse(name), "stochastic", w=4, k=sr_bits)
@@ -176,6 +179,18 @@ def test_special_codes():
                                                  "zero": (0, 128), "max": 126, "neg_unsigned": None}
     c = special_codes(nf.parse("e8m0fnu"))
     assert c["zero"] == (255, 255) and c["neg_unsigned"] == 255 and c["max"] == 254
+    c = special_codes(nf.parse("e5m3fnu"))
+    assert c["zero"] == (0, 0) and c["neg_unsigned"] == 255 and c["nan"] == (255, 255) and c["max"] == 254
+
+
+def test_round_pack_negative_nan():
+    """negative_nan: a negative value that rounds to zero is NaN; a negative zero stays +0."""
+    fmt = nf.parse("e5m3fnu")
+    m = Module()
+    sign, sig, exp = Signal(), Signal(4), Signal(signed(7))
+    out = round_pack(m, fmt, sign, sig, exp, rounding="rtz")
+    (got,) = evaluate(m, [(sign, [1, 1, 0, 1]), (sig, [0, 1, 1, 8]), (exp, [0, -40, -40, 0])], [out])
+    assert got.tolist() == [0, 255, 0, 255]
 
 
 @pytest.mark.parametrize("w", [1, 5])

@@ -55,7 +55,8 @@ Encoding a float ``x`` under a rounding mode:
   Then: a result of 0 gives ±0 (``fnuz``/unsigned: +0); without zero any
   ``|x|`` below the smallest value gives the smallest value, whatever the mode;
   a negative ``x`` that does not round to zero in an unsigned format gives NaN
-  (code 0 when there is no NaN); a rounded magnitude above ``max`` gives
+  (code 0 when there is no NaN) — with ``negative_nan`` every negative nonzero
+  ``x`` gives NaN, checked before any flushing or rounding; a rounded magnitude above ``max`` gives
   ``±max`` for ``overflow='sat'`` and for the modes that round toward zero
   for ``x``'s sign (``rtz``, ``floor`` of a positive, ``ceil`` of a negative,
   as IEEE 754), and otherwise ±inf (``ieee``) or NaN.
@@ -295,6 +296,8 @@ def reference_encode(fmt, x: float, rounding=Rounding.NEAREST_EVEN, *, rnd: int 
         if not fmt.has_zero:
             return sc["nan_neg"] if neg else sc["nan_pos"]
         return sc["zero_neg"] if neg else 0
+    if neg and fmt.negative_nan:
+        return sc["neg_unsigned"]
     a = abs(Fraction(x))
     sign_bit = (1 << (fmt.exp + fmt.man)) if fmt.signed else 0
     if fmt.has_zero and not fmt.subnormals and a < fmt_smallest_normal(fmt):

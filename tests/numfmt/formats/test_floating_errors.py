@@ -5,6 +5,7 @@ catalogue format (explicit codes for the OCP/ml_dtypes formats).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -52,6 +53,14 @@ F = nf.FloatFormat
                                                   "not signed=False"),
     ((4, 3), dict(has_zero=False), "has_zero=False makes the zero exponent a normal binade and needs "
                                    "subnormals=False, not subnormals=True"),
+    ((4, 3), dict(negative_nan=1), "negative_nan must be True or False, not 1"),
+    ((5, 3), dict(specials="fn", negative_nan=True), "negative_nan=True is for unsigned formats and needs "
+                                                     "signed=False, not signed=True"),
+    ((5, 3), dict(specials="none", signed=False, negative_nan=True), "negative_nan=True needs a format with NaN, "
+                                                                     "not specials='none'"),
+    ((8, 0), dict(specials="fn", signed=False, subnormals=False, has_zero=False, negative_nan=True),
+     "negative_nan=True changes nothing without a zero (no negative input rounds to zero) and needs "
+     "has_zero=True, not has_zero=False"),
     ((20, 12), {}, "sign + exp + man must be ≤ 32 bits, not 33 (exp=20, man=12, signed=True)"),
     ((8, 24), dict(signed=True), "sign + exp + man must be ≤ 32 bits, not 33 (exp=8, man=24, signed=True)"),
     ((4, 3), dict(bias=5000), "the values of exp=4, bias=5000 lie outside float64's range "
@@ -60,7 +69,7 @@ F = nf.FloatFormat
     ((12, 3), {}, "the values of exp=12, bias=2047 lie outside float64's range"),
     ((1, 0), dict(specials="fn"), "FloatFormat(exp=1, man=0, bias=0, specials=<Specials.FN: 'fn'>, "
                                   "subnormals=True, overflow=<Overflow.INFINITY: 'inf'>, signed=True, "
-                                  "has_zero=True) has no finite nonzero value"),
+                                  "has_zero=True, negative_nan=False) has no finite nonzero value"),
     ((1, 3), dict(subnormals=False), "has no finite nonzero value"),
 ])
 def test_invalid_constructor_arguments(args, kwargs, message):
@@ -208,6 +217,35 @@ def test_e8m0fnu_policy():
     assert _codes(f, [2.0 ** 200, 1.99], "rtz") == [0xFE, 0x7F]
     assert _codes(f, [2.0 ** -140], "rtz") == [0x00]  # no zero: tiny values give the smallest value
     assert f.decode(0xFF) != f.decode(0xFF)
+
+
+def test_e5m3fnu_policy():
+    f = nf.FLOATS["e5m3fnu"]  # ml_dtypes float8_e5m3fnu: unsigned, bias 15, NaN 0xFF, no inf, max 114688
+    assert (f.bias, f.max, f.smallest_subnormal, f.smallest_normal) == (15, 114688.0, 2.0 ** -17, 2.0 ** -14)
+    assert _codes(f, [NAN, -NAN, INF, -INF, 0.0, -0.0]) == [0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00]
+    # every negative nonzero input is NaN, also one that rounds to zero; -0.0 is +0
+    assert _codes(f, [-1.0, -(2.0 ** -18), -5e-324, -1e-300, -1e300]) == [0xFF] * 5
+    for rounding in ("rtz", "ceil", "floor", "rna"):
+        assert _codes(f, [-5e-324, -0.0], rounding) == [0xFF, 0x00]
+    assert _codes(f, [1.0, 2.0 ** -17, 2.0 ** -18, 3 * 2.0 ** -18, 5e-324]) == [0x78, 0x01, 0x00, 0x02, 0x00]
+    assert _codes(f, [114688.0, 118784.0, np.nextafter(118784.0, INF), 1e6]) == [0xFE, 0xFE, 0xFF, 0xFF]
+    assert _codes(f, [1e6], "rtz") == [0xFE]
+    assert np.isnan(f.decode(0xFF)) and f.decode(0xFE) == 114688.0
+
+
+def test_negative_nan_against_plain_unsigned():
+    """negative_nan changes only the negative inputs that round (or flush) to zero."""
+    for text in ("e4m3fn(signed=false)", "e3m2(signed=false)", "e3m2(signed=false,subnormals=false)"):
+        plain = nf.parse(text)
+        f = dataclasses.replace(plain, negative_nan=True)
+        xs = np.concatenate([R.reference_decode(plain), -R.reference_decode(plain), [5e-324, -5e-324, -1e-30]])
+        xs = np.concatenate([xs, xs * 0.75, xs * 0.5, xs * 0.25])
+        for rounding in [r for r in Rounding if r is not Rounding.STOCHASTIC]:
+            a, b = plain.encode(xs, rounding), f.encode(xs, rounding)
+            assert np.array_equal(b, R.reference_encode_array(f, xs, rounding))
+            changed = a != b
+            assert np.all((xs[changed] < 0) & (a[changed] == 0) & (b[changed] == f.nan_code))
+            assert np.array_equal(changed, (xs < 0) & (a == 0))
 
 
 def test_unsigned_negative_inputs():

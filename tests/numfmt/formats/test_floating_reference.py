@@ -45,6 +45,8 @@ def _kw_id(kw):
     s += f"-{kw['overflow']}"
     if not kw["signed"]:
         s += "-u"
+    if kw.get("negative_nan"):
+        s += "-negnan"
     return s
 
 
@@ -95,8 +97,13 @@ SAMPLED = [VALID[i] for i in sorted(_rng.choice(len(VALID), 90, replace=False))]
 BIASED = [p for p in (_with_bias(VALID[i][0], int(_rng.integers(-3, 4)))
                       for i in _rng.choice(len(VALID), 60, replace=False)) if p[1] is not None]
 CATALOGUE = [(dict(exp=f.exp, man=f.man, specials=str(f.specials), subnormals=f.subnormals,
-                   overflow=str(f.overflow), signed=f.signed, has_zero=f.has_zero, bias=f.bias), f)
+                   overflow=str(f.overflow), signed=f.signed, has_zero=f.has_zero, bias=f.bias,
+                   negative_nan=f.negative_nan), f)
              for n, f in nf.FLOATS.items() if f.bits <= 16]
+# negative_nan (valid only unsigned, with NaN and zero): every such unsigned combination of two widths
+NEGATIVE_NAN = [(kw, f) for kw in ({**kw, "negative_nan": True} for kw in ALL_KW
+                                   if (kw["exp"], kw["man"]) in ((3, 2), (2, 1)) and not kw["signed"])
+                if (f := R.make_format(kw)) is not None]
 
 
 def _params(pairs, marks=()):
@@ -221,6 +228,17 @@ def test_validity_of_every_option_combination():
     assert not wrong, f"accepted/rejected differently from the documented rules: {wrong[:20]}"
 
 
+def test_validity_of_negative_nan():
+    """negative_nan=True is accepted exactly for valid unsigned formats with a NaN and a zero."""
+    wrong = []
+    for kw in ALL_KW:
+        f = R.make_format({**kw, "negative_nan": True})
+        expected = (_expected_valid(kw) and not kw["signed"] and kw["specials"] != "none" and kw["has_zero"])
+        if (f is not None) != expected:
+            wrong.append((_kw_id(kw), f is not None))
+    assert not wrong, f"negative_nan accepted/rejected differently from the documented rules: {wrong[:20]}"
+
+
 @pytest.mark.parametrize("kw", [kw for kw in ALL_KW[:: 7] if not _expected_valid(kw)], ids=_kw_id)
 def test_invalid_combinations_raise_value_error(kw):
     kw = dict(kw)
@@ -261,7 +279,7 @@ _ENC_LARGE = ([p for p in DEFAULT_OPTIONS if p[1].bits >= 12][::3] + [p for p in
               + [p for p in CATALOGUE if p[1].bits > 9])
 
 
-@pytest.mark.parametrize("fmt", _params(_ENC_SMALL + _ENC_SAMPLED))
+@pytest.mark.parametrize("fmt", _params(_ENC_SMALL + _ENC_SAMPLED + NEGATIVE_NAN))
 def test_encode_matches_reference(fmt):
     check_encode(fmt, encode_inputs(fmt, seed=fmt.bits))
 
@@ -278,7 +296,7 @@ def test_encode_matches_reference_all_options(fmt):
     check_encode(fmt, encode_inputs(fmt, seed=fmt.bits, n_random=2000))
 
 
-@pytest.mark.parametrize("name", ["e4m3fn", "e5m2", "e3m2fn", "e2m1fn", "e8m0fnu", "e4m3fnuz"])
+@pytest.mark.parametrize("name", ["e4m3fn", "e5m2", "e3m2fn", "e2m1fn", "e8m0fnu", "e4m3fnuz", "e5m3fnu"])
 def test_float32_inputs_small_array(name):
     """float32 inputs below the LUT size go through the kernel; same codes as their float64 value."""
     fmt = nf.FLOATS[name]
@@ -320,7 +338,7 @@ def _structured32(fmt, rng):
     return structured, np.concatenate([structured, rand, low])
 
 
-@pytest.mark.parametrize("name", ["e4m3fn", "e5m2", "e3m2fn", "e8m0fnu", "e4m3fnuz"])
+@pytest.mark.parametrize("name", ["e4m3fn", "e5m2", "e3m2fn", "e8m0fnu", "e4m3fnuz", "e5m3fnu"])
 def test_float32_lut_path_large_array(name, monkeypatch):
     fmt = nf.FLOATS[name]
     rng = np.random.default_rng(7)
@@ -337,7 +355,8 @@ def test_float32_lut_path_large_array(name, monkeypatch):
 
 
 @pytest.mark.parametrize("name,in_dtype", [("e4m3fn", np.float16), ("e5m2", np.float16), ("e2m1fn", np.float16),
-                                           ("e4m3fnuz", np.float16), ("e8m0fnu", "bfloat16")])
+                                           ("e4m3fnuz", np.float16), ("e8m0fnu", "bfloat16"),
+                                           ("e5m3fnu", np.float16)])
 def test_16bit_lut_path_large_array(name, in_dtype, monkeypatch):
     """Every float16 (or bfloat16) bit pattern at once: the 16-bit LUT path."""
     if in_dtype == "bfloat16":
@@ -358,7 +377,7 @@ def test_16bit_lut_path_large_array(name, in_dtype, monkeypatch):
     assert calls and min(calls) == x16.size, "the 16-bit LUT path was not taken"
 
 
-@pytest.mark.parametrize("name", ["e4m3fn", "e2m1fn", "e5m2", "e3m2fn", "e8m0fnu", "e4m3fnuz", "e3m4"])
+@pytest.mark.parametrize("name", ["e4m3fn", "e2m1fn", "e5m2", "e3m2fn", "e8m0fnu", "e4m3fnuz", "e3m4", "e5m3fnu"])
 def test_float64_large_array(name, monkeypatch):
     """A float64 array of ≥ 2**15 elements (table fast path where the format allows it) vs the reference."""
     fmt = nf.FLOATS[name]

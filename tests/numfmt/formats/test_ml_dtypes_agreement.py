@@ -3,15 +3,19 @@
 Default suite: every float16 and every bfloat16 input, and over a million
 float32 inputs per format concentrated at the values, at the midpoints between
 neighbours and a few ulps around both. ``-m exhaustive``: all 2**32 float32
-bit patterns.
+bit patterns. A type the installed ml_dtypes lacks (``float8_e5m3fnu`` before
+0.7) is skipped with a reason; every float type the installed ml_dtypes has
+must have a catalogue entry (:func:`test_numfmt_names_every_ml_dtypes_type`).
 
-Known, written-down differences
--------------------------------
-* ``e8m0fnu`` from *subnormal* float32/bfloat16 inputs: ml_dtypes rounds the
-  subnormal's fraction as if it were a normal number with exponent -127, so
-  ``m * 2**-149`` with ``2**22 < m < 3 * 2**21`` (nearer to 2**-127 than to
-  2**-126) becomes 2**-126. numfmt rounds to nearest (2**-127); the expected
-  code for those inputs is computed exactly in :func:`_e8m0_subnormal_codes`.
+Known, written-down differences (and which ml_dtypes versions have them)
+------------------------------------------------------------------------
+* ml_dtypes < 0.7, ``e8m0fnu`` from *subnormal* float32/bfloat16 inputs:
+  ml_dtypes rounds the subnormal's fraction as if it were a normal number with
+  exponent -127, so ``m * 2**-149`` with ``2**22 < m < 3 * 2**21`` (nearer to
+  2**-127 than to 2**-126) becomes 2**-126. numfmt rounds to nearest
+  (2**-127); for those versions the expected code is computed exactly in
+  :func:`_e8m0_subnormal_codes`. ml_dtypes 0.7 rounds to nearest too, and the
+  tests then expect plain agreement.
 * NaN payloads: ml_dtypes makes every NaN the quiet NaN of its sign; numpy's
   float16 cast keeps the payload's top bits. numfmt does the first by default
   and the second with ``nan_payload=True``; the tests use each where it applies.
@@ -24,10 +28,22 @@ import pytest
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 
+from packaging.version import Version  # noqa: E402
+
 import numfmt as nf  # noqa: E402
 from numfmt.catalogue import FLOATS, ML_DTYPES_NAMES  # noqa: E402
 
 ML_NAMES = sorted(ML_DTYPES_NAMES)
+ML_VERSION = Version(ml_dtypes.__version__)
+#: ml_dtypes 0.7 rounds subnormal float32/bfloat16 inputs to E8M0 to nearest, as numfmt does
+E8M0_SUBNORMALS_ROUND_TO_NEAREST = ML_VERSION >= Version("0.7")
+
+
+def _require(name):
+    """Skip unless the installed ml_dtypes has the type of catalogue entry ``name``."""
+    attr = ML_DTYPES_NAMES.get(name)
+    if attr is not None and not hasattr(ml_dtypes, attr):
+        pytest.skip(f"the installed ml_dtypes {ml_dtypes.__version__} has no {attr}")
 
 
 def _reference_dtype(name):
@@ -39,7 +55,7 @@ def _cast_codes(x, name, fmt):
     with np.errstate(invalid="ignore", over="ignore"):
         ref = x.astype(_reference_dtype(name))
     ref = ref.view(np.uint8 if ref.dtype.itemsize == 1 else np.uint16)
-    if name == "e8m0fnu":
+    if name == "e8m0fnu" and not E8M0_SUBNORMALS_ROUND_TO_NEAREST:
         ref = _e8m0_subnormal_codes(x, ref)
     return ref
 
@@ -95,6 +111,7 @@ def _concentrated_float32(fmt, n_random=1_000_000, seed=0):
 
 @pytest.mark.parametrize("name", ML_NAMES + ["fp16"])
 def test_float32_inputs_concentrated_at_midpoints(name):
+    _require(name)
     fmt = FLOATS[name]
     x = _concentrated_float32(fmt)
     assert x.size >= 1_000_000
@@ -109,6 +126,7 @@ def test_float32_inputs_concentrated_at_midpoints(name):
 @pytest.mark.parametrize("name", ML_NAMES + ["fp16"])
 @pytest.mark.parametrize("source", ["float16", "bfloat16"])
 def test_every_16_bit_input(name, source):
+    _require(name)
     fmt = FLOATS[name]
     dtype = np.float16 if source == "float16" else ml_dtypes.bfloat16
     x = np.arange(1 << 16, dtype=np.uint16).view(dtype)
@@ -124,6 +142,7 @@ def test_every_16_bit_input(name, source):
 
 @pytest.mark.parametrize("name", ML_NAMES + ["fp16"])
 def test_decode_every_code(name):
+    _require(name)
     fmt = FLOATS[name]
     codes = fmt.codes()
     with np.errstate(invalid="ignore"):
@@ -147,8 +166,11 @@ def test_fp16_from_float64_matches_numpy():
     _assert_codes_equal(fmt.encode(x), ref, x, "fp16 from float64")
 
 
+@pytest.mark.skipif(E8M0_SUBNORMALS_ROUND_TO_NEAREST,
+                    reason=f"ml_dtypes {ml_dtypes.__version__} (≥ 0.7) rounds subnormals to E8M0 to nearest, "
+                           "as numfmt does: test_e8m0_subnormal_inputs_agree checks it")
 def test_e8m0_subnormal_difference_is_what_we_document():
-    """The only disagreement with ml_dtypes for e8m0fnu is the documented one."""
+    """ml_dtypes < 0.7: the only disagreement for e8m0fnu is the documented one."""
     m = np.arange(1, 1 << 23, dtype=np.uint32)
     x = m.view(np.float32)
     with np.errstate(invalid="ignore"):
@@ -161,9 +183,22 @@ def test_e8m0_subnormal_difference_is_what_we_document():
     assert np.all(np.abs(v - 2.0 ** -127) < np.abs(v - 2.0 ** -126))
 
 
+@pytest.mark.skipif(not E8M0_SUBNORMALS_ROUND_TO_NEAREST,
+                    reason=f"ml_dtypes {ml_dtypes.__version__} (< 0.7) rounds subnormals to E8M0 as normals: "
+                           "test_e8m0_subnormal_difference_is_what_we_document checks the difference")
+def test_e8m0_subnormal_inputs_agree():
+    """ml_dtypes ≥ 0.7: every float32 subnormal (both signs) and zero gives ml_dtypes' code."""
+    m = np.arange(0, 1 << 23, dtype=np.uint32)
+    x = np.concatenate([m, m | np.uint32(1 << 31)]).view(np.float32)
+    with np.errstate(invalid="ignore"):
+        ml = x.astype(ml_dtypes.float8_e8m0fnu).view(np.uint8)
+    _assert_codes_equal(FLOATS["e8m0fnu"].encode(x), ml, x, "e8m0fnu from float32 subnormals")
+
+
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("name", ML_NAMES + ["fp16"])
 def test_every_float32_bit_pattern(name):
+    _require(name)
     fmt = FLOATS[name]
     chunk = 1 << 25
     for start in range(0, 1 << 32, chunk):
@@ -177,6 +212,9 @@ def test_interop_round_trip():
 
     for name in ML_NAMES + ["fp16", "fp32"]:
         fmt = FLOATS[name]
+        if name in ML_DTYPES_NAMES and not hasattr(ml_dtypes, ML_DTYPES_NAMES[name]):
+            assert ml_dtype(fmt) is None     # this ml_dtypes predates the type
+            continue
         assert ml_dtype(fmt) is not None
         codes = fmt.codes() if fmt.bits <= 16 else np.array([0, 1, 0x3F800000], np.uint32)
         arr = to_ml_dtypes(codes, fmt)
@@ -185,3 +223,86 @@ def test_interop_round_trip():
     assert ml_dtype(nf.FloatFormat(3, 3)) is None
     with pytest.raises(ValueError, match="no matching ml_dtypes dtype"):
         to_ml_dtypes([0], nf.FloatFormat(3, 3))
+
+
+def test_interop_without_the_type(monkeypatch):
+    """An ml_dtypes without float8_e5m3fnu (before 0.7): no dtype, and a clear error."""
+    from numfmt.interop import ml_dtype, to_ml_dtypes
+
+    monkeypatch.delattr(ml_dtypes, "float8_e5m3fnu", raising=False)
+    monkeypatch.setattr(ml_dtypes, "__version__", "0.6.0")
+    assert ml_dtype(FLOATS["e5m3fnu"]) is None
+    with pytest.raises(ValueError, match=r"fmt e5m3fnu is ml_dtypes\.float8_e5m3fnu, which the installed "
+                                         r"ml_dtypes 0\.6\.0 lacks; upgrade ml_dtypes"):
+        to_ml_dtypes([0], FLOATS["e5m3fnu"])
+    assert ml_dtype(FLOATS["e4m3fn"]).name == "float8_e4m3fn"
+
+
+# -- every type of the installed ml_dtypes has a numfmt name ------------------------------------
+def _ml_dtypes_types():
+    """``(floats, complexes, ints)``: attribute names of the installed ml_dtypes' scalar types.
+
+    A real float type is one whose ``ml_dtypes.finfo`` describes the type itself; a
+    complex type's ``finfo`` describes its component (``complex32`` → float16,
+    ``bcomplex32`` → bfloat16); an integer type has ``ml_dtypes.iinfo``.
+    """
+    floats, complexes, ints = [], [], []
+    for attr in sorted(dir(ml_dtypes)):
+        t = getattr(ml_dtypes, attr)
+        if attr.startswith("_") or not isinstance(t, type):
+            continue
+        try:
+            dtype = np.dtype(t)
+        except TypeError:
+            continue                      # finfo, iinfo: classes, not scalar types
+        try:
+            fi = ml_dtypes.finfo(t)
+        except (TypeError, ValueError):
+            fi = None
+        if fi is not None:
+            (floats if fi.dtype == dtype else complexes).append(attr)
+            continue
+        try:
+            ml_dtypes.iinfo(t)
+        except (TypeError, ValueError):
+            continue
+        ints.append(attr)
+    return floats, complexes, ints
+
+
+def test_numfmt_names_every_ml_dtypes_type():
+    """Fails, naming the type, when an ml_dtypes release adds a type numfmt has no name for.
+
+    Real float types need a catalogue entry mapped in ``ML_DTYPES_NAMES`` whose
+    finfo-like properties equal ml_dtypes' finfo (the bit-for-bit casts are the
+    other tests). numfmt has no complex formats: a complex type's components must
+    be a real type numfmt names. Integer types are ``IntFormat`` under the same name
+    with the same value range (their float → int cast rule, truncating in
+    ml_dtypes, is not numfmt's default and is not compared).
+    """
+    from numfmt.interop import ml_dtype
+
+    floats, complexes, ints = _ml_dtypes_types()
+    assert {"bfloat16", "float8_e4m3fn", "float8_e8m0fnu"} <= set(floats)   # the scan works
+    known = {attr: name for name, attr in ML_DTYPES_NAMES.items()}
+    missing = [attr for attr in floats if attr not in known]
+    assert not missing, (f"ml_dtypes {ml_dtypes.__version__} has float types numfmt cannot name: "
+                         f"{', '.join(missing)}; add them to numfmt.catalogue (FLOATS, ML_DTYPES_NAMES)")
+    for attr in floats:
+        fmt, fi = FLOATS[known[attr]], ml_dtypes.finfo(getattr(ml_dtypes, attr))
+        assert ml_dtype(fmt) == np.dtype(getattr(ml_dtypes, attr)), attr
+        ours = (fmt.bits, fmt.exp, fmt.man, fmt.max, fmt.min, fmt.smallest_normal, fmt.smallest_subnormal, fmt.eps)
+        theirs = (fi.bits, fi.nexp, fi.nmant) + tuple(float(getattr(fi, a)) for a in (
+            "max", "min", "smallest_normal", "smallest_subnormal", "eps"))
+        assert ours == theirs, (attr, ours, theirs)
+    for attr in complexes:
+        component = ml_dtypes.finfo(getattr(ml_dtypes, attr)).dtype
+        assert component == np.float16 or component.name in known, \
+            f"ml_dtypes {attr} has components of type {component}, which numfmt cannot name"
+    for attr in ints:
+        info = ml_dtypes.iinfo(getattr(ml_dtypes, attr))
+        try:
+            fmt = nf.parse(attr)
+        except ValueError as exc:
+            raise AssertionError(f"ml_dtypes {attr} is an integer type numfmt cannot name: {exc}") from None
+        assert isinstance(fmt, nf.IntFormat) and (fmt.bits, fmt.min, fmt.max) == (info.bits, info.min, info.max), attr
