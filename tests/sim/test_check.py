@@ -13,8 +13,9 @@ U8 = nf.IntFormat(8, signed=False)
 U16 = nf.IntFormat(16, signed=False)
 
 
-@pytest.mark.parametrize("stages,idle,backpressure", [(0, 0.0, 0.0), (1, 0.0, 0.0), (1, 0.3, 0.3),
-                                                       (3, 0.2, 0.4)])
+@pytest.mark.parametrize("stages,idle,backpressure", [(0, 0.0, 0.0), (1, 0.3, 0.3),
+                                                       pytest.param(1, 0.0, 0.0, marks=pytest.mark.slow),
+                                                       pytest.param(3, 0.2, 0.4, marks=pytest.mark.slow)])
 def test_exhaustive_multiplier_passes(units, stages, idle, backpressure):
     report = sim.check(lambda: units["Mul8"](stages), lanes=8, idle=idle,
                        backpressure=backpressure, seed=3)
@@ -204,6 +205,7 @@ def test_check_many_checks_each_member_exhaustively():
     assert all(r.latencies.min() == 1 and r.lanes == 2 and r.seed == 5 for r in reports)
 
 
+@pytest.mark.slow
 def test_check_many_names_the_failing_member():
     from numfmt.hw.rtl import FloatMul
 

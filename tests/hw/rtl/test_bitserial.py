@@ -49,7 +49,7 @@ EXHAUSTIVE = [(I(4), I(4), 2, "a"), (I(4), I(4), 2, "both"), (U(3), I(5), 2, "bo
               (I(2), I(2), 4, "both"), (U(2), I(2), 4, "a")]
 
 
-@pytest.mark.parametrize("a, b, n, serial", EXHAUSTIVE[:2])
+@pytest.mark.parametrize("a, b, n, serial", [EXHAUSTIVE[0], pytest.param(*EXHAUSTIVE[1], marks=pytest.mark.slow)])
 def test_rtl_exhaustive(a, b, n, serial):
     make = lambda: BitSerialDot(a, b, n, serial)
     report = check(make, idle=0.2, seed=3)
@@ -66,7 +66,7 @@ def test_rtl_exhaustive_more(a, b, n, serial):
 
 
 @pytest.mark.parametrize("a, b, n, serial, width", [
-    (I(8), I(8), 4, "both", None),
+    pytest.param(I(8), I(8), 4, "both", None, marks=pytest.mark.slow),
     pytest.param(U(5), I(7), 6, "a", 12, marks=pytest.mark.exhaustive)])
 def test_rtl_random(a, b, n, serial, width):
     make = lambda: BitSerialDot(a, b, n, serial, acc_width=width)
@@ -80,6 +80,7 @@ def test_rtl_under_backpressure():
     assert report.latencies.min() == 4 and report.latencies.max() > 4
 
 
+@pytest.mark.slow
 def test_checker_reports_a_wrong_model():
     unit = BitSerialDot(I(2), I(2), 2, "a")
 

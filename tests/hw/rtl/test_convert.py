@@ -35,12 +35,13 @@ FIXED_OUT = [f"ap_fixed<5,2,AP_RND,{o}>" for o in ("AP_SAT", "AP_SAT_ZERO", "AP_
      "ap_fixed<8,1023,AP_RND_CONV,AP_WRAP_SM>", "ap_fixed<1,1,AP_RND_CONV,AP_SAT_SYM>"]
 
 
-@pytest.mark.parametrize("src,dst,rounding", SAMPLE)
+@pytest.mark.parametrize("src,dst,rounding", [SAMPLE[0], *(pytest.param(*s, marks=pytest.mark.slow) for s in SAMPLE[1:])])
 def test_sample_every_code(src, dst, rounding):
     report = sim.check(lambda: Convert(P(src), P(dst), rounding=rounding), lanes=4)
     assert report.n_vectors == 1 << P(src).bits
 
 
+@pytest.mark.slow
 def test_stochastic_every_code_and_random_value():
     report = sim.check(lambda: Convert(P("e4m3fn"), P("e2m1fn"), rounding="stochastic", sr_bits=4),
                        lanes=4)

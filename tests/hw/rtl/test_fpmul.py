@@ -49,19 +49,21 @@ def _minifloats(bits, e):
     return out
 
 
-@pytest.mark.parametrize("a,b,out,rounding", SAMPLE)
+@pytest.mark.parametrize("a,b,out,rounding", [SAMPLE[0], *(pytest.param(*s, marks=pytest.mark.slow) for s in SAMPLE[1:])])
 def test_sample_exhaustive(a, b, out, rounding):
     report = sim.check(lambda: FloatMul(P(a), P(b), P(out), rounding=rounding), lanes=4)
     assert report.n_vectors == 1 << (P(a).bits + P(b).bits)
     assert set(report.latencies.tolist()) == {1}
 
 
+@pytest.mark.slow
 def test_pipelined_with_stalls():
     report = sim.check(lambda: FloatMul(P("e4m3"), stages=3), lanes=4, idle=0.2,
                        backpressure=0.3, seed=5)
     assert report.latencies.min() == 3
 
 
+@pytest.mark.slow
 def test_stochastic_every_random_value():
     a, b = P("e2m1fn"), P("e3m2fn")
     unit = lambda: FloatMul(a, b, P("e2m1fn"), rounding="stochastic", sr_bits=4)  # noqa: E731
@@ -69,6 +71,7 @@ def test_stochastic_every_random_value():
     assert report.n_vectors == 1 << (4 + 6 + 4)      # every code pair × every random value
 
 
+@pytest.mark.slow
 def test_wrong_model_is_caught():
     fmt = P("e2m1fn")
 

@@ -33,6 +33,7 @@ def test_rtl_convert_every_code_many_draws():
     assert report.n_vectors == 102_400
 
 
+@pytest.mark.slow
 def test_rtl_multiplier_exhaustive():
     make = lambda: WithLfsr(FloatMul(P("e4m3fn"), P("e4m3fn"), P("e2m1fn"), rounding="stochastic",  # noqa: E731
                                      sr_bits=6, stages=2), 16, 0xACE1)
@@ -40,6 +41,7 @@ def test_rtl_multiplier_exhaustive():
     assert report.n_vectors == 65536 and report.latencies.min() == 2
 
 
+@pytest.mark.slow
 def test_checker_catches_a_wrong_seed():
     wrong = WithLfsr(Convert(P("e5m2"), P("e2m1fn"), rounding="stochastic", sr_bits=4), 9, 18)
     with pytest.raises(sim.MismatchError, match=r"seed=2"):

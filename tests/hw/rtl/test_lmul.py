@@ -26,7 +26,8 @@ EXHAUSTIVE = [
 ]
 
 
-@pytest.mark.parametrize("fmt,out,rounding,subnormals,mode", SAMPLE)
+@pytest.mark.parametrize("fmt,out,rounding,subnormals,mode",
+                         [SAMPLE[0], *(pytest.param(*s, marks=pytest.mark.slow) for s in SAMPLE[1:])])
 def test_sample_every_code_pair(fmt, out, rounding, subnormals, mode):
     f = P(fmt)
     report = sim.check(lambda: LMul(f, P(out) if out else None, out_rounding=rounding,
@@ -34,6 +35,7 @@ def test_sample_every_code_pair(fmt, out, rounding, subnormals, mode):
     assert report.n_vectors == 1 << (2 * f.bits)
 
 
+@pytest.mark.slow
 def test_offset_exp_and_parameters():
     assert LMul(P("e4m3fn"), offset_exp=1, stages=2).parameters() == {"fmt": "e4m3fn", "out": "e4m3fn", "rounding": "rne",
                               "subnormals": "normalize", "offset_exp": 1, "mode": "formula", "stages": 2}

@@ -44,7 +44,7 @@ EXHAUSTIVE = [(I(2), I(4), 2, 2), (U(2), I(3), 3, 2), (I(2), I(3), 3, 1), (I(1),
 
 
 @pytest.mark.parametrize("sym", [False, True])
-@pytest.mark.parametrize("w, a, n, g", EXHAUSTIVE[:2])
+@pytest.mark.parametrize("w, a, n, g", [EXHAUSTIVE[0], pytest.param(*EXHAUSTIVE[1], marks=pytest.mark.slow)])
 def test_rtl_exhaustive(w, a, n, g, sym):
     report = check(lambda: LutDot(w, a, n, g, sign_symmetric=sym), idle=0.2, seed=1)
     assert report.n_vectors == 1 << (n * (w.bits + a.bits))
@@ -61,7 +61,7 @@ def test_rtl_exhaustive_more(w, a, n, g, sym):
 
 
 @pytest.mark.parametrize("w, a, n, g, sym", [
-    (I(4), I(8), 8, 4, True),
+    pytest.param(I(4), I(8), 8, 4, True, marks=pytest.mark.slow),
     pytest.param(I(4), I(8), 8, 4, False, marks=pytest.mark.exhaustive),
     pytest.param(U(3), U(4), 5, 2, True, marks=pytest.mark.exhaustive),
     pytest.param(I(2), I(6), 7, 3, False, marks=pytest.mark.exhaustive),
@@ -156,7 +156,7 @@ def test_int8_rtl_exhaustive(w, a, n, g, sym):
 
 
 @pytest.mark.parametrize("w, a, n, g, sym", [      # (a divider per table entry: large builds)
-    (I(3), I(4), 6, 2, True),
+    pytest.param(I(3), I(4), 6, 2, True, marks=pytest.mark.slow),
     pytest.param(I(4), I(6), 6, 3, False, marks=pytest.mark.exhaustive),
     pytest.param(U(3), U(4), 5, 2, True, marks=pytest.mark.exhaustive),
     pytest.param(I(2), I(6), 5, 3, False, marks=pytest.mark.exhaustive),

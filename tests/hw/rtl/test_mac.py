@@ -145,7 +145,7 @@ def _check_int_mac(fa, fb, width, stages, seed, **kw):
 
 @pytest.mark.parametrize("fa,fb,width,stages,stall", [
     (nf.IntFormat(8), nf.IntFormat(8), 16, 2, 0.0),
-    (nf.IntFormat(3, signed=False), nf.IntFormat(5), 6, 0, 0.25),
+    pytest.param(nf.IntFormat(3, signed=False), nf.IntFormat(5), 6, 0, 0.25, marks=pytest.mark.slow),
 ], ids=["int8xint8_acc16", "uint3xint5_acc6_stalls"])
 def test_int_mac_rtl(fa, fb, width, stages, stall):
     report = _check_int_mac(fa, fb, width, stages, seed=5, idle=stall, backpressure=stall)
@@ -173,6 +173,7 @@ def test_int_mac_rtl_exhaustive(a_bits):
     assert [r.n_vectors for r in reports] == [len(v["a"]) for v in vecs] and len(reports) == 21
 
 
+@pytest.mark.slow
 def test_checker_reports_a_wrong_model():
     fa = nf.IntFormat(3, signed=False)
     fb = nf.IntFormat(5)
@@ -362,7 +363,8 @@ def _check_kulisch(fa, fb, n_max, seed, **kw):
     return check(lambda: FloatKulischMac(fa, fb, n_max, stages=1), vectors=vec, lanes=LANES, seed=seed, **kw)
 
 
-@pytest.mark.parametrize("fa,fb,n_max", [("e4m3fn", "e4m3fn", 16), ("e4m3", "fp4_e2m1", 8)],
+@pytest.mark.parametrize("fa,fb,n_max", [("e4m3fn", "e4m3fn", 16),
+                                          pytest.param("e4m3", "fp4_e2m1", 8, marks=pytest.mark.slow)],
                          ids=["e4m3fn_x_e4m3fn", "e4m3_x_e2m1"])
 def test_kulisch_rtl(fa, fb, n_max):
     report = _check_kulisch(nf.FLOATS[fa], nf.FLOATS[fb], n_max, seed=7, idle=0.1, backpressure=0.1)
@@ -549,7 +551,8 @@ def _check_float_acc(fa, fb, regs_modes, seed, copies=1, every_lane=False, **kw)
     return report
 
 
-@pytest.mark.parametrize("fa,fb,reg", [("e4m3fn", "e4m3fn", "fp16"), ("e4m3fn", "e4m3fn", "bf16")],
+@pytest.mark.parametrize("fa,fb,reg", [("e4m3fn", "e4m3fn", "fp16"),
+                                       pytest.param("e4m3fn", "e4m3fn", "bf16", marks=pytest.mark.slow)],
                          ids=["e4m3fn_fp16", "e4m3fn_bf16"])
 def test_float_acc_rtl(fa, fb, reg):
     reg = nf.FLOATS[reg]
@@ -562,11 +565,13 @@ MINI_LANES = [(nf.FLOATS["e4m3"], "rne"), (nf.FLOATS["e4m3fn"], "rne"), (E4M3FN_
               (nf.FLOATS["e4m3"], "rtz"), (nf.FLOATS["e4m3fn"], "rnz")]
 
 
+@pytest.mark.slow
 def test_float_acc_rtl_minifloat_registers():
     """e2m1 × e2m1 into e4m3 (ieee: overflow to inf), e4m3fn (to NaN) and a saturating e4m3fn."""
     _check_float_acc(nf.FLOATS["fp4_e2m1"], nf.FLOATS["fp4_e2m1"], MINI_LANES, seed=17, copies=200)
 
 
+@pytest.mark.slow
 def test_float_acc_rtl_ieee_operands_with_stalls():
     """e5m2 × e5m2 (inf and NaN codes) into fp16, with idle cycles and back-pressure."""
     e5m2, fp16 = nf.FLOATS["e5m2"], nf.FLOATS["fp16"]
@@ -586,6 +591,7 @@ def test_float_acc_rtl_exhaustive(fa, fb, reg, modes):
                      every_lane=True, idle=0.05, backpressure=0.05)
 
 
+@pytest.mark.slow
 def test_float_acc_checker_reports_a_wrong_model():
     e2m1 = nf.FLOATS["fp4_e2m1"]
     wrong = FloatAccMac(e2m1, e2m1, FloatAccumulator(nf.FLOATS["e4m3"], rounding="rtz"))   # lane 0 rounds rne

@@ -125,8 +125,9 @@ def test_model_every_rounding_mode(mode):
     assert np.array_equal(unit.model(vec)["q"], ref_requant(unit, vec))
 
 
-@pytest.mark.parametrize("case,stages", [("int8_rnp_scale0.0123", 1), ("uint8_wrap_rna_zp", 0),
-                                         ("int4_per_channel_floor", 2)])
+@pytest.mark.parametrize("case,stages", [("int8_rnp_scale0.0123", 1),
+                                         pytest.param("uint8_wrap_rna_zp", 0, marks=pytest.mark.slow),
+                                         pytest.param("int4_per_channel_floor", 2, marks=pytest.mark.slow)])
 def test_rtl(case, stages):
     make, bits = CASES[case]
     vec = acc_vectors(Requantizer(make(), bits), 100_000, 3)
