@@ -52,6 +52,7 @@ def test_wrong_model_is_reported_with_vector_and_seed(units):
     assert str(wave) in text
 
 
+@pytest.mark.slow
 def test_mutated_unit_is_reported(units):
     with pytest.raises(sim.MismatchError,
                        match=re.escape("y: expected 0xfe01 (65025.0), got 0xfe02 (65026.0)")) as info:
@@ -68,6 +69,7 @@ def test_random_vectors_with_seed(units):
     assert report.n_vectors == n_corners ** 2 + 3000
 
 
+@pytest.mark.slow
 def test_wrong_model_on_random_vectors_names_the_seed(units):
     def wrong(inputs):          # off by one when a is odd and b is a multiple of 3
         f9, f18 = nf.IntFormat(9, signed=False), nf.IntFormat(18, signed=False)
@@ -100,12 +102,14 @@ def test_stateful_unit_sees_its_lane_sequence(units):
                   waves=False)
 
 
+@pytest.mark.slow
 def test_user_vectors_padded_to_lanes(units):
     vec = {"a": np.array([0, 1, 255, 17, 200]), "b": np.array([0, 255, 255, 3, 100])}
     report = sim.check(lambda: units["Mul8"](1), lanes=8, vectors=vec)
     assert report.n_vectors == 5 and len(report.latencies) == 5
 
 
+@pytest.mark.slow
 def test_unit_instance_is_simulated_as_is(units):
     # a Lanes instance: vectors are still given per field of one lane
     vec = {"a": np.arange(256), "b": np.arange(256)[::-1]}
@@ -118,6 +122,7 @@ def test_hung_unit_raises(units):
         sim.check(units["Hang"](), vectors={"a": np.arange(8)}, stall_limit=50)
 
 
+@pytest.mark.slow
 def test_fails_outside_pytest_too(units, monkeypatch):
     # runner.test() raises only under pytest; sim.run reads results.xml itself
     monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)

@@ -75,6 +75,7 @@ def test_rtl_random(a, b, n, serial, width):
     assert set(report.latencies.tolist()) == {make().cycles}
 
 
+@pytest.mark.slow
 def test_rtl_under_backpressure():
     report = check(lambda: BitSerialDot(I(4), I(4), 2, "a"), seed=5, idle=0.3, backpressure=0.5)
     assert report.latencies.min() == 4 and report.latencies.max() > 4

@@ -43,7 +43,7 @@ EXHAUSTIVE = [(I(2), I(4), 2, 2), (U(2), I(3), 3, 2), (I(2), I(3), 3, 1), (I(1),
               (U(4), I(4), 2, 1)]
 
 
-@pytest.mark.parametrize("sym", [False, True])
+@pytest.mark.parametrize("sym", [False, pytest.param(True, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("w, a, n, g", [EXHAUSTIVE[0], pytest.param(*EXHAUSTIVE[1], marks=pytest.mark.slow)])
 def test_rtl_exhaustive(w, a, n, g, sym):
     report = check(lambda: LutDot(w, a, n, g, sign_symmetric=sym), idle=0.2, seed=1)
