@@ -1,7 +1,9 @@
 """Write a unit's Verilog and its JSON manifest to a directory.
 
 The Verilog text comes only from Amaranth's back end
-(``amaranth.back.verilog.convert(unit, name=unit.name)``); the manifest is
+(``amaranth.back.verilog.convert(unit, name=unit.name, emit_src=False)``: without
+``src`` attributes, which would carry this machine's absolute paths, so the same unit
+gives the same text, build key and synthesis cache key everywhere); the manifest is
 :meth:`numfmt.hw.rtl.Unit.manifest` (formats, ports, latency). Both files are written
 atomically: they are generated in memory first, written to temporary files in the
 output directory and renamed into place, so an error never leaves a partial file.
@@ -31,7 +33,7 @@ def verilog(unit) -> str:
     from amaranth.back import verilog as _verilog
 
     _check_unit(unit)
-    return _verilog.convert(unit, name=unit.name)
+    return _verilog.convert(unit, name=unit.name, emit_src=False)
 
 
 def _check_unit(unit) -> None:

@@ -1,4 +1,4 @@
-"""Run the hardware tests (tests/hw, tests/sim) on the simulator ``$NUMFMT_SIMULATOR`` names;
+"""Run the hardware tests (tests/hw but tests/hw/cost, tests/sim) on the simulator ``$NUMFMT_SIMULATOR`` names;
 skip them cleanly, naming the missing commands, when it cannot build here (e.g.
 ``NUMFMT_SIMULATOR=icarus`` without iverilog, or Verilator without make or a C++ compiler)."""
 
@@ -14,5 +14,5 @@ def pytest_collection_modifyitems(config, items):
         return
     skip = pytest.mark.skip(reason=f"{missing_message(simulator, missing)} [NUMFMT_SIMULATOR={simulator}]")
     for item in items:
-        if "tests/hw/" in item.nodeid or "tests/sim/" in item.nodeid:
+        if ("tests/hw/" in item.nodeid and "tests/hw/cost/" not in item.nodeid) or "tests/sim/" in item.nodeid:
             item.add_marker(skip)

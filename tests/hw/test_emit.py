@@ -1,13 +1,15 @@
 """hw.emit: Verilog and manifest written atomically; the manifest round-trips through JSON."""
 
 import json
+from pathlib import Path
 
+import amaranth
 import pytest
 from amaranth.hdl import Module
 
 import numfmt as nf
 from numfmt.hw.emit import emit, verilog
-from numfmt.hw.rtl import Field, Lanes, Unit, pipeline
+from numfmt.hw.rtl import Field, FloatMul, Lanes, Unit, pipeline
 
 
 class Mul(Unit):
@@ -73,3 +75,10 @@ def test_failed_emit_keeps_the_previous_files(tmp_path):
 def test_emit_rejects_non_units(tmp_path):
     with pytest.raises(TypeError, match="unit must be a hw.rtl.Unit, not 'x'"):
         emit("x", tmp_path)
+
+
+def test_verilog_carries_no_paths_of_this_machine():
+    text = verilog(FloatMul(nf.parse("e4m3fn"), stages=2))
+    assert "src =" not in text
+    for root in (Path(nf.__file__).resolve().parents[1], Path(amaranth.__file__).resolve().parents[1]):
+        assert str(root) not in text
