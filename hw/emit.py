@@ -12,9 +12,9 @@ output directory and renamed into place, so an error never leaves a partial file
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from numfmt._files import write_atomic
 
 __all__ = ["emit", "verilog"]
 
@@ -41,20 +41,6 @@ def _check_unit(unit) -> None:
 
     if not isinstance(unit, Unit):
         raise TypeError(f"unit must be a hw.rtl.Unit, not {unit!r}")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def emit(unit, outdir) -> dict:
@@ -94,6 +80,6 @@ def emit(unit, outdir) -> dict:
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     vpath, jpath = out / f"{unit.name}.v", out / f"{unit.name}.json"
-    _write_atomic(vpath, text)
-    _write_atomic(jpath, manifest_text)
+    write_atomic(vpath, text)
+    write_atomic(jpath, manifest_text)
     return {"verilog": vpath, "manifest": jpath}

@@ -35,6 +35,8 @@ import uuid
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+from numfmt._files import cache_dir
+
 from . import _cache
 
 __all__ = ["SimulationError", "available", "build", "cache_root", "missing_tools", "run", "toolchain_env"]
@@ -184,12 +186,7 @@ def cache_root(build_dir=None) -> Path:
     >>> cache_root("/tmp/x").as_posix()
     '/tmp/x'
     """
-    if build_dir is not None:
-        return Path(build_dir)
-    env = os.environ.get("NUMFMT_CACHE")
-    if env:
-        return Path(env) / "sim"
-    return Path.home() / ".cache" / "numfmt" / "sim"
+    return Path(build_dir) if build_dir is not None else cache_dir("sim")
 
 
 def _build_args(simulator: str, waves: bool) -> list[str]:
