@@ -192,6 +192,36 @@ def _cmd_cache(args) -> int:
     return 0
 
 
+def _cmd_cost(args) -> int:
+    from . import cost
+    params = {k: v for k, v in (("rounding", args.rounding), ("stages", args.stages), ("acc_width", args.acc_width),
+                                ("overflow", args.overflow), ("n", args.n), ("g", args.g), ("serial", args.serial))
+              if v is not None}
+    try:
+        if args.design:
+            if args.kind or args.formats or params:
+                raise ValueError("give either a unit (KIND FORMAT ...) or --design FILE, not both")
+            specs, defaults = cost.load_design(args.design)
+        else:
+            if not args.kind or not args.formats:
+                raise ValueError("give a unit kind and its formats (e.g. numfmt cost floatmul e4m3fn) or --design FILE")
+            specs, defaults = [cost.UnitSpec(args.kind, tuple(args.formats), params)], {}
+        cost.run(specs, target=args.target or defaults.get("target", "xilinx"),
+                 nodsp=args.nodsp or bool(defaults.get("nodsp", False)),
+                 synth=args.synth or bool(defaults.get("synth", False)), processes=args.jobs,
+                 as_json=args.json, progress=not args.quiet)
+    except ValueError as exc:
+        print(f"numfmt cost: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a failing tool: its message has the command and the log's tail
+        from numfmt.hw.cost import SynthesisError
+        if not isinstance(exc, SynthesisError):
+            raise
+        print(f"numfmt cost: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``numfmt`` console script."""
     parser = argparse.ArgumentParser(prog="numfmt", description="Number formats for quantized-NN hardware.")
@@ -216,6 +246,26 @@ def main(argv=None) -> int:
     sw.add_argument("--resume", action="store_true", help="skip the points already in sweep.csv")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.set_defaults(func=_cmd_sweep)
+    co = sub.add_parser("cost", help="a unit's resources: model estimate and, with --synth, Yosys/nextpnr",
+                        description="Kinds: floatmul A [B [OUT]], intmac A B --acc-width W, kulischmac A B --n N, "
+                                    "fixedmac A B OUT --n N, convert IN OUT, bitserial A B --n N, lutdot W A --n N.")
+    co.add_argument("kind", nargs="?", help="floatmul, intmac, kulischmac, fixedmac, convert, bitserial or lutdot")
+    co.add_argument("formats", nargs="*", help="the unit's formats, e.g. e4m3fn or int8 int8")
+    co.add_argument("--design", help="a TOML file of [[unit]] tables instead of one unit")
+    co.add_argument("--target", help="xilinx (default), ecp5 (placed: Fmax) or ice40")
+    co.add_argument("--nodsp", action="store_true", help="LUTs only: no DSP blocks")
+    co.add_argument("--synth", action="store_true", help="also synthesize (cached) and print the tools' figures")
+    co.add_argument("--stages", type=int, help="pipeline stages")
+    co.add_argument("--rounding", help="rounding mode of the result, e.g. rne, rtz")
+    co.add_argument("--acc-width", type=int, help="accumulator width in bits (intmac; bitserial, lutdot)")
+    co.add_argument("--overflow", help="accumulator overflow: wrap or sat (intmac)")
+    co.add_argument("--n", type=int, help="terms per dot product / accumulation (kulischmac, fixedmac, bitserial, lutdot)")
+    co.add_argument("--g", type=int, help="weights per lookup table (lutdot)")
+    co.add_argument("--serial", help="a or both: which operand is bit-serial (bitserial)")
+    co.add_argument("-j", "--jobs", type=int, help="parallel synthesis processes (default: one per core)")
+    co.add_argument("--json", action="store_true", help="print the rows as JSON")
+    co.add_argument("--quiet", action="store_true", help="no progress bar")
+    co.set_defaults(func=_cmd_cost)
     cache = sub.add_parser("cache", help="location, size and limit of the simulator build cache")
     cache.add_argument("--clear", action="store_true", help="delete every cached build")
     cache.set_defaults(func=_cmd_cache)

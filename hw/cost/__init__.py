@@ -44,3 +44,8 @@ __all__ = ["CELL_CLASSES", "CLASSES", "CLOCK", "ClockFmax", "CriticalPath", "Csy
            "SynthesisError", "TARGETS", "Utilization", "YosysStat", "cache_root", "classify",
            "parse_nextpnr_report", "parse_yosys_stat", "read_nextpnr_report", "read_yosys_stat", "strip_src",
            "synthesize", "synthesize_many", "tool_versions", "unit_verilog"]
+
+from . import model
+from .model import Estimate, estimate, estimate_features
+
+__all__ += ["Estimate", "estimate", "estimate_features", "model"]

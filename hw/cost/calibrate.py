@@ -1,0 +1,316 @@
+"""Calibration sweep and fit of the analytic cost models (:mod:`numfmt.hw.cost.model`).
+
+Run ``python -m numfmt.hw.cost.calibrate`` (from the repository, with the ``hw`` extra):
+
+1. draws a deterministic sample of configurations per unit family (seeded, :data:`SEED`),
+   splits each family's sample by a seeded shuffle into a *fit* set and a *held-out* set;
+2. synthesizes every configuration with ``synth_xilinx -nodsp`` (cached, so a rerun only
+   synthesizes what is missing; ``--processes`` workers, default 2);
+3. fits each family's LUT and carry coefficients by least squares on the fit set only
+   (FFs are counted, not fitted: :func:`numfmt.hw.cost.model.count_ffs`);
+4. writes ``hw/cost/calibration/xilinx_nodsp.json`` — coefficients, tool versions, date,
+   every configuration with its split, synthesized and predicted counts — and, with
+   ``--report FILE``, the Markdown error tables (``docs/cost_model.md``).
+
+``--report-only`` rewrites the report from the stored JSON without synthesizing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+SEED = 20261205
+"""Seed of the configuration sample and of the fit/held-out split."""
+
+N_CONFIGS = {"IntMac": 100, "FloatMul": 100, "FloatKulischMac": 100}
+N_HELD_OUT = 40
+TARGET, OPTIONS = "xilinx", ("-nodsp",)
+DATA = Path(__file__).resolve().parent / "calibration" / "xilinx_nodsp.json"
+
+
+def float_formats() -> list[str]:
+    """Every signed float format of 3–8 bits numfmt accepts with default bias: ``exp`` ≥ 2,
+    specials ``fn``/``ieee``/``none``, subnormals on/off (as ``str(fmt)``).
+
+    ``exp = 1`` formats (one binade: fixed point with a sign, or a handful of values) are
+    outside the models' domain: Yosys folds much of their datapath away (e.g. 5 LUTs for
+    an e1m4fn FloatMul without subnormals), which no smooth model of the widths follows."""
+    import numfmt as nf
+
+    out = []
+    for e in range(2, 7):
+        for m in range(0, 6):
+            if not 2 <= e + m <= 7:
+                continue
+            for sp in ("fn", "ieee", "none"):
+                for sub in (True, False):
+                    try:
+                        out.append(str(nf.FloatFormat(exp=e, man=m, specials=sp, subnormals=sub)))
+                    except ValueError:
+                        pass
+    return out
+
+
+def _int_formats() -> list[str]:
+    return [f"{'' if s else 'u'}int{b}" for b in range(2, 9) for s in (True, False)]
+
+
+def sample_configs(family: str, n: int, seed: int = SEED) -> list[dict]:
+    """``n`` distinct JSON-able configurations of ``family`` (see :func:`build_unit`), drawn
+    with ``numpy.random.default_rng([seed, family index])``; invalid draws (e.g. a Kulisch
+    register over 53 bits) are skipped."""
+    import numfmt as nf
+
+    rng = np.random.default_rng([seed, list(N_CONFIGS).index(family)])
+    floats, ints = float_formats(), _int_formats()
+    seen, out = set(), []
+    for _ in range(100 * n):
+        if len(out) == n:
+            break
+        if family == "IntMac":
+            a, b = rng.choice(ints), rng.choice(ints)
+            p = nf.parse(a).bits + nf.parse(b).bits
+            width = int(rng.choice([p, p + 2, p + 4, p + 8, p + 12, 24, 32]))
+            if width < p:
+                continue
+            spec = {"a": str(a), "b": str(b), "width": width, "overflow": str(rng.choice(["wrap", "wrap", "sat"])),
+                    "stages": int(rng.choice([1, 1, 2]))}
+        elif family == "FloatMul":
+            a = str(rng.choice(floats))
+            b = a if rng.random() < 0.5 else str(rng.choice(floats))
+            out_fmt = a if rng.random() < 0.5 else str(rng.choice(floats))
+            spec = {"a": a, "b": b, "out": out_fmt, "rounding": "rne", "stages": 1}
+        elif family == "FloatKulischMac":
+            a = str(rng.choice(floats))
+            b = a if rng.random() < 0.5 else str(rng.choice(floats))
+            spec = {"a": a, "b": b, "n_max": int(rng.choice([1, 4, 16, 64, 256, 1024, 4096])), "stages": 1}
+        else:
+            raise ValueError(f"family must be one of {', '.join(N_CONFIGS)}, not {family!r}")
+        key = json.dumps(spec, sort_keys=True)
+        if key in seen:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                build_unit(family, spec)
+        except ValueError:
+            continue
+        seen.add(key)
+        out.append(spec)
+    return out
+
+
+def build_unit(family: str, spec: dict):
+    """The :mod:`numfmt.hw.rtl` unit of a configuration from :func:`sample_configs`."""
+    import numfmt as nf
+    from numfmt.arith import FixedAccumulator
+    from numfmt.hw import rtl
+
+    if family == "IntMac":
+        return rtl.IntMac(nf.parse(spec["a"]), nf.parse(spec["b"]),
+                          FixedAccumulator(spec["width"], overflow=spec["overflow"]), stages=spec["stages"])
+    if family == "FloatMul":
+        return rtl.FloatMul(nf.parse(spec["a"]), nf.parse(spec["b"]), nf.parse(spec["out"]),
+                            rounding=spec["rounding"], stages=spec["stages"])
+    if family == "FloatKulischMac":
+        return rtl.FloatKulischMac(nf.parse(spec["a"]), nf.parse(spec["b"]), spec["n_max"], stages=spec["stages"])
+    raise ValueError(f"family must be one of {', '.join(N_CONFIGS)}, not {family!r}")
+
+
+def split(n: int, n_held_out: int = N_HELD_OUT, seed: int = SEED) -> np.ndarray:
+    """Boolean mask, True = held out: the last ``n_held_out`` indices of a seeded permutation."""
+    perm = np.random.default_rng(seed).permutation(n)
+    held = np.zeros(n, dtype=bool)
+    held[perm[n - n_held_out:]] = True
+    return held
+
+
+def sweep(processes: int = 2) -> list[dict]:
+    """Synthesize every configuration (cached); records with family, spec, split and counts."""
+    from . import synth
+
+    per_family = []
+    for family, n in N_CONFIGS.items():
+        specs = sample_configs(family, n)
+        held = split(len(specs))
+        per_family.append([(family, s, bool(h)) for s, h in zip(specs, held)])
+    # interleaved, so that an interrupted first run has some of every family in the cache
+    plan = [p for group in zip(*per_family) for p in group]
+    jobs = [synth.SynthJob.of(build_unit(f, s), target=TARGET, options=OPTIONS) for f, s, _ in plan]
+    results = synth.synthesize_many(jobs, processes=processes)
+    return [{"family": f, "spec": s, "held_out": h, "luts": r.luts, "ffs": r.ffs, "dsps": r.dsps,
+             "carry": r.carry} for (f, s, h), r in zip(plan, results)]
+
+
+
+# -- fit ------------------------------------------------------------------------------------------
+BASELINE = "FINN-R-style: luts = c_mul·a·b + c_acc·W (a, b operand bits, W accumulator bits)"
+
+
+def _wls(A: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares on relative error: minimise Σ ((A·c − y) / y)²  (y ≥ 1 in the weights)."""
+    w = 1.0 / np.maximum(y, 1.0)
+    coef, *_ = np.linalg.lstsq(A * w[:, None], y * w, rcond=None)
+    return coef
+
+
+def _rel(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.abs(pred - y) / np.maximum(y, 1.0)
+
+
+def _stats(err: np.ndarray) -> dict:
+    return {"median": float(np.median(err)), "worst": float(np.max(err)), "n": int(err.size)}
+
+
+def fit(records: list[dict]) -> tuple[dict, dict, list[dict]]:
+    """``(coefficients, errors, configs)`` from the sweep's records: LUT and carry
+    coefficients fitted on the fit set of each family, errors on its held-out set."""
+    from . import model as M
+
+    coefficients, errors, configs = {}, {}, []
+    for family in M.FAMILIES:
+        recs = [r for r in records if r["family"] == family]
+        X = np.stack([M.raw_features(build_unit(family, r["spec"]))[1] for r in recs])
+        held = np.array([r["held_out"] for r in recs])
+        pred, coefficients[family], errors[family] = {}, {}, {}
+        for q in ("luts", "carry"):
+            A = M.design_matrix(family, q, X)
+            y = np.array([r[q] for r in recs], dtype=np.float64)
+            coef = _wls(A[~held], y[~held])
+            coefficients[family][q] = dict(zip(M.TERMS[family][q], coef.tolist()))
+            pred[q] = np.maximum(A @ coef, 0.0)
+            ok = held & (y > 0) if q == "carry" else held
+            errors[family][q] = _stats(_rel(pred[q][ok], y[ok]))
+        c = M._cols(family, X)
+        pred["ffs"] = M._ffs(family, c)
+        y_ff = np.array([r["ffs"] for r in recs], dtype=np.float64)
+        errors[family]["ffs"] = dict(_stats(_rel(pred["ffs"][held], y_ff[held])),
+                                     exact=int(np.sum(pred["ffs"][held] == y_ff[held])),
+                                     exact_all=int(np.sum(pred["ffs"] == y_ff)), n_all=int(y_ff.size))
+        y_dsp = np.array([r["dsps"] for r in recs])
+        errors[family]["dsps"] = {"exact": int(np.sum(y_dsp[held] == 0)), "n": int(held.sum())}
+        if family == "IntMac":
+            B = np.stack([c["a_bits"] * c["b_bits"], c["width"]], axis=1)
+            y = np.array([r["luts"] for r in recs], dtype=np.float64)
+            coef = _wls(B[~held], y[~held])
+            coefficients[family]["baseline_luts"] = {"ab": float(coef[0]), "width": float(coef[1])}
+            pred["baseline_luts"] = B @ coef
+            errors[family]["baseline_luts"] = _stats(_rel(pred["baseline_luts"][held], y[held]))
+        for k, r in enumerate(recs):
+            configs.append({"family": family, "spec": r["spec"], "held_out": bool(r["held_out"]),
+                            "synth": {q: int(r[q]) for q in ("luts", "ffs", "carry", "dsps")},
+                            "model": {q: round(float(v[k]), 3) for q, v in pred.items()}})
+    return coefficients, errors, configs
+
+
+def write(records: list[dict], path: Path = DATA) -> dict:
+    """Fit and write the calibration JSON; returns the document."""
+    from . import synth
+
+    coefficients, errors, configs = fit(records)
+    doc = {"target": TARGET, "options": list(OPTIONS), "tool_versions": synth.tool_versions(),
+           "date": datetime.date.today().isoformat(), "seed": SEED,
+           "split": f"per family: a seeded sample (numpy default_rng([{SEED}, family index])) of "
+                    f"{N_CONFIGS} configurations; held out: the last {N_HELD_OUT} indices of "
+                    f"default_rng({SEED}).permutation(n); the rest fit",
+           "fit": "weighted least squares minimising the squared relative error (weights 1/y), numpy lstsq",
+           "baseline": BASELINE, "coefficients": coefficients, "errors": errors, "configs": configs}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    return doc
+
+
+# -- report ---------------------------------------------------------------------------------------
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def report(doc: dict) -> str:
+    """The Markdown error tables of a calibration document (``docs/cost_model.md``'s
+    generated section)."""
+    from . import model as M
+
+    e = doc["errors"]
+    lines = [f"Target `{doc['target']}` options `{' '.join(doc['options'])}`; tools "
+             + ", ".join(f"{k} {v}" for k, v in doc["tool_versions"].items()) + f"; fitted {doc['date']}.",
+             "",
+             "LUTs, held-out configurations (absolute relative error against Yosys):", "",
+             "| family | model | held out | fit set | median | worst |", "|---|---|---|---|---|---|"]
+    n_all = {f: sum(1 for c in doc["configs"] if c["family"] == f) for f in M.FAMILIES}
+    for f in M.FAMILIES:
+        s = e[f]["luts"]
+        lines.append(f"| {f} | this model | {s['n']} | {n_all[f] - s['n']} | {_pct(s['median'])} | {_pct(s['worst'])} |")
+        if "baseline_luts" in e[f]:
+            b = e[f]["baseline_luts"]
+            lines.append(f"| {f} | FINN-R-style baseline | {b['n']} | {n_all[f] - b['n']} | {_pct(b['median'])} "
+                         f"| {_pct(b['worst'])} |")
+    lines += ["", "FFs (counted, not fitted), carry cells (`CARRY4`, fitted), DSPs, held out:", "",
+              "| family | FF exact | FF median | FF worst | FF exact, all configs | carry median | carry worst "
+              "| DSP = 0 |", "|---|---|---|---|---|---|---|---|"]
+    for f in M.FAMILIES:
+        ff, ca, d = e[f]["ffs"], e[f]["carry"], e[f]["dsps"]
+        lines.append(f"| {f} | {ff['exact']}/{ff['n']} | {_pct(ff['median'])} | {_pct(ff['worst'])} "
+                     f"| {ff['exact_all']}/{ff['n_all']} | {_pct(ca['median'])} | {_pct(ca['worst'])} "
+                     f"| {d['exact']}/{d['n']} |")
+    lines += ["", "Coefficients (LUTs = Σ coefficient · term; terms in `numfmt.hw.cost.model.terms`):", ""]
+    for f in M.FAMILIES:
+        for q, table in doc["coefficients"][f].items():
+            lines.append(f"* {f} `{q}`: " + ", ".join(f"{v:+.3f}·{k}" for k, v in table.items()))
+    worst = sorted((c for c in doc["configs"] if c["held_out"]),
+                   key=lambda c: -abs(c["model"]["luts"] - c["synth"]["luts"]) / max(c["synth"]["luts"], 1))[:5]
+    lines += ["", "The five worst held-out LUT estimates:", "", "| family | configuration | Yosys | model | error |",
+              "|---|---|---|---|---|"]
+    for c in worst:
+        spec = ", ".join(f"{k}={v}" for k, v in c["spec"].items())
+        err = abs(c["model"]["luts"] - c["synth"]["luts"]) / max(c["synth"]["luts"], 1)
+        lines.append(f"| {c['family']} | {spec} | {c['synth']['luts']} | {c['model']['luts']:.1f} | {_pct(err)} |")
+    return "\n".join(lines) + "\n"
+
+
+BEGIN, END = "<!-- BEGIN GENERATED: python -m numfmt.hw.cost.calibrate --report docs/cost_model.md -->", \
+    "<!-- END GENERATED -->"
+
+
+def write_report(doc: dict, path: Path) -> None:
+    """Replace the generated section of ``path`` (between :data:`BEGIN` and :data:`END`,
+    appended when absent) with :func:`report`."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    block = f"{BEGIN}\n{report(doc)}{END}"
+    if BEGIN in text and END in text:
+        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text + ("\n" if text else "") + block + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m numfmt.hw.cost.calibrate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--processes", type=int, default=2, help="synthesis worker processes (default 2)")
+    ap.add_argument("--report", type=Path, help="write the error tables into this Markdown file")
+    ap.add_argument("--report-only", action="store_true", help="no sweep: report from the stored JSON")
+    args = ap.parse_args(argv)
+    if args.report_only:
+        doc = json.loads(DATA.read_text(encoding="utf-8"))
+    else:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            doc = write(sweep(processes=args.processes))
+        print(f"wrote {DATA}")
+    print(report(doc))
+    if args.report:
+        write_report(doc, args.report)
+        print(f"wrote {args.report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

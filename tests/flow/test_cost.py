@@ -1,0 +1,100 @@
+"""flow.cost and ``numfmt cost``: unit specs, design files, and the figures printed beside
+the tools' own."""
+import json
+
+import pytest
+
+from numfmt.flow import cost
+from numfmt.flow.cli import main
+from numfmt.hw import cost as hw_cost
+
+
+@pytest.mark.parametrize("spec, cls", [
+    (cost.UnitSpec("floatmul", ("e4m3fn",)), "FloatMul"),
+    (cost.UnitSpec("floatmul", ("e4m3fn", "e5m2", "bf16"), {"rounding": "rtz", "stages": 2}), "FloatMul"),
+    (cost.UnitSpec("intmac", ("int8", "int8"), {"acc_width": 24, "overflow": "sat"}), "IntMac"),
+    (cost.UnitSpec("kulischmac", ("e4m3fn", "e2m1fn"), {"n": 64}), "FloatKulischMac"),
+    (cost.UnitSpec("fixedmac", ("ap_fixed<6,2>", "ap_fixed<6,2>", "ap_fixed<16,8>"), {"n": 8}), "FixedMac"),
+    (cost.UnitSpec("convert", ("fp16", "e4m3fn"), {"rounding": "rne"}), "Convert"),
+    (cost.UnitSpec("bitserial", ("int4", "int4"), {"n": 8, "serial": "both"}), "BitSerialDot"),
+    (cost.UnitSpec("lutdot", ("int2", "int8"), {"n": 8, "g": 4}), "LutDot"),
+])
+def test_specs_build_their_units(spec, cls):
+    unit = spec.build()
+    assert type(unit).__name__ == cls
+    assert [str(f) for f in unit.parameters().get("formats", [])] or unit.name
+
+
+def test_parameters_reach_the_unit():
+    unit = cost.UnitSpec("intmac", ("int4", "uint4"), {"acc_width": 13, "overflow": "sat", "stages": 2}).build()
+    assert (unit.register.width, str(unit.register.overflow), unit.stages) == (13, "sat", 2)
+
+
+@pytest.mark.parametrize("spec, message", [
+    (cost.UnitSpec("adder", ("int8",)), "unit kind must be one of floatmul, intmac, .*, not 'adder'"),
+    (cost.UnitSpec("intmac", ("int8",), {"acc_width": 8}), r"intmac takes formats A B --acc-width W, not 1 format"),
+    (cost.UnitSpec("intmac", ("int8", "int8")), "intmac needs 'acc_width'"),
+    (cost.UnitSpec("floatmul", ("e4m3fn",), {"g": 2}), "floatmul takes no 'g'"),
+    (cost.UnitSpec("floatmul", ("e4m3xx",)), "e4m3xx"),
+])
+def test_spec_errors_name_what_is_wrong(spec, message):
+    with pytest.raises(ValueError, match=message):
+        spec.build()
+
+
+def test_design_file(tmp_path):
+    path = tmp_path / "design.toml"
+    path.write_text('target = "ice40"\nnodsp = true\n[[unit]]\nkind = "floatmul"\nformats = ["e2m1fn"]\nstages = 2\n'
+                    '[[unit]]\nkind = "intmac"\nformats = ["int4", "int4"]\nacc_width = 12\n')
+    specs, defaults = cost.load_design(path)
+    assert defaults == {"target": "ice40", "nodsp": True}
+    assert specs == [cost.UnitSpec("floatmul", ("e2m1fn",), {"stages": 2}),
+                     cost.UnitSpec("intmac", ("int4", "int4"), {"acc_width": 12})]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[[unit]]\nkind = 'floatmul'\nformats = [", "not valid TOML"),
+    ("target = 'ice40'\n", "lists no \\[\\[unit\\]\\] tables"),
+    ("clock = 100\n[[unit]]\nkind = 'floatmul'\nformats = ['e2m1fn']\n", "unknown key\\(s\\) clock"),
+    ("[[unit]]\nformats = ['e2m1fn']\n", "unit 1 needs kind"),
+])
+def test_design_file_errors(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        cost.load_design(path)
+    with pytest.raises(ValueError, match="cannot be read"):
+        cost.load_design(tmp_path / "missing.toml")
+
+
+def test_cli_errors_come_before_any_tool_runs(capsys, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("a tool ran")
+    monkeypatch.setattr(hw_cost, "synthesize_many", never)
+    assert main(["cost", "floatmul", "e4m3fn", "--n", "3", "--synth"]) == 2
+    assert "floatmul takes no 'n'" in capsys.readouterr().err
+    assert main(["cost", "floatmul", "e4m3fn", "--target", "vivado", "--synth"]) == 2
+    assert "target must be one of 'xilinx', 'ecp5', 'ice40', not 'vivado'" in capsys.readouterr().err
+    assert main(["cost"]) == 2
+    assert "give a unit kind and its formats" in capsys.readouterr().err
+
+
+def test_synth_figures_are_the_tools(capsys):
+    assert main(["cost", "floatmul", "e2m1fn", "--target", "ice40", "--synth", "--json", "--quiet"]) == 0
+    row, = json.loads(capsys.readouterr().out)
+    from numfmt.hw.rtl import FloatMul
+    import numfmt as nf
+    res = hw_cost.synthesize(FloatMul(nf.parse("e2m1fn")), target="ice40")
+    assert row["unit"] == FloatMul(nf.parse("e2m1fn")).name
+    assert row["synth"] == {"luts": res.luts, "ffs": res.ffs, "dsps": res.dsps, "carry": res.carry,
+                            "brams": res.brams, "fmax_mhz": None}
+
+
+def test_model_row_is_the_estimate_or_says_why_there_is_none(capsys):
+    assert main(["cost", "intmac", "int4", "int4", "--acc-width", "16", "--nodsp", "--json"]) == 0
+    row, = json.loads(capsys.readouterr().out)
+    unit = cost.UnitSpec("intmac", ("int4", "int4"), {"acc_width": 16}).build()
+    est = hw_cost.estimate(unit, target="xilinx", options=("-nodsp",))
+    assert row["model"] == {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry}
+    assert main(["cost", "convert", "fp16", "e4m3fn", "--nodsp"]) == 0
+    assert "not Convert" in capsys.readouterr().out

