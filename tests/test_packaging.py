@@ -107,9 +107,11 @@ def test_wheel_installs_only_numfmt_at_top_level(tmp_path):
     assert top == {"numfmt"}
     files = {p.relative_to(site / "numfmt").as_posix() for p in (site / "numfmt").rglob("*.py")}
     assert {"hw/rtl/fpmul.py", "sim/_bench.py", "flow/cli.py"} <= files
+    assert (site / "numfmt" / "hw" / "cost" / "calibration" / "xilinx_nodsp.json").is_file()   # package data
     # the dependencies come from this environment (no network in tests), appended after the
     # venv's own site-packages, so numfmt itself is the installed wheel's
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    out = subprocess.run([str(python), "-c", "import numfmt.hw.rtl, numfmt.sim, numfmt.flow.cli; print(numfmt.sim.__file__)"],
+    out = subprocess.run([str(python), "-c", "import numfmt.hw.rtl, numfmt.sim, numfmt.flow.cli, numfmt.hw.cost; "
+                          "numfmt.hw.cost.model.calibration('xilinx', ('-nodsp',)); print(numfmt.sim.__file__)"],
                          check=True, capture_output=True, text=True, cwd=tmp_path).stdout.strip()
     assert Path(out) == site / "numfmt" / "sim" / "__init__.py"
