@@ -29,8 +29,9 @@ def _build(root, name, size, used_ago):
 
 
 def test_slimmed_build_is_reused_and_still_runs(units, tmp_path):
+    """(Verilator's build is the one slimmed, whatever $NUMFMT_SIMULATOR says.)"""
     mul2 = lambda: units["Mul8"](1, bits=2)   # noqa: E731 - a 2×2-bit multiplier, 16 vectors
-    report = sim.check(mul2, lanes=1, build_dir=tmp_path)
+    report = sim.check(mul2, lanes=1, build_dir=tmp_path, simulator="verilator")
     assert report.n_vectors == 16
     [build] = [p for p in tmp_path.iterdir() if p.name != "objects"]
     name = "mul8_2_1_0"
@@ -39,7 +40,7 @@ def test_slimmed_build_is_reused_and_still_runs(units, tmp_path):
     # a cache hit renews the last use, rebuilds nothing and runs the slimmed build
     _age(build, 2 * HOUR)
     stamp = (build / name).stat().st_mtime_ns
-    report = sim.check(mul2, lanes=1, build_dir=tmp_path)
+    report = sim.check(mul2, lanes=1, build_dir=tmp_path, simulator="verilator")
     assert report.n_vectors == 16 and list(report.latencies) == [1] * 16
     assert (build / name).stat().st_mtime_ns == stamp
     assert time.time() - (build / "done").stat().st_mtime < HOUR

@@ -60,7 +60,7 @@ def test_build_without_make_names_it_first(monkeypatch, tmp_path):
 def test_check_without_a_compiler_names_it(units, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(sim.SimulationError) as info:
-        sim.check(lambda: units["Mul8"](1, bits=3), lanes=1, build_dir=tmp_path)
+        sim.check(lambda: units["Mul8"](1, bits=3), lanes=1, build_dir=tmp_path, simulator="verilator")
     assert str(info.value).startswith("cannot build for verilator: 'make', 'c++', 'ar' not found on PATH")
 
 
