@@ -63,7 +63,7 @@ def test_csv_is_written_per_point_and_resume_skips_done_points(small_records, tm
     assert calls == [] and len(again) == len(records)
 
 
-@pytest.mark.parametrize("model, weights", [("cnn", ("int3", "int4", "fp4_e2m1")),
+@pytest.mark.parametrize("model, weights", [pytest.param("cnn", ("int3", "int4", "fp4_e2m1"), marks=pytest.mark.slow),
                                             ("mlp", ("int3", "fp3_e1m1"))])
 def test_gptq_beats_rtn_for_3_and_4_bit_weights(model, weights):
     """Per-channel weight-only quantization, fixed seeds. (The MLP at 4 bits per channel is

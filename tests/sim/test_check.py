@@ -81,6 +81,7 @@ def test_wrong_model_on_random_vectors_names_the_seed(units):
                   waves=False)
 
 
+@pytest.mark.slow
 def test_stateful_unit_sees_its_lane_sequence(units):
     # lane k accumulates vectors k, k+4, k+8, ...; `first` restarts it
     x = np.arange(1, 41, dtype=np.uint64)

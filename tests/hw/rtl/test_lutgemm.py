@@ -145,10 +145,11 @@ def test_int8_model_against_python(w, a, n, g, sym):
     assert unit.denominator == (254 if sym else 127) and unit.latency == unit.cycles
 
 
-@pytest.mark.parametrize("sym", [False, True])
-@pytest.mark.parametrize("w, a, n, g", [(I(2), I(4), 2, 2),
-                                        pytest.param(U(2), I(3), 3, 2, marks=pytest.mark.exhaustive),
-                                        pytest.param(I(1), U(3), 4, 2, marks=pytest.mark.exhaustive)])
+@pytest.mark.parametrize("w, a, n, g, sym", [(I(2), I(4), 2, 2, False),
+                                             pytest.param(I(2), I(4), 2, 2, True, marks=pytest.mark.slow),
+                                             *(pytest.param(*c, sym, marks=pytest.mark.exhaustive)
+                                               for c in [(U(2), I(3), 3, 2), (I(1), U(3), 4, 2)]
+                                               for sym in (False, True))])
 def test_int8_rtl_exhaustive(w, a, n, g, sym):
     report = check(lambda: LutDot(w, a, n, g, sign_symmetric=sym, table="int8"), idle=0.1, backpressure=0.2,
                    seed=4)

@@ -252,7 +252,8 @@ FIXED_SHAPES = [  # a, b, n_max, output shapes (kind, width, int_bits)
 ]
 
 
-@pytest.mark.parametrize("fa,fb,n_max,shapes", FIXED_SHAPES, ids=["fx6x5", "fx8x7"])
+@pytest.mark.parametrize("fa,fb,n_max,shapes", [pytest.param(*FIXED_SHAPES[0], marks=pytest.mark.slow),
+                                               FIXED_SHAPES[1]], ids=["fx6x5", "fx8x7"])
 def test_fixed_mac_model_matches_reference(fa, fb, n_max, shapes):
     fa, fb = nf.parse(fa), nf.parse(fb)
     full = mac_vectors(fa.width, fb.width, 2)
@@ -524,7 +525,9 @@ def _flt(name):
     return E4M3FN_SAT if name == "e4m3fn_sat" else nf.FLOATS[name]
 
 
-@pytest.mark.parametrize("fa,fb,reg", FLOAT_ACC_CASES + [pytest.param("fp4_e2m1", "fp4_e2m1", "e4m3fn_sat", marks=pytest.mark.slow)],
+@pytest.mark.parametrize("fa,fb,reg", [c if c[2] != "e5m2" else pytest.param(*c, marks=pytest.mark.slow)
+                                       for c in FLOAT_ACC_CASES]
+                         + [pytest.param("fp4_e2m1", "fp4_e2m1", "e4m3fn_sat", marks=pytest.mark.slow)],
                          ids=lambda v: str(v))
 def test_float_acc_model_matches_reference(fa, fb, reg):
     fa, fb, reg = _flt(fa), _flt(fb), _flt(reg)
@@ -551,7 +554,7 @@ def _check_float_acc(fa, fb, regs_modes, seed, copies=1, every_lane=False, **kw)
     return report
 
 
-@pytest.mark.parametrize("fa,fb,reg", [("e4m3fn", "e4m3fn", "fp16"),
+@pytest.mark.parametrize("fa,fb,reg", [pytest.param("e4m3fn", "e4m3fn", "fp16", marks=pytest.mark.slow),
                                        pytest.param("e4m3fn", "e4m3fn", "bf16", marks=pytest.mark.slow)],
                          ids=["e4m3fn_fp16", "e4m3fn_bf16"])
 def test_float_acc_rtl(fa, fb, reg):
@@ -565,7 +568,6 @@ MINI_LANES = [(nf.FLOATS["e4m3"], "rne"), (nf.FLOATS["e4m3fn"], "rne"), (E4M3FN_
               (nf.FLOATS["e4m3"], "rtz"), (nf.FLOATS["e4m3fn"], "rnz")]
 
 
-@pytest.mark.slow
 def test_float_acc_rtl_minifloat_registers():
     """e2m1 × e2m1 into e4m3 (ieee: overflow to inf), e4m3fn (to NaN) and a saturating e4m3fn."""
     _check_float_acc(nf.FLOATS["fp4_e2m1"], nf.FLOATS["fp4_e2m1"], MINI_LANES, seed=17, copies=200)
