@@ -157,10 +157,6 @@ def load_design(path) -> tuple[list[UnitSpec], dict]:
     return specs, defaults
 
 
-def _options(target: str, nodsp: bool) -> tuple[str, ...]:
-    return ("-nodsp",) if nodsp else ()
-
-
 def _model(unit, target, options):
     """The model's estimate as a dict, or the reason there is none."""
     from numfmt.hw import cost
@@ -188,7 +184,7 @@ def run(specs, *, target="xilinx", nodsp=False, synth=False, processes=None, as_
     from numfmt.hw.cost.cells import check_target
     check_target(target)
     units = [spec.build() for spec in specs]            # every argument checked before any tool runs
-    options = _options(target, nodsp)
+    options = ("-nodsp",) if nodsp else ()
     rows = [{"unit": u.name, "target": target, "options": list(options), "model": _model(u, target, options)}
             for u in units]
     if synth:
