@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+import numfmt as nf
 from numfmt.flow import cost
 from numfmt.flow.cli import main
 from numfmt.hw import cost as hw_cost
@@ -22,7 +23,8 @@ from numfmt.hw import cost as hw_cost
 def test_specs_build_their_units(spec, cls):
     unit = spec.build()
     assert type(unit).__name__ == cls
-    assert [str(f) for f in unit.parameters().get("formats", [])] or unit.name
+    first = next(getattr(unit, a) for a in ("w_fmt", "a_fmt", "in_fmt") if hasattr(unit, a))
+    assert first == nf.parse(spec.formats[0])            # the formats given reach the unit
 
 
 def test_parameters_reach_the_unit():
