@@ -193,6 +193,8 @@ def _cmd_cache(args) -> int:
 
 
 def _cmd_cost(args) -> int:
+    from numfmt.hw.cost import SynthesisError
+
     from . import cost
     params = {k: v for k, v in (("rounding", args.rounding), ("stages", args.stages), ("acc_width", args.acc_width),
                                 ("overflow", args.overflow), ("n", args.n), ("g", args.g), ("serial", args.serial))
@@ -213,10 +215,7 @@ def _cmd_cost(args) -> int:
     except ValueError as exc:
         print(f"numfmt cost: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # a failing tool: its message has the command and the log's tail
-        from numfmt.hw.cost import SynthesisError
-        if not isinstance(exc, SynthesisError):
-            raise
+    except SynthesisError as exc:  # a failing tool: its message has the command and the log's tail
         print(f"numfmt cost: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -100,3 +100,12 @@ def test_model_row_is_the_estimate_or_says_why_there_is_none(capsys):
     assert row["model"] == {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry}
     assert main(["cost", "convert", "fp16", "e4m3fn", "--nodsp"]) == 0
     assert "not Convert" in capsys.readouterr().out
+
+
+def test_a_failing_tool_is_reported_without_a_traceback(capsys, monkeypatch):
+    def fails(*args, **kwargs):
+        raise hw_cost.SynthesisError("yosys failed: synth_xilinx ...\nERROR: out of memory", tool="yosys")
+    monkeypatch.setattr(hw_cost, "synthesize_many", fails)
+    assert main(["cost", "floatmul", "e2m1fn", "--synth", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("numfmt cost: yosys failed") and "ERROR: out of memory" in err and "Traceback" not in err
