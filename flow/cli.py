@@ -8,10 +8,14 @@ formats of at most 8 bits, the value of every code::
 
 ``numfmt sweep`` measures a quantized network's accuracy for every format
 family and width (default: the embedded digits MLP), prints the table and
-saves ``sweep.csv`` and ``sweep.png``::
+saves ``sweep.csv`` and ``sweep.png``. Each point's result is appended to the results
+store ``sweep.jsonl`` as soon as it is computed; after a crash or Ctrl-C, ``--resume``
+runs only the missing points. A directory holding results is never reused without
+``--resume`` or ``--overwrite``::
 
     $ numfmt sweep --families int,minifloat --bits 3-8 --methods rtn,gptq
-    $ numfmt sweep --model model.onnx --data digits.npz --out results/
+    $ numfmt sweep --model model.onnx --data digits.npz --calib mse --out results/
+    $ numfmt sweep --model model.onnx --data digits.npz --calib mse --out results/ --resume
 
 ``numfmt cache`` prints where the simulator builds are cached, their size and the
 bound (``$NUMFMT_CACHE_MAX_MB``); ``numfmt cache --clear`` empties the cache::
@@ -98,75 +102,145 @@ def _cmd_info(args) -> int:
 
 def _int_range(text: str) -> list[int]:
     """``"3-8"`` → [3, ..., 8]; ``"4,8"`` → [4, 8]."""
+    from .sweep import OptionError
     out = []
     for part in text.split(","):
         lo, sep, hi = part.partition("-")
         try:
             out.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
         except ValueError:
-            raise argparse.ArgumentTypeError(f"--bits must look like 3-8 or 4,6,8, not {text!r}")
+            raise OptionError("bits", f"bits must look like 3-8 or 4,6,8, not {text!r}") from None
     return out
+
+
+def _granularity(text: str):
+    """``"16"`` → 16 (a group size); names stay names."""
+    return int(text) if text.strip().isdigit() else text
 
 
 def _names(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-class _ProgressBar:
-    """One line on stderr: bar, count, the last point and its accuracy, time left."""
+def _percent(v) -> str:
+    return "n/a" if v != v else f"{100 * v:.2f}%"
 
-    def __init__(self, stream=sys.stderr, width=28):
-        self.stream, self.width, self.t0 = stream, width, time.perf_counter()
+
+class _Progress:
+    """A sweep's progress on ``stream``: a tqdm bar on a terminal, one plain line per point otherwise.
+
+    Says what it does from the start (the first run trains the digits networks); the bar
+    and the time left count points only, from when the first point starts.
+    """
+
+    def __init__(self, stream=None, *, digits=True):
+        self.stream = sys.stderr if stream is None else stream
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.bar = None
+        print("numfmt sweep: preparing the model and data"
+              + (" (the first run trains the digits networks)" if digits else ""), file=self.stream, flush=True)
 
     def __call__(self, done, total, rec):
-        filled = self.width * done // max(total, 1)
-        elapsed = time.perf_counter() - self.t0
-        eta = elapsed / done * (total - done)
-        point = f"{rec['weight']}/{rec['act'] or 'float'} {rec['method']}"
-        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} "
-                          f"{point:<34.34} {100 * rec['accuracy']:6.2f}%  ETA {eta:5.0f}s")
-        if done == total:
-            self.stream.write("\n")
-        self.stream.flush()
+        if rec is None:                                  # the model and data are ready
+            self.t0 = time.perf_counter()
+            if self.tty:
+                from tqdm import tqdm
+                self.bar = tqdm(total=total, file=self.stream, unit="point", desc="numfmt sweep",
+                                dynamic_ncols=True)
+            else:
+                print(f"numfmt sweep: {total} points to run", file=self.stream, flush=True)
+            return
+        point = f"{rec['weight']}/{rec['act']} {rec['method']} {_percent(rec['accuracy'])}"
+        if self.bar is not None:
+            self.bar.set_postfix_str(point, refresh=False)
+            self.bar.update(1)
+        else:
+            elapsed = time.perf_counter() - self.t0
+            eta = elapsed / done * (total - done)
+            print(f"[{done}/{total}] {point}  {elapsed:.0f}s, ETA {eta:.0f}s", file=self.stream, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _load_data(path):
-    with np.load(path) as d:
-        missing = {"x_calib", "x_test", "y_test"} - set(d.files)
-        if missing:
-            raise ValueError(f"--data {path}: missing arrays {sorted(missing)} "
-                             "(it needs x_calib, x_test and y_test)")
-        return d["x_calib"], d["x_test"], d["y_test"]
+    from .sweep import OptionError
+    try:
+        with np.load(path) as d:
+            missing = {"x_calib", "x_test", "y_test"} - set(d.files)
+            if missing:
+                raise OptionError("data", f"missing arrays {sorted(missing)} (it needs x_calib, x_test and y_test)")
+            return d["x_calib"], d["x_test"], d["y_test"]
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, OptionError):
+            raise
+        raise OptionError("data", f"{path}: {exc}") from None
+
+
+def _option_error(exc) -> int:
+    print(f"numfmt sweep: --{exc.option.replace('_', '-')}: {exc}", file=sys.stderr)
+    return 2
 
 
 def _cmd_sweep(args) -> int:
-    from . import sweep
+    from . import results, sweep
     try:
-        pts = sweep.points(families=args.families, bits=args.bits, modes=args.modes,
-                           methods=args.methods, acc=args.acc, granularity=args.granularity)
+        pts = sweep.points(families=args.families, bits=_int_range(args.bits), modes=args.modes,
+                           methods=args.methods, acc=args.acc, granularity=_granularity(args.granularity),
+                           calib=args.calib, act_scale=args.act_scale)
         data = _load_data(args.data) if args.data else None
-    except (ValueError, OSError) as exc:
-        print(f"numfmt sweep: {exc}", file=sys.stderr)
-        return 2
-    os.makedirs(args.out, exist_ok=True)
+    except sweep.OptionError as exc:
+        return _option_error(exc)
+    store = os.path.join(args.out, "sweep.jsonl")
     csv_path = os.path.join(args.out, "sweep.csv")
-    if os.path.exists(csv_path) and not args.resume:
-        os.replace(csv_path, csv_path + ".previous")
-    progress = None if args.quiet else _ProgressBar()
+    if os.path.exists(csv_path) and not os.path.exists(store) and not args.overwrite:
+        print(f"numfmt sweep: {csv_path} holds results without a results store (sweep.jsonl), from an older "
+              "numfmt; choose another --out, or --overwrite to replace it", file=sys.stderr)
+        return 2
+    progress = None if args.quiet else _Progress(digits=args.model in ("mlp", "cnn"))
     try:
-        records = sweep.run(pts, args.model, data=data, csv_path=csv_path, resume=args.resume,
-                            progress=progress)
+        records = sweep.run(pts, args.model, data=data, store=store, resume=args.resume,
+                            overwrite=args.overwrite, progress=progress)
     except KeyboardInterrupt:
-        print(f"\nnumfmt sweep: interrupted; the finished points are in {csv_path} "
-              "(--resume continues)", file=sys.stderr)
+        if progress is not None:
+            progress.close()
+        try:
+            kept = results.read(store)[1]
+        except (OSError, ValueError):
+            kept = []
+        if not kept:
+            print("numfmt sweep: interrupted before the first point finished", file=sys.stderr)
+            return 130
+        sweep.write_csv(kept, csv_path)
+        print(f"numfmt sweep: interrupted; {len(kept)} of {len(pts)} points finished, kept in {store} and "
+              f"{csv_path}; the same command with --resume continues", file=sys.stderr)
         return 130
+    except sweep.OptionError as exc:
+        return _option_error(exc)
+    except results.ResultsExist as exc:
+        print(f"numfmt sweep: {exc.path} already holds {exc.count} results of this sweep; --resume continues "
+              "it, --overwrite discards them, or choose another --out", file=sys.stderr)
+        return 2
+    except results.ForeignResults as exc:
+        print(f"numfmt sweep: {exc.path} holds results of a different sweep ({exc.what}); choose another "
+              "--out, or --overwrite to discard them", file=sys.stderr)
+        return 2
+    except results.CorruptResults as exc:
+        print(f"numfmt sweep: {exc}; choose another --out, or --overwrite to discard it", file=sys.stderr)
+        return 2
     except (ValueError, ImportError, OSError) as exc:
         print(f"numfmt sweep: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if progress is not None:
+            progress.close()
+    sweep.write_csv(records, csv_path)
     print(sweep.table(records))
     png = os.path.join(args.out, "sweep.png")
     sweep.plot(records, png)
-    print(f"\nsaved {csv_path} and {png}")
+    print(f"\nsaved {csv_path}, {png} and the results store {store}")
     return 0
 
 
@@ -235,15 +309,23 @@ def main(argv=None) -> int:
     sw.add_argument("--data", help="an .npz with x_calib, x_test, y_test (default: the digits data)")
     sw.add_argument("--families", type=_names, default=["int", "minifloat", "fixed", "mx"],
                     help="comma-separated, from int,minifloat,fixed,mx")
-    sw.add_argument("--bits", type=_int_range, default=list(range(3, 9)), help="e.g. 3-8 or 4,8")
+    sw.add_argument("--bits", default="3-8", help="e.g. 3-8 or 4,8")
     sw.add_argument("--modes", type=_names, default=["w", "wa"],
                     help="w (weights only), wa (weights and activations)")
     sw.add_argument("--methods", type=_names, default=["rtn", "gptq"], help="e.g. rtn,gptq,adaround")
     sw.add_argument("--acc", default="exact", help="accumulator: exact, fp32, fp16 or bf16")
-    sw.add_argument("--granularity", default="channel", help="tensor or channel")
-    sw.add_argument("--out", default="numfmt-sweep", help="directory for sweep.csv and sweep.png")
-    sw.add_argument("--resume", action="store_true", help="skip the points already in sweep.csv")
-    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.add_argument("--granularity", default="channel",
+                    help="weight scales per tensor, per channel, or per group of N inputs (an integer)")
+    sw.add_argument("--calib", default="minmax", help="scale calibration: minmax, percentile or mse")
+    sw.add_argument("--act-scale", default="float",
+                    help="activation scales: float, pow2 (powers of two) or none (scale 1)")
+    sw.add_argument("--out", default="numfmt-sweep",
+                    help="directory for sweep.jsonl (the results store), sweep.csv and sweep.png")
+    again = sw.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the sweep in --out: run only the points not yet in sweep.jsonl")
+    again.add_argument("--overwrite", action="store_true", help="discard the results already in --out")
+    sw.add_argument("--quiet", action="store_true", help="no progress")
     sw.set_defaults(func=_cmd_sweep)
     co = sub.add_parser("cost", help="a unit's resources: model estimate and, with --synth, Yosys/nextpnr",
                         description="Kinds: floatmul A [B [OUT]], intmac A B --acc-width W, kulischmac A B --n N, "
