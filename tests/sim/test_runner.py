@@ -116,6 +116,14 @@ def test_build_key_depends_on_text_simulator_and_waves():
     assert k != _runner.build_key(TINY, "tiny", "icarus")
 
 
+def test_build_key_depends_on_the_cocotb_libraries_linked(monkeypatch):
+    """A build from another venv links that venv's cocotb libraries: not a hit here."""
+    from cocotb_tools import config
+    k = _runner.build_key(TINY, "tiny", "verilator")
+    monkeypatch.setattr(config, "libs_dir", config.libs_dir.parent / "elsewhere")
+    assert k != _runner.build_key(TINY, "tiny", "verilator")
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """One real Verilator build of TINY, shared by the tests of this module."""
