@@ -68,6 +68,9 @@ class Report:
     loop_seconds : float
         Wall time of the clocked loop alone, inside the simulator (``seconds`` minus
         the simulator's start-up and the file transfers).
+    in_cycles, out_cycles : numpy.ndarray of int64
+        Per vector: the cycle (counted from the end of reset) of its input and of its
+        output handshake; ``np.diff(out_cycles)`` is the unit's cycles per transaction.
     """
     n_vectors: int
     cycles: int
@@ -79,6 +82,8 @@ class Report:
     lanes: int = 1
     simulator: str = "verilator"
     loop_seconds: float = 0.0
+    in_cycles: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    out_cycles: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 # -- packing: fields <-> payload rows (first field in the least significant bits) --------------
@@ -568,5 +573,7 @@ def _run(unit, members, *, model, seed, simulator, idle, backpressure, build_dir
     return [Report(n_vectors=m.n, cycles=int(result["cycles"]), seconds=seconds,
                    vectors_per_second=m.n / seconds if seconds > 0 else float("inf"),
                    latencies=np.repeat(lat_tx, m.lanes)[:m.n], build_seconds=build_seconds, seed=seed,
-                   lanes=m.lanes, simulator=simulator, loop_seconds=float(result["loop_seconds"]))
+                   lanes=m.lanes, simulator=simulator, loop_seconds=float(result["loop_seconds"]),
+                   in_cycles=np.repeat(result["in_cycles"], m.lanes)[:m.n],
+                   out_cycles=np.repeat(result["out_cycles"], m.lanes)[:m.n])
             for m in members]
