@@ -23,7 +23,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigne
 from numfmt import FloatFormat, Rounding
 from numfmt.modes import Overflow, Specials
 
-__all__ = ["Unpacked", "unpack", "round_pack", "clz", "special_codes"]
+__all__ = ["Unpacked", "unpack", "round_pack", "clz", "special_codes", "exp_range", "signed_bits"]
 
 
 def _check_float(name, fmt):
@@ -211,7 +211,7 @@ def round_up(rounding: Rounding, neg, lsb, nonzero, above, at, rand=None, frac=N
 
 
 def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, rounding="rne",
-               rand=None, nan=0, inf=0) -> Signal:
+               rand=None, nan=0, inf=0, cut=None, exp_range=None) -> Signal:
     """The code of ``fmt`` for ``(-1)**sign · sig · 2**exp``, rounded as ``fmt.encode`` does.
 
     Adds combinational logic to ``m`` and returns a ``fmt.bits``-wide signal.
@@ -244,6 +244,15 @@ def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, roundin
     nan, inf : Value or int
         1 makes the result NaN / inf of ``sign`` (``fmt.encode`` of ±NaN / ±inf: inf,
         max, NaN or zero as the format allows).
+    cut : callable, optional
+        ``cut(name, values)`` (e.g. :meth:`hw.rtl._unit.Cuts.cut`) is called at two
+        points with a dict of the values the rest needs, and its result replaces them:
+        ``"normalised"`` after the leading-zero count and left shift, ``"rounded"``
+        after the subnormal shift and the rounding increment (before the exponent,
+        overflow and special cases are packed into the code).
+    exp_range : (int, int), optional
+        The least and greatest value ``exp`` takes (default: its shape's range); with
+        ``cut``, registers are sized to the values' ranges.
 
     Returns
     -------
@@ -298,6 +307,18 @@ def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, roundin
     m.d.comb += N.eq((Cat(Const(0, W - w), sig) << lz)[:W])
     ex = Signal(signed(max(len(exp), len(lz) + 1, bits_for(abs(w)) + 1) + 2), name="rp_ex")
     m.d.comb += ex.eq(exp + (w - 1) - lz)
+    is_zero = ~sig.any()
+    if cut is not None:
+        # registers hold every bit that can change: N's low W-w bits are 0, ex is cut to
+        # the bits of its range
+        lo, hi = exp_range if exp_range is not None else _shape_range(exp.shape())
+        ex_bits = signed_bits(lo - 1, hi + w - 1)
+        after = cut("normalised", {"sign": sign, "norm": N[W - w:], "exp": ex[:ex_bits].as_signed(),
+                                   "zero": is_zero, "sticky": sticky, "rand": rand, "nan": nan, "inf": inf})
+        sign, N, ex, is_zero, sticky, rand, nan, inf = (
+            after[k] for k in ("sign", "norm", "exp", "zero", "sticky", "rand", "nan", "inf"))
+        N = Cat(Const(0, W - w), N)
+        sticky, nan, inf = Value.cast(sticky), Value.cast(nan), Value.cast(inf)
 
     # right shift into the subnormal binade, clamped to dcap
     need = emin - ex
@@ -320,6 +341,10 @@ def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, roundin
     up = round_up(rounding, sign, q[0], nonzero, above, at, rand, frac)
     r = Signal(man + 2, name="rp_rounded")
     m.d.comb += r.eq(q + up)
+    if cut is not None:
+        after = cut("rounded", {"sign": sign, "rounded": r, "exp": ex, "zero": is_zero, "nan": nan, "inf": inf})
+        sign, r, ex, is_zero, nan, inf = (after[k] for k in ("sign", "rounded", "exp", "zero", "nan", "inf"))
+        nan, inf = Value.cast(nan), Value.cast(inf)
     if not fmt.has_zero:
         r_eff = Mux(r < (1 << man), 1 << man, r)
     else:
@@ -347,7 +372,7 @@ def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, roundin
     else:
         overflowed = signed_code(Const(max_mag, shape))
     # (condition, code) in priority order; conditions known to be false are left out
-    cases = [(nan, pick(codes["nan"])), (inf, pick(codes["inf"])), (~sig.any(), pick(codes["zero"]))]
+    cases = [(nan, pick(codes["nan"])), (inf, pick(codes["inf"])), (is_zero, pick(codes["zero"]))]
     if fmt.negative_nan:   # before any rounding to zero
         cases.append((sign, Const(codes["neg_unsigned"], shape)))
     if ftz:
@@ -364,6 +389,34 @@ def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, roundin
         result = Mux(cond, code, result)
     m.d.comb += out.eq(result)
     return out
+
+
+def exp_range(fmt: FloatFormat) -> tuple[int, int]:
+    """The least and greatest :attr:`Unpacked.exp` of ``fmt`` 's codes (special codes included).
+
+    >>> import numfmt as nf
+    >>> exp_range(nf.parse("e4m3fn"))
+    (-9, 5)
+    """
+    base = fmt.bias + fmt.man
+    return (1 if fmt.has_zero else 0) - base, (1 << fmt.exp) - 1 - base
+
+
+def signed_bits(lo: int, hi: int) -> int:
+    """Bits of the narrowest two's-complement shape holding every integer in ``[lo, hi]``.
+
+    >>> signed_bits(-9, 5), signed_bits(0, 8), signed_bits(-1, 0)
+    (5, 5, 1)
+    """
+    n = 1
+    while not -(1 << (n - 1)) <= lo <= hi <= (1 << (n - 1)) - 1:
+        n += 1
+    return n
+
+
+def _shape_range(shape) -> tuple[int, int]:
+    n = shape.width
+    return (-(1 << (n - 1)), (1 << (n - 1)) - 1) if shape.signed else (0, (1 << n) - 1)
 
 
 def bits_for(n: int) -> int:

@@ -16,6 +16,9 @@ definition of every format's meaning. The testbenches in :mod:`numfmt.sim` compa
 Timing contract: output transaction ``k`` answers input transaction ``k`` (same order,
 one for one). Units built with :func:`pipeline` have a fixed latency of ``stages``
 cycles when the output is not stalled; back-pressure on ``o`` stalls the whole pipe.
+:class:`Cuts` places some of those registers inside a datapath, at named cut points,
+with the same timing; :class:`InputRegister` puts a register in front of a unit (so
+that place-and-route times the unit's first stage, see ``docs/fmax.md``).
 """
 
 from __future__ import annotations
@@ -25,11 +28,11 @@ import hashlib
 import re
 
 import numpy as np
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Const, Module, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Field", "Group", "Lanes", "Unit", "pipeline"]
+__all__ = ["Cuts", "Field", "Group", "InputRegister", "Lanes", "Unit", "pipeline"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,20 +143,20 @@ class Unit(wiring.Component):
         }
 
 
-def pipeline(m: Module, i, o, result, stages: int) -> None:
-    """Carry ``result`` (computed combinationally from ``i.payload``) to ``o`` through
-    ``stages`` registers, with a whole-pipe stall while ``o`` is not ready.
-
-    ``stages=0`` makes the unit combinational (``o.valid = i.valid``, ``i.ready = o.ready``).
-    """
+def _check_stages(stages) -> int:
     if isinstance(stages, bool) or not isinstance(stages, int) or stages < 0:
         raise ValueError(f"stages must be an integer ≥ 0, not {stages!r}")
-    if stages == 0:
-        m.d.comb += [o.payload.eq(result), o.valid.eq(i.valid), i.ready.eq(o.ready)]
-        return
+    return stages
+
+
+def _stall(m: Module, i, o) -> Signal:
+    """The registers' enable ``~o.valid | o.ready``, also driven to ``i.ready``."""
     enable = Signal()
     m.d.comb += [enable.eq(~o.valid | o.ready), i.ready.eq(enable)]
-    payload, valid = result, i.valid
+    return enable
+
+
+def _output_registers(m: Module, enable, o, payload, valid, stages: int) -> None:
     for s in range(stages):
         reg = Signal(len(o.payload.as_value()), name=f"stage{s}_payload")
         reg_valid = Signal(name=f"stage{s}_valid")
@@ -161,6 +164,141 @@ def pipeline(m: Module, i, o, result, stages: int) -> None:
             m.d.sync += [reg.eq(payload), reg_valid.eq(valid)]
         payload, valid = reg, reg_valid
     m.d.comb += [o.payload.eq(payload), o.valid.eq(valid)]
+
+
+def pipeline(m: Module, i, o, result, stages: int, cuts: "Cuts | None" = None) -> None:
+    """Carry ``result`` (computed combinationally from ``i.payload``) to ``o`` through
+    ``stages`` registers, with a whole-pipe stall while ``o`` is not ready.
+
+    ``stages=0`` makes the unit combinational (``o.valid = i.valid``, ``i.ready = o.ready``).
+    With ``cuts`` (the :class:`Cuts` the datapath of ``result`` went through), its
+    registers count among the ``stages``: the rest are output registers.
+    """
+    stages = _check_stages(stages)
+    if cuts is not None and cuts.n_active:
+        if stages <= cuts.n_active:
+            raise ValueError(f"stages must leave an output register after the {cuts.n_active} "
+                             f"active cuts, not {stages}")
+        _output_registers(m, cuts.enable, o, result, cuts.valid, stages - cuts.n_active)
+        return
+    if stages == 0:
+        m.d.comb += [o.payload.eq(result), o.valid.eq(i.valid), i.ready.eq(o.ready)]
+        return
+    _output_registers(m, _stall(m, i, o), o, result, i.valid, stages)
+
+
+class Cuts:
+    """Pipeline registers at named cut points inside a datapath, timed as :func:`pipeline`.
+
+    ``names`` are the datapath's cut points in priority order; the first ``active`` of
+    them get a register: at each, :meth:`cut` registers the values it is given
+    (Amaranth values; plain ints and constants pass through) together with the valid
+    bit and the ``carry`` values (e.g. a MAC's ``first``), all enabled by the
+    whole-pipe stall signal ``~o.valid | o.ready``. At an inactive cut the values
+    pass unchanged, so a datapath written once with its cuts gives every depth.
+
+    The datapath must call :meth:`cut` for its cut points in datapath order (each
+    once); ``valid`` and ``carry`` are then those of the last register passed.
+
+    >>> from amaranth.hdl import Module, Signal
+    >>> from amaranth.lib import stream, wiring
+    >>> m = Module()
+    >>> i = stream.Signature(8).flip().create()
+    >>> o = stream.Signature(8).create()
+    >>> cuts = Cuts(m, i, o, ("sum", "product"), active=1)
+    >>> x = Signal(8)
+    >>> cuts.cut("product", {"x": x})["x"] is x, cuts.cut("sum", {"x": x})["x"] is x
+    (True, False)
+    >>> cuts.n_active
+    1
+    """
+
+    def __init__(self, m: Module, i, o, names, active: int, *, carry: dict | None = None, enable=None):
+        names = tuple(names)
+        if len(set(names)) != len(names) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"names must be distinct strings, not {names!r}")
+        if isinstance(active, bool) or not isinstance(active, int) or active < 0:
+            raise ValueError(f"active must be an integer ≥ 0, not {active!r}")
+        self.m = m
+        self.names = names
+        self.active = frozenset(names[:active])
+        self.n_active = len(self.active)
+        self.valid = i.valid
+        self.carry = dict(carry or {})
+        self.enable = enable
+        if self.enable is None and self.n_active:
+            self.enable = _stall(m, i, o)
+        self._done = set()
+
+    def cut(self, name: str, values: dict) -> dict:
+        """``values`` after the cut point ``name``: registered copies if it is active."""
+        if name not in self.names:
+            raise ValueError(f"name must be one of the cut points {self.names}, not {name!r}")
+        if name in self._done:
+            raise ValueError(f"cut point {name!r} is already placed")
+        self._done.add(name)
+        if name not in self.active:
+            return dict(values)
+        out = {}
+        stmts = []
+        for key, v in {**values, **{f"carry_{k}": v for k, v in self.carry.items()}}.items():
+            if v is None or isinstance(v, int) or isinstance(v, Const):
+                out[key] = v
+                continue
+            v = Value.cast(v)
+            reg = Signal(v.shape(), name=f"{name}_{key}")
+            stmts.append(reg.eq(v))
+            out[key] = reg
+        valid = Signal(name=f"{name}_valid")
+        stmts.append(valid.eq(self.valid))
+        with self.m.If(self.enable):
+            self.m.d.sync += stmts
+        self.valid = valid
+        self.carry = {k: out.pop(f"carry_{k}") for k in self.carry}
+        return out
+
+
+class InputRegister(Unit):
+    """``unit`` behind one register on its input payload and valid bit (latency + 1).
+
+    For timing a unit alone: place-and-route counts register-to-register paths only,
+    so without it a unit's first stage (from its input ports) is not timed. The
+    register holds while ``unit`` stalls (its enable is ``unit.i.ready``).
+
+    >>> import numfmt as nf
+    >>> from numfmt.hw.rtl import FloatMul
+    >>> r = InputRegister(FloatMul(nf.parse("e4m3fn"), stages=2))
+    >>> r.latency, r.name
+    (3, 'inreg_floatmul_e4m3fn_e4m3fn_e4m3fn_rne_2')
+    """
+
+    def __init__(self, unit):
+        if not isinstance(unit, Unit):
+            raise TypeError(f"unit must be a hw.rtl.Unit, not {unit!r}")
+        self.unit = unit
+        self.latency = None if unit.latency is None else unit.latency + 1
+        super().__init__(unit.in_fields, unit.out_fields)
+
+    @property
+    def name(self) -> str:
+        return _module_name(f"inreg_{self.unit.name}")
+
+    def parameters(self) -> dict:
+        return {"unit": self.unit.name}
+
+    def model(self, inputs: dict) -> dict:
+        return self.unit.model(inputs)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.unit = u = self.unit
+        payload = Signal(len(self.i.payload.as_value()), name="in_payload")
+        valid = Signal(name="in_valid")
+        with m.If(u.i.ready):
+            m.d.sync += [payload.eq(self.i.payload), valid.eq(self.i.valid)]
+        m.d.comb += [u.i.payload.eq(payload), u.i.valid.eq(valid), self.i.ready.eq(u.i.ready),
+                     self.o.payload.eq(u.o.payload), self.o.valid.eq(u.o.valid), u.o.ready.eq(self.o.ready)]
+        return m
 
 
 class Lanes(Unit):

