@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _inputs
 from .catalogue import FLOATS, ML_DTYPES_NAMES
 from .formats.floating import FloatFormat
 
@@ -81,9 +82,10 @@ def to_ml_dtypes(codes, fmt: FloatFormat) -> np.ndarray:
 def from_ml_dtypes(array) -> tuple[FloatFormat, np.ndarray]:
     """``(fmt, codes)`` for an array of an ml_dtypes float type, float16 or float32.
 
-    Raises ``ValueError`` for dtypes numfmt has no format for.
+    Either byte order is read by value. Raises ``ValueError`` for dtypes numfmt
+    has no format for.
     """
-    array = np.asarray(array)
+    array = _inputs.as_native(array, name="array")
     name = array.dtype.name
     if name == "float16":
         fmt = FLOATS["fp16"]

@@ -19,6 +19,10 @@ Then the value is scaled by ``2**frac_bits`` and rounded to an integer ``q``
 in the integer domain; overflow handling sees ``q``, its low ``width`` bits,
 and ``lD``, bit ``width`` of ``floor(x * 2**frac_bits)`` in two's complement
 (before rounding), which AP_WRAP_SM uses.
+
+:func:`encode_mag` does that for any exact value ``±mag * 2**exp`` with a
+64-bit ``mag``; float inputs reach it through :func:`encode_one`, int64/uint64
+inputs through :func:`encode_ints`, which never passes through float64.
 """
 
 from __future__ import annotations
@@ -35,14 +39,23 @@ SAT, INFINITY, SAT_ZERO, SAT_SYM, WRAP, WRAP_SM = range(6)
 
 _U0 = np.uint64(0)
 _U1 = np.uint64(1)
+_MAG62 = np.uint64(1 << 62)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _bit(v, k):
-    """Bit ``k`` (≥ 0) of a non-negative int64 ``v``."""
-    if k >= 63:
+    """Bit ``k`` (≥ 0) of a uint64 ``v`` (False for ``k ≥ 64``)."""
+    if k >= 64:
         return False
-    return ((v >> k) & 1) == 1
+    return ((v >> np.uint64(k)) & _U1) == _U1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _bit_length64(v):
+    """Number of bits of a uint64 (0 for 0)."""
+    if (v >> np.uint64(63)) != _U0:
+        return np.int64(64)
+    return bit_length(np.int64(v))
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -60,24 +73,51 @@ def _set_bit(v, k, one):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def encode_one(b, in_e, in_m, width, frac_bits, signed, mode, overflow, sat_bits, rnd, sr_bits):
-    """The code (uint64) of the float with bits ``b`` in ``ap_fixed<width, width - frac_bits>``."""
-    neg, cls, mag, exp = unpack_float(b, in_e, in_m)
-    # -- read the input as ap_fixed_base(double) does -------------------------
-    if cls == INF:
-        mag = np.int64(1) << 52
-        exp = np.int64(972)
-    elif cls != FINITE:  # NaN: widen to float64 (quiet bit set), then 1.payload * 2**1024
-        if in_m < 52:
-            mag = (mag << (52 - in_m)) | (np.int64(1) << 51)
-        mag = mag | (np.int64(1) << 52)
-        exp = np.int64(972)
-    elif mag == 0:
-        return _U0
-    elif in_e == 11 and mag < (np.int64(1) << 52):  # float64 subnormal: hidden bit kept
-        mag = mag | (np.int64(1) << 52)
-        exp = np.int64(-1075)
+def _round_shift64(mag, s, neg, mode, rnd, sr_bits):
+    """``(q, trunc, inexact)``: ``mag / 2**s`` (uint64 ``mag``, ``s ≥ 1``) rounded, truncated, inexact.
 
+    ``q ≤ 2**63``. A magnitude below ``2**62`` (every float input) takes the
+    int64 :func:`round_shift` of the float kernels. Wider ones (64-bit integer
+    inputs) take :func:`round_up`'s decision here; for ``s > 64`` the
+    remainder (below ``2**64``) is less than half a unit, which a remainder
+    of 0 or 1 against a half of ``2**63`` reproduces.
+    """
+    if mag < _MAG62:
+        m = np.int64(mag)
+        sc = min(s, np.int64(63))    # s ≥ 63: the quotient is 0 and the remainder all of m
+        inexact = (m & ((np.int64(1) << sc) - 1)) != 0
+        return np.uint64(round_shift(m, s, neg, mode, rnd, sr_bits)), np.uint64(m >> sc), inexact
+    if s >= 64:
+        trunc = _U0
+        rem = mag
+    else:
+        trunc = mag >> np.uint64(s)
+        rem = mag & ((_U1 << np.uint64(s)) - _U1)
+    inexact = rem != _U0
+    if mode != STOCHASTIC:
+        if s > 64:
+            rem = _U1 if inexact else _U0
+        half = _U1 << np.uint64(min(s, np.int64(64)) - 1)
+        up = round_up(np.int64(trunc & _U1), rem, half, neg, mode)
+    else:                            # the discarded fraction read to sr_bits bits, truncated
+        t = s - sr_bits
+        if t >= 64:
+            frac = _U0
+        elif t >= 0:
+            frac = rem >> np.uint64(t)
+        else:
+            frac = rem << np.uint64(-t)
+        up = rnd < np.int64(frac)
+    return trunc + (_U1 if up else _U0), trunc, inexact
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def encode_mag(neg, mag, exp, width, frac_bits, signed, mode, overflow, sat_bits, rnd, sr_bits):
+    """The code (uint64) of the exact value ``±mag * 2**exp`` (uint64 ``mag ≥ 1``).
+
+    Scales by ``2**frac_bits``, rounds to an integer ``q`` and applies the
+    overflow mode, as ``ap_fixed_base`` does for a value it holds exactly.
+    """
     # -- scale by 2**frac_bits and round: |q| = Q, t = floor(x * 2**frac_bits) --
     w = width
     e = exp + frac_bits
@@ -87,24 +127,17 @@ def encode_one(b, in_e, in_m, width, frac_bits, signed, mode, overflow, sat_bits
             low64 = _U0
             huge = True
         else:
-            low64 = np.uint64(mag) << np.uint64(e)
-            huge = bit_length(mag) + e > 64
+            low64 = mag << np.uint64(e)
+            huge = _bit_length64(mag) + e > 64
         # lD = bit w of t = +-T; for -T that is not(bit w of T - 1)
         if neg:
-            ld = False if w < e else not _bit(mag - 1, w - e)
+            ld = False if w < e else not _bit(mag - _U1, w - e)
         else:
             ld = False if w < e else _bit(mag, w - e)
     else:
-        s = -e
-        if s >= 63:
-            trunc = np.int64(0)
-            inexact = True
-        else:
-            trunc = mag >> s
-            inexact = (mag & ((np.int64(1) << s) - 1)) != 0
-        low64 = np.uint64(round_shift(mag, s, neg, mode, rnd, sr_bits))
-        t = -(trunc + np.int64(inexact)) if neg else trunc
-        ld = t < 0 if w >= 63 else ((t >> w) & 1) == 1
+        low64, trunc, inexact = _round_shift64(mag, -e, neg, mode, rnd, sr_bits)
+        # t = trunc, or -(trunc + inexact) = ~(trunc + inexact - 1) when negative
+        ld = (not _bit(trunc + (_U1 if inexact else _U0) - _U1, w)) if neg else _bit(trunc, w)
 
     q_neg = neg and (huge or low64 != _U0)
     mask = ~_U0 if w == 64 else (_U1 << np.uint64(w)) - _U1
@@ -165,6 +198,28 @@ def encode_one(b, in_e, in_m, width, frac_bits, signed, mode, overflow, sat_bits
     return v
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def encode_one(b, in_e, in_m, width, frac_bits, signed, mode, overflow, sat_bits, rnd, sr_bits):
+    """The code (uint64) of the float with bits ``b`` in ``ap_fixed<width, width - frac_bits>``."""
+    neg, cls, mag, exp = unpack_float(b, in_e, in_m)
+    # -- read the input as ap_fixed_base(double) does -------------------------
+    if cls == INF:
+        mag = np.int64(1) << 52
+        exp = np.int64(972)
+    elif cls != FINITE:  # NaN: widen to float64 (quiet bit set), then 1.payload * 2**1024
+        if in_m < 52:
+            mag = (mag << (52 - in_m)) | (np.int64(1) << 51)
+        mag = mag | (np.int64(1) << 52)
+        exp = np.int64(972)
+    elif mag == 0:
+        return _U0
+    elif in_e == 11 and mag < (np.int64(1) << 52):  # float64 subnormal: hidden bit kept
+        mag = mag | (np.int64(1) << 52)
+        exp = np.int64(-1075)
+    return encode_mag(neg, np.uint64(mag), exp, width, frac_bits, signed, mode, overflow, sat_bits,
+                      rnd, sr_bits)
+
+
 @functools.lru_cache(maxsize=None)
 def encoder(in_e: int, in_m: int):
     """The compiled loop of :func:`encode_one` for one input type.
@@ -184,6 +239,23 @@ def encoder(in_e: int, in_m: int):
                                 sat_bits, rnd, sr_bits)
 
     return kernel
+
+
+@numba.njit(cache=True, nogil=True)
+def encode_ints(neg, mag, width, frac_bits, signed, mode, overflow, sat_bits, rand, sr_bits, out):
+    """Write the code of each integer ``-mag[i] if neg[i] else mag[i]`` (uint64 ``mag``) to ``out``.
+
+    The integers are exact (no float64 in between), so int64/uint64 inputs
+    beyond 2**53 convert as the exact values they are.
+    """
+    stochastic = rand.size == mag.size
+    for i in range(mag.size):
+        if mag[i] == _U0:
+            out[i] = 0
+        else:
+            rnd = rand[i] if stochastic else np.int64(0)
+            out[i] = encode_mag(neg[i], mag[i], np.int64(0), width, frac_bits, signed, mode, overflow,
+                                sat_bits, rnd, sr_bits)
 
 
 def fast_path_applies(in_e, width, mode, overflow, sat_bits) -> bool:

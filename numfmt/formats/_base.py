@@ -39,12 +39,20 @@ class Format:
     # ``bits``: the width of one code, a property (FloatFormat, FixedFormat)
     # or a dataclass field (IntFormat) of every subclass.
 
+    #: True if the format converts int64/uint64 inputs exactly with ``_encode_ints``;
+    #: otherwise integers are read as float64 (and refused where float64 would round them).
+    _exact_ints = False
+
     @property
     def default_rounding(self) -> Rounding:
         """Rounding used by :meth:`encode` when none is given."""
         return Rounding.NEAREST_EVEN
 
     def _encode_bits(self, bits, in_e, in_m, rounding: Rounding, rand, sr_bits):  # pragma: no cover
+        raise NotImplementedError
+
+    def _encode_ints(self, neg, mag, rounding: Rounding, rand, sr_bits):  # pragma: no cover
+        """Codes of the integers ``-mag if neg else mag`` (flat bool and uint64 arrays)."""
         raise NotImplementedError
 
     def _decode_codes(self, codes):  # pragma: no cover - abstract
@@ -63,7 +71,10 @@ class Format:
         ----------
         x : array_like
             float64, float32, float16 or ml_dtypes bfloat16 values (Python
-            numbers and integer arrays are read as float64). Any shape.
+            numbers and integer arrays are read as float64), in either byte
+            order. Any shape. Integer, fixed-point and sign-magnitude formats
+            convert int64/uint64 inputs exactly; the others raise
+            ``ValueError`` for an integer that float64 cannot hold exactly.
         rounding : Rounding or str, optional
             Rounding mode; default :attr:`default_rounding`.
         rng : numpy.random.Generator or int, optional
@@ -83,16 +94,26 @@ class Format:
         return self._encode_with(x, rounding, rng, sr_bits)
 
     def _encode_with(self, x, rounding, rng, sr_bits, **options):
-        """Check the arguments of :meth:`encode`, then call the ``_encode_bits`` hook."""
+        """Check the arguments of :meth:`encode`, then call the ``_encode_bits`` (or ``_encode_ints``) hook."""
         rounding = self.default_rounding if rounding is None else Rounding.parse(rounding, field="rounding")
-        bits, in_e, in_m, shape = _inputs.float_bits(x)
+        arr = _inputs.as_native(x)
+        ints = self._exact_ints and _inputs.is_wide_int(arr)
+        if ints:
+            neg, mag = _inputs.int_parts(arr)
+            shape, size = arr.shape, mag.size
+        else:
+            bits, in_e, in_m, shape = _inputs.float_bits(arr)
+            size = bits.size
         if rounding is Rounding.STOCHASTIC:
             if isinstance(sr_bits, bool) or not isinstance(sr_bits, (int, np.integer)) or not 1 <= sr_bits <= _MAX_SR_BITS:
                 raise ValueError(f"sr_bits must be an integer in 1..{_MAX_SR_BITS}, not {sr_bits!r}")
-            rand = _random_bits(rng, bits.size, int(sr_bits))
+            rand = _random_bits(rng, size, int(sr_bits))
         else:
             rand = np.zeros(1, dtype=np.int64)
-        codes = self._encode_bits(bits, in_e, in_m, rounding, rand, int(sr_bits), **options)
+        if ints:
+            codes = self._encode_ints(neg, mag, rounding, rand, int(sr_bits), **options)
+        else:
+            codes = self._encode_bits(bits, in_e, in_m, rounding, rand, int(sr_bits), **options)
         return codes.reshape(shape)
 
     def decode(self, codes):

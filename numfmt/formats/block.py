@@ -37,12 +37,17 @@ from .floating import FloatFormat
 from .integer import IntFormat
 from .signmag import SignMagFormat
 
-__all__ = ["BLOCKS", "BlockCodes", "BlockFormat", "NanPolicy", "Ragged", "ScaleRule", "parse_block"]
+__all__ = ["BLOCKS", "MAX_BLOCK", "BlockCodes", "BlockFormat", "NanPolicy", "Ragged", "ScaleRule", "parse_block"]
 
 _ELEMENT_TYPES = (FloatFormat, IntFormat, FixedFormat, SignMagFormat)
 _SCALE_TYPES = (FloatFormat, IntFormat)
 #: Elements whose smallest positive value is at least this are scaled exactly (see Notes)
 _MIN_ELEMENT_QUANTUM = Fraction(1, 1 << 989)
+#: The largest ``block``: far above any hardware block (OCP MX: 32; BFP: up to a few
+#: hundred), small enough that a one-block tensor's padding stays small.
+MAX_BLOCK = 1 << 16
+#: Element overflow modes that wrap; inside a block they saturate instead (see BlockFormat Notes)
+_WRAPPING = (Overflow.WRAP, Overflow.WRAP_SIGN_MAGNITUDE)
 
 
 class ScaleRule(_ParsedEnum):
@@ -121,6 +126,10 @@ class BlockCodes:
     elements: np.ndarray
     format: "BlockFormat"
 
+    def __post_init__(self):
+        if not isinstance(self.format, BlockFormat):
+            raise TypeError(f"format must be a BlockFormat, not {self.format!r}")
+
     def decode(self):
         """``format.decode(self)``."""
         return self.format.decode(self)
@@ -180,7 +189,7 @@ class BlockFormat:
     element : FloatFormat, IntFormat, FixedFormat, SignMagFormat or str
         The format of each element (≤ 32 bits, largest value > 0).
     block : int
-        Elements per block (≥ 1); default 32.
+        Elements per block, 1..:data:`MAX_BLOCK` (2**16); default 32.
     axis : int
         Axis along which blocks run (keyword-only; default −1). Checked
         against the input's dimensions at :meth:`encode`.
@@ -211,12 +220,15 @@ class BlockFormat:
     element is ``element.encode(x / 2**e)`` with element overflow
     saturating to ``±element.max`` (OCP MX v1.0 §6.3: "clamping normal
     numbers to max normal"; a FloatFormat element is encoded with
-    ``overflow="sat"``; integer and fixed-point elements use their own
-    overflow mode). ``x / 2**e`` is computed in float64, which is exact for
-    float32/16/bfloat16 inputs; for float64 inputs, a quotient below
-    ``2**-1022`` is replaced by ``±2**-1074``, which rounds the same in
-    every element format whose smallest positive value is at least
-    ``2**-989`` (required), for every rounding mode.
+    ``overflow="sat"``; an integer or fixed-point element that wraps —
+    ``wrap`` or ``wrap_sm``, e.g. ``ap_fixed``'s default AP_WRAP — is
+    encoded with ``overflow="sat"`` (and no saturation bits); the saturating
+    modes ``sat``, ``sat_sym`` and ``sat_zero`` are kept). ``x / 2**e`` is
+    computed in float64, which is exact for float32/16/bfloat16 inputs; for
+    float64 inputs, a quotient below ``2**-1022`` is replaced by
+    ``±2**-1074``, which rounds the same in every element format whose
+    smallest positive value is at least ``2**-989`` (required), for every
+    rounding mode.
 
     Examples
     --------
@@ -246,8 +258,9 @@ class BlockFormat:
         if _smallest_positive(element) < _MIN_ELEMENT_QUANTUM:
             raise ValueError(f"element's smallest positive value must be ≥ 2**-989, "
                              f"not {float(_smallest_positive(element))!r} ({element})")
-        if isinstance(self.block, bool) or not isinstance(self.block, (int, np.integer)) or self.block < 1:
-            raise ValueError(f"block must be an integer ≥ 1, not {self.block!r}")
+        if (isinstance(self.block, bool) or not isinstance(self.block, (int, np.integer))
+                or not 1 <= self.block <= MAX_BLOCK):
+            raise ValueError(f"block must be an integer in 1..{MAX_BLOCK}, not {self.block!r}")
         if isinstance(self.axis, bool) or not isinstance(self.axis, (int, np.integer)):
             raise ValueError(f"axis must be an integer, not {self.axis!r}")
         scale = _default_scale() if self.scale is None else _check_format("scale", self.scale, _SCALE_TYPES)
@@ -293,9 +306,13 @@ class BlockFormat:
 
     @property
     def _element_encoder(self):
-        """The element format encode() uses: FloatFormat elements saturate."""
+        """The element format encode() uses: FloatFormat elements saturate; wrapping ones clamp."""
         e = self.element
         if isinstance(e, FloatFormat) and e.overflow is not Overflow.SATURATE:
+            return dataclasses.replace(e, overflow=Overflow.SATURATE)
+        if isinstance(e, FixedFormat) and e.overflow in _WRAPPING:
+            return dataclasses.replace(e, overflow=Overflow.SATURATE, sat_bits=0)
+        if isinstance(e, IntFormat) and e.overflow in _WRAPPING:
             return dataclasses.replace(e, overflow=Overflow.SATURATE)
         return e
 
@@ -306,8 +323,9 @@ class BlockFormat:
         Parameters
         ----------
         x : array_like
-            float64, float32, float16 or bfloat16 values, any shape with at
-            least one dimension.
+            float64, float32, float16 or bfloat16 values (either byte order;
+            integers that float64 holds exactly), any shape with at least one
+            dimension; any axis may be empty.
         rounding, rng, sr_bits
             Element rounding (default: the element format's default, RNE for
             the catalogue), as :meth:`numfmt.Format.encode`. Stochastic
@@ -371,7 +389,8 @@ class BlockFormat:
     def decode(self, scales, elements=None):
         """Values (float64, shaped like the elements) of ``encode``'s result.
 
-        Call as ``decode(codes)`` with a :class:`BlockCodes` or as
+        Call as ``decode(codes)`` with a :class:`BlockCodes` of this format
+        (codes of another format raise ``ValueError``) or as
         ``decode(scales, elements)`` with the two code arrays. A NaN scale
         makes its whole block NaN.
         """
@@ -379,6 +398,9 @@ class BlockFormat:
             if not isinstance(scales, BlockCodes):
                 raise ValueError("decode needs a BlockCodes or both scales and elements, "
                                  f"not {type(scales).__name__} alone")
+            if scales.format != self:
+                raise ValueError(f"codes were encoded by {scales.format}, not {self}; decode them with "
+                                 f"codes.decode() or {scales.format}.decode(codes)")
             scales, elements = scales.scales, scales.elements
         elements = np.asarray(elements)
         scales = np.asarray(scales)
@@ -502,7 +524,7 @@ def _blocked(a, axis, block):
 
 def _unblocked(b, n, axis):
     """Inverse of :func:`_blocked`: ``(..., nblocks, block)`` back to the input's layout."""
-    flat = b.reshape(b.shape[:-2] + (-1,))
+    flat = b.reshape(b.shape[:-2] + (b.shape[-2] * b.shape[-1],))
     if flat.shape[-1] != n:
         flat = flat[..., :n]
     return np.moveaxis(flat, -1, axis)

@@ -66,6 +66,27 @@ def _encode(bits, in_e, in_m, *, width, frac_bits, signed, rounding, overflow, s
     return out
 
 
+def _encode_ints(neg, mag, *, width, frac_bits, signed, rounding, overflow, sat_bits, rand, sr_bits, dtype):
+    """Run the compiled conversion on exact integers ``±mag`` (flat bool, uint64); codes of ``dtype``."""
+    out = np.empty(mag.size, dtype=dtype)
+    _k.encode_ints(neg, mag, width, frac_bits, signed, rounding.code, overflow.code, sat_bits, rand, sr_bits, out)
+    return out
+
+
+def _check_quantized(fmt, codes):
+    """``ValueError`` unless every code's value ``k * 2**-frac_bits`` is exactly a float64.
+
+    Only formats wider than 53 bits have values that float64 does not hold.
+    """
+    if fmt.width <= 53:
+        return
+    flat, _ = _inputs.as_codes(codes, fmt.width)
+    value = _inputs.first_inexact(*_inputs.int_parts(_to_int(flat, fmt.width, fmt.signed)))
+    if value is not None:
+        raise ValueError(f"quantize: the result {value} * 2**{-fmt.frac_bits} of {fmt} is not a float64 "
+                         "(it has more than 53 significant bits); use encode() and decode_int() for it")
+
+
 def _to_int(codes, width, signed):
     """Codes (flat uint64) → their integer values: int64, or uint64 for 64-bit unsigned."""
     if width == 64:
@@ -152,8 +173,13 @@ class FixedFormat(Format):
     visible only with more than about 1020 fraction bits. float32/float16
     inputs are widened to float64 first, as ``ap_fixed(float)`` does.
 
+    int64/uint64 inputs are converted as the exact integers they are (not
+    through float64), as ``ap_fixed`` converts a ``long long``.
+
     :meth:`decode` gives float64, exact for W ≤ 53 and rounded to nearest
     for wider formats; :meth:`decode_int` gives the integers ``k`` exactly.
+    :meth:`quantize` never rounds: where a result has no exact float64 (W > 53),
+    it raises ``ValueError``.
 
     Examples
     --------
@@ -201,8 +227,25 @@ class FixedFormat(Format):
                        signed=self.signed, rounding=rounding, overflow=self.overflow,
                        sat_bits=self.sat_bits, rand=rand, sr_bits=sr_bits, dtype=self.code_dtype)
 
+    _exact_ints = True
+
+    def _encode_ints(self, neg, mag, rounding, rand, sr_bits):
+        return _encode_ints(neg, mag, width=self.width, frac_bits=self.frac_bits, signed=self.signed,
+                            rounding=rounding, overflow=self.overflow, sat_bits=self.sat_bits,
+                            rand=rand, sr_bits=sr_bits, dtype=self.code_dtype)
+
     def _decode_codes(self, codes):
         return _decode(codes, self.width, self.frac_bits, self.signed)
+
+    def quantize(self, x, rounding=None, *, rng=None, sr_bits: int = 32):
+        """``decode(encode(x, ...))``, exactly: ``ValueError`` where float64 cannot hold a result.
+
+        >>> FixedFormat(64, 64).quantize([2**53 + 2, -3]).tolist()
+        [9007199254740994.0, -3.0]
+        """
+        codes = self.encode(x, rounding, rng=rng, sr_bits=sr_bits)
+        _check_quantized(self, codes)
+        return self.decode(codes)
 
     # -- introspection --------------------------------------------------------
     @property

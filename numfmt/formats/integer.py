@@ -16,7 +16,8 @@ import re
 from .. import _inputs
 from ..modes import Overflow, Rounding
 from ._base import Format
-from .fixed import _check_bool, _check_int, _check_overflow, _check_own_rounding, _decode, _encode, _to_int
+from .fixed import (_check_bool, _check_int, _check_overflow, _check_own_rounding, _decode, _encode, _encode_ints,
+                    _to_int)
 
 __all__ = ["IntFormat"]
 
@@ -79,6 +80,12 @@ class IntFormat(Format):
         return _encode(bits, in_e, in_m, width=self.bits, frac_bits=0, signed=self.signed,
                        rounding=rounding, overflow=self.overflow, sat_bits=0,
                        rand=rand, sr_bits=sr_bits, dtype=self.code_dtype)
+
+    _exact_ints = True
+
+    def _encode_ints(self, neg, mag, rounding, rand, sr_bits):
+        return _encode_ints(neg, mag, width=self.bits, frac_bits=0, signed=self.signed, rounding=rounding,
+                            overflow=self.overflow, sat_bits=0, rand=rand, sr_bits=sr_bits, dtype=self.code_dtype)
 
     def _decode_codes(self, codes):
         return _decode(codes, self.bits, 0, self.signed)

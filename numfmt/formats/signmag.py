@@ -23,7 +23,7 @@ import numpy as np
 from .. import _inputs
 from ..modes import Overflow, Rounding
 from ._base import Format
-from .fixed import _check_int, _check_own_rounding, _encode, _to_int
+from .fixed import _check_int, _check_own_rounding, _encode, _encode_ints, _to_int
 
 __all__ = ["SignMagFormat"]
 
@@ -41,6 +41,7 @@ class SignMagFormat(Format):
     ``q`` over ``|q|``; a result of zero keeps the sign bit of the input, as
     a float format does (``-0.25`` gives −0). Infinities saturate. NaN gives
     what the integer conversion gives for it: ``±max`` with the NaN's sign.
+    int64/uint64 inputs convert as the exact integers they are.
 
     Parameters
     ----------
@@ -71,12 +72,23 @@ class SignMagFormat(Format):
         """The format's own rounding, :attr:`rounding`."""
         return self.rounding
 
+    _exact_ints = True
+
     def _encode_bits(self, bits, in_e, in_m, rounding, rand, sr_bits):
         twos = _encode(bits, in_e, in_m, width=self.bits, frac_bits=0, signed=True,
                        rounding=rounding, overflow=Overflow.SATURATE_SYMMETRIC, sat_bits=0,
                        rand=rand, sr_bits=sr_bits, dtype=np.uint64)
+        return self._from_twos(twos, (bits >> (in_e + in_m)).astype(bool))
+
+    def _encode_ints(self, neg, mag, rounding, rand, sr_bits):
+        twos = _encode_ints(neg, mag, width=self.bits, frac_bits=0, signed=True, rounding=rounding,
+                            overflow=Overflow.SATURATE_SYMMETRIC, sat_bits=0, rand=rand, sr_bits=sr_bits,
+                            dtype=np.uint64)
+        return self._from_twos(twos, neg)
+
+    def _from_twos(self, twos, in_sign):
+        """Sign-magnitude codes from the symmetric two's-complement codes; zero keeps ``in_sign``."""
         q = _to_int(twos, self.bits, True)
-        in_sign = (bits >> (in_e + in_m)).astype(bool)
         negative = (q < 0) | ((q == 0) & in_sign)
         codes = np.abs(q).astype(np.uint64) | (negative.astype(np.uint64) << np.uint64(self.bits - 1))
         return codes.astype(self.code_dtype)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import random
 import re
+import shutil
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -398,3 +401,61 @@ def test_parses_hls4ml_precision_strings():
                 fmt = FixedFormat.from_string(str(hls))
                 assert (fmt.width, fmt.int_bits, fmt.signed, fmt.sat_bits) == (12, -3, signed, hls.saturation_bits)
                 assert fmt.rounding.ap_name == "AP_" + q.name and fmt.overflow.ap_name == "AP_" + o.name
+
+
+# --- int64/uint64 inputs: ap_fixed_base(long long) of the headers -------------------------------------
+
+INT_SEED = 20261206
+
+
+def _header_program(formats, signed_values, unsigned_values):
+    """C++ printing, per format, the codes of ``ap_fixed_base<...>(long long / unsigned long long)``."""
+    def literal(v):
+        return "(-9223372036854775807LL - 1)" if v == -2**63 else f"{v}LL"
+    return "\n".join([
+        "#include <ap_fixed.h>", "#include <cstdio>", "#include <cstdint>",
+        "const long long V[] = {" + ", ".join(map(literal, signed_values)) + "};",
+        "const unsigned long long U[] = {" + ", ".join(f"{v}ULL" for v in unsigned_values) + "};",
+        "template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> void run() {",
+        "  const uint64_t m = W == 64 ? ~0ULL : ((1ULL << W) - 1);",
+        "  for (long long v : V) { ap_fixed_base<W, I, S, Q, O, N> f(v);"
+        " printf(\"%llu \", (unsigned long long)(f.bits_to_uint64() & m)); }",
+        "  for (unsigned long long v : U) { ap_fixed_base<W, I, S, Q, O, N> f(v);"
+        " printf(\"%llu \", (unsigned long long)(f.bits_to_uint64() & m)); }",
+        "  printf(\"\\n\");",
+        "}",
+        "int main() {",
+        *[f"  run<{harness.template_args(f)}>();" for f in formats],
+        "}",
+    ])
+
+
+@pytest.mark.slow
+def test_matches_ap_fixed_headers_for_64_bit_integers(tmp_path):
+    """int64/uint64 inputs == ``ap_fixed_base(long long)`` / ``(unsigned long long)`` of the HLS headers."""
+    reason = harness.why_unavailable()
+    if reason:
+        pytest.skip(reason)
+    rnd = random.Random(INT_SEED)
+    formats = []
+    for _ in range(60):
+        width = rnd.choice([1, 3, 8, 16, 31, 32, 33, 53, 63, 64])
+        signed = rnd.random() < 0.6
+        overflow = rnd.choice([o for o in AP_O if signed or o is not Overflow.WRAP_SIGN_MAGNITUDE])
+        formats.append(FixedFormat(width, width + rnd.randint(-4, 20), signed=signed, overflow=overflow,
+                                   rounding=rnd.choice(AP_Q), sat_bits=rnd.randint(0, width)))
+    signed_values = ([0, 1, -1, 5, -5, 2**63 - 1, -2**63, 2**53 + 1, -(2**53) - 1]
+                     + [rnd.randint(-2**63, 2**63 - 1) for _ in range(40)]
+                     + [rnd.randint(-2**20, 2**20) for _ in range(20)])
+    unsigned_values = [2**64 - 1, 2**63, 2**63 + 12345] + [rnd.randint(0, 2**64 - 1) for _ in range(30)]
+    (tmp_path / "t.cpp").write_text(_header_program(formats, signed_values, unsigned_values))
+    subprocess.run([shutil.which("g++"), *harness.CXXFLAGS, "-I", str(harness.headers_dir()), "t.cpp", "-o", "t"],
+                   cwd=tmp_path, check=True)
+    lines = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert len(lines) == len(formats)
+    for fmt, line in zip(formats, lines):
+        got = (fmt.encode(np.array(signed_values, dtype=np.int64)).tolist()
+               + fmt.encode(np.array(unsigned_values, dtype=np.uint64)).tolist())
+        want = [int(t) for t in line.split()]
+        bad = [(v, g, w) for v, g, w in zip(signed_values + unsigned_values, got, want) if g != w]
+        assert not bad, f"{fmt} (seed {INT_SEED}): (input, numfmt, headers) {bad[:8]}"
