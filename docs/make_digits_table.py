@@ -40,10 +40,10 @@ def render(records, methods) -> str:
              "bit-exactly (`numfmt.nn`, exact accumulators, per-channel weight scales). *W-only*:",
              "activations in int16 (per-tensor scale; their rounding is negligible); *W=A*:",
              "activations use the weight's format (per-tensor scale). Minifloat: the best",
-             "`fp{N}_e{E}m{M}` split at that width, named in brackets, among the splits the exact",
-             "datapath can build: W=A splits with 5 or more exponent bits need an exact accumulator",
-             "wider than the 64-bit requantizer allows; they are recorded in",
-             "`docs/digits_accuracy.csv` with accuracy NaN and the reason.",
+             "`fp{N}_e{E}m{M}` split at that width, named in brackets, among every split: those whose",
+             "exact accumulator or bias exceeds 64 bits (W=A with 5 or more exponent bits, such as",
+             "`fp8_e5m2`; weight-only `e6m0`, `e6m1`, `e7m0`) run on the wide requantizer of",
+             "`docs/nn.md`. Every point is in `docs/digits_accuracy.csv`.",
              ""]
     for model in ("mlp", "cnn"):
         rs = [r for r in records if r["model"] == model]
@@ -59,6 +59,19 @@ def render(records, methods) -> str:
                 for m in methods:
                     cells += _cells(rs, model, mode, m, bits)
             lines.append(f"| {bits} | " + " | ".join(cells) + " |")
+        lines.append("")
+    e5m2 = {(r["model"], r["method"]): r["accuracy"] for r in records
+            if r["weight"] == r["act"] == "fp8_e5m2" and r["mode"] == "wa"}
+    models = [m for m in ("mlp", "cnn") if any(k[0] == m for k in e5m2)]
+    if models:
+        lines += ["## fp8_e5m2, W=A", "",
+                  "The E5M2 split (the FP8 activation format's field widths; like every `fpN` split here",
+                  "all its codes are finite) for weights and activations: exact accumulators of about 70",
+                  "bits, on the wide requantizer. Accuracy (%) per method:", "",
+                  "| model | " + " | ".join(methods) + " |", "|" + "---|" * (1 + len(methods))]
+        for model in models:
+            cells = [f"{100 * e5m2[(model, m)]:.1f}" if (model, m) in e5m2 else "–" for m in methods]
+            lines.append(f"| {model.upper()} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 

@@ -161,6 +161,9 @@ class MatrixVector(Unit):
         if node.acc is not None and not isinstance(node.acc, (ExactAccumulator, FixedAccumulator)):
             raise ValueError(f"node {node.name!r}: the accumulator {node.acc} is not supported by this "
                              "accelerator yet (the exact accumulator or a FixedAccumulator)")
+        if node.requant_bits > 63:
+            raise ValueError(f"node {node.name!r}: the requantization needs {node.requant_bits}-bit "
+                             "products (a wide requantizer); this accelerator has the 64-bit one")
         rq = _dp.make_requantizer(node.multiplier, node.shift, self.out_fmt)
         if rq is None:
             raise ValueError(f"node {node.name!r}: the output format {self.out_fmt} has no integer "

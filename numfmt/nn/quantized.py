@@ -94,10 +94,12 @@ class QConfig:
         range, else ``ValueError``).
     mult_bits : int
         Widest requantization multiplier (1..32); a layer uses fewer bits
-        when its accumulator is wide, so that ``acc * multiplier`` fits 63 bits.
+        when its accumulator is wide, so that ``acc * multiplier`` fits 63 bits,
+        unless fewer than 2 would be left: then the full width and a wide
+        requantizer (``docs/nn.md``).
     bias_bits : int or None
         Bias integers are signed ``bias_bits``-bit (``ValueError`` if one does
-        not fit); ``None``: as wide as needed (at most 53 bits).
+        not fit); ``None``: as wide as needed (wider than 63 bits: Python ints).
     percentile : float
         For ``calib="percentile"``.
 
@@ -261,7 +263,8 @@ class QLinear(_QNode):
         ``Qp[o]``: the accumulator counts units of ``2**Qp[o]`` (value units,
         i.e. ``s_x * channel_scale[o] * 2**Qp[o]`` in real terms).
     bias : numpy.ndarray of int64, (out,)
-        Initial accumulator value in those units.
+        Initial accumulator value in those units (an object array of Python
+        ints when one needs more than 63 bits).
     acc : accumulator
     acc_bits : int
         Bits of the largest accumulator magnitude (a static bound).
@@ -301,9 +304,24 @@ class QLinear(_QNode):
         wm = np.ascontiguousarray(wv.reshape(wv.shape[0], -1))
         wm.setflags(write=False)
         object.__setattr__(self, "_wm", wm)
-        object.__setattr__(self, "_rq", dp.make_requantizer(self.multiplier, self.shift, self.out.format))
+        wide = self.x.block is None and (self.requant_bits > 63 or _wide_shift(self.shift))
+        object.__setattr__(self, "_wide", bool(wide))
+        object.__setattr__(self, "_rq", None if wide else dp.make_requantizer(self.multiplier, self.shift,
+                                                                              self.out.format))
         if self.x.block is not None:
             self._init_block()
+
+    @property
+    def requant_bits(self) -> int:
+        """Bits of the requantization product ``K * (multiplier << max(-shift, 0))`` (a static bound).
+
+        At most 63 (and ``|shift| ≤ 63``): the 64-bit requantizer; more: the
+        wide requantizer (``docs/nn.md``). 0 for block (MX) activations, which
+        have no requantizer.
+        """
+        if self.x.block is not None:
+            return 0
+        return _product_bits(self.acc_bits, self.multiplier, self.shift)
 
     def _init_block(self):
         """Weight factors for block inputs: element values, absolute block exponents, BlockCodes (K, out)."""
@@ -352,6 +370,8 @@ class QLinear(_QNode):
             _check_no_overflow(self.name, acc, C)
             return dp.converter(self.out.format).quantize(C) + 0.0
         qx = dp.quantum_exp(self.x.block.element)
+        if self._partial_bits > 62:
+            return self._run_block_wide(va, ea, qx)
         xi = dp.to_int(va, qx)
         n, K = xi.shape
         out, nb = blk["ew"].shape
@@ -368,6 +388,33 @@ class QLinear(_QNode):
         S[:, :, nb] = self.bias[None, :]
         Fx[:, :, nb] = self.acc_exp[None, :]
         return dp.round_dyadic_sum(S, Fx, self.out.format)
+
+    def _requantize_register(self, mask, C):
+        """``R_F(C * m * 2**-c / 2**Qp)`` of the exact register values ``C[mask]`` (off the ``2**Qp`` grid)."""
+        F = self.acc.frac_bits
+        ch = np.nonzero(mask)[1]
+        R = dp.to_pyint(C[mask], -F)                                  # the register's integers
+        c = self.shift[ch]
+        B = np.array([int(b) << max(-int(ci), 0) for b, ci in zip(self.multiplier[ch], c)], dtype=object)
+        try:
+            return dp.round_pyint(R * B, np.maximum(c, 0) + self.acc_exp[ch] + F, self.out.format)
+        except ValueError as exc:
+            raise ValueError(f"node {self.name!r}: the saturated register {self.acc} is off the 2**acc_exp "
+                             f"grid: {exc}") from None
+
+    def _run_block_wide(self, va, ea, qx):
+        """:meth:`_run_block`'s exact sum when a block's element dot product exceeds 62 bits: Python ints."""
+        blk, block = self._blk, self.x.block.block
+        K = va.shape[1]
+        out, nb = blk["ew"].shape
+        F = [ea[:, None, j] + blk["ew"][None, :, j] + (qx + blk["qw"]) for j in range(nb)]
+        G = int(min(min(int(f.min()) for f in F), int(self.acc_exp.min())))
+        total = dp._shift(np.asarray(self.bias, dtype=object)[None, :], self.acc_exp[None, :] - G)
+        for j in range(nb):
+            k = slice(j * block, min((j + 1) * block, K))
+            S = dp.exact_matmul(va[:, k], qx, blk["wif"][k], np.zeros(out, dtype=np.int64))
+            total = total + dp._shift(S, F[j] - G)
+        return dp.round_pyint(total, np.full(total.shape, -G, dtype=np.int64), self.out.format)
 
     @property
     def _partial_bits(self):
@@ -388,7 +435,18 @@ class QLinear(_QNode):
         return self.weight_values * self.channel_scale.reshape(view)
 
     def accumulate(self, xv):
-        """Integer accumulators ``K`` (int64, ``(rows, out)``) for input values ``xv`` (scalar activations)."""
+        """Integer accumulators ``K`` (``(rows, out)``) for input values ``xv`` (scalar activations).
+
+        int64, or an object array of Python ints when ``acc_bits > 63`` (or a
+        float register's value exceeds 62 bits in units of ``2**acc_exp``).
+        ``K = C / 2**acc_exp`` for the register value ``C``; a saturated fixed
+        register off that grid (``docs/nn.md``) gives ``K`` rounded toward zero
+        here, while :meth:`run` requantizes the register's exact value.
+        """
+        return self._accumulate(xv)[0]
+
+    def _accumulate(self, xv):
+        """``(K, off)``: :meth:`accumulate`, and ``(mask, C)`` for fixed-register values off the grid, else None."""
         if self.x.block is not None:
             raise ValueError(f"node {self.name!r}: block activations ({self.x.block}) have no static "
                              "accumulator units; use run()")
@@ -397,24 +455,37 @@ class QLinear(_QNode):
         else:
             cols = xv
         acc = self.acc or ExactAccumulator()
+        if isinstance(acc, ExactAccumulator) and self.acc_bits > 63:     # multi-word: Python ints
+            K = dp.exact_matmul(cols, self.x.quantum, self._wm.T, self.acc_exp - self.x.quantum)
+            return K + np.asarray(self.bias, dtype=object)[None, :], None
         if isinstance(acc, ExactAccumulator) and self.acc_bits > 53:
             xi = dp.to_int(cols, self.x.quantum)
             wi = dp.to_int(self._wm, (self.acc_exp - self.x.quantum)[:, None])
-            return xi @ wi.T + self.bias[None, :]
+            return xi @ wi.T + self.bias[None, :], None
         init = np.ldexp(self.bias.astype(np.float64), self.acc_exp)[None, :]
         try:
             C = matmul(cols, self._wm.T, acc, init=init)
         except ValueError as exc:
             raise ValueError(f"node {self.name!r}: {exc}") from None
         _check_no_overflow(self.name, acc, C)
-        return dp.to_int(C, self.acc_exp[None, :])
+        off = None
+        if isinstance(acc, FixedAccumulator) and (self.acc_exp + acc.frac_bits > 0).any():
+            scaled = np.ldexp(C, -self.acc_exp[None, :])
+            mask = scaled != np.trunc(scaled)
+            off = (mask, C) if mask.any() else None
+        to_int = dp.to_int if self.acc_bits <= 62 else dp.to_int_wide       # |K| < 2**acc_bits
+        return to_int(C, self.acc_exp[None, :]), off
 
     def run(self, xv):
         if self.x.block is not None:
             y = self._run_block(xv)
         else:
-            K = self.accumulate(xv)
+            K, off = self._accumulate(xv)
+            if self._wide and K.dtype != object:
+                K = K.astype(object)
             y = dp.requantize(K, self.multiplier, self.shift, self.out.format, self._rq)
+            if off is not None:
+                y[off[0]] = self._requantize_register(*off)
         if self.kind == "conv":
             n, (oc, _, kh, kw) = xv.shape[0], self.weight_codes.shape
             (sh, sw), (ph, pw) = self.stride, self.padding
@@ -454,7 +525,12 @@ class QAvgPool(_QNode):
     op = "avgpool"
 
     def __post_init__(self):
-        object.__setattr__(self, "_rq", dp.make_requantizer(self.multiplier, self.shift, self.out.format))
+        wide = self.out.block is None and (_wide_shift(self.shift) or _product_bits(
+            _bound_bits(dp.max_abs_int(self.out.format) * self.kernel[0] * self.kernel[1]),
+            [self.multiplier], [self.shift]) > 63)
+        object.__setattr__(self, "_wide", wide)
+        object.__setattr__(self, "_rq", None if wide else dp.make_requantizer(self.multiplier, self.shift,
+                                                                              self.out.format))
 
     def run(self, xv):
         layer = AvgPool2d(self.kernel, self.stride)
@@ -462,7 +538,7 @@ class QAvgPool(_QNode):
             S, F = dp.split_pow2(layer.windows(xv))
             sh = S.shape[:4] + (-1,)
             return dp.round_dyadic_sum(S.reshape(sh), F.reshape(sh) - self.shift, self.out.format)
-        win = layer.windows(dp.to_int(xv, self.out.quantum))
+        win = layer.windows((dp.to_pyint if self._wide else dp.to_int)(xv, self.out.quantum))
         S = win.sum(axis=(4, 5))
         return dp.requantize(S, self.multiplier, self.shift, self.out.format, self._rq)
 
@@ -478,12 +554,20 @@ class QAdd(_QNode):
     xb: QTensor = None
 
     def __post_init__(self):
-        object.__setattr__(self, "_rq", dp.make_requantizer(1, self.shift, self.out.format))
+        wide = self.out.block is None and (_wide_shift(self.shift) or max(
+            _bound_bits(dp.max_abs_int(t.format)) for t in (self.xa, self.xb)) + max(
+            _bound_bits(m) for m in self.multipliers) > 61)
+        object.__setattr__(self, "_wide", wide)
+        object.__setattr__(self, "_rq", None if wide else dp.make_requantizer(1, self.shift, self.out.format))
 
     def run(self, av, bv):
         if self.out.block is not None:          # FP32 carrier, scales 1: the exact sum, one rounding
             S, F = dp.split_pow2(np.stack([av, bv], axis=-1))
             return dp.round_dyadic_sum(S, F, self.out.format)
+        if self._wide:                          # the wide adder: Python ints
+            P = (dp.to_pyint(av, self.xa.quantum) * int(self.multipliers[0])
+                 + dp.to_pyint(bv, self.xb.quantum) * int(self.multipliers[1]))
+            return dp.requantize(P, 1, self.shift, self.out.format)
         A = dp.to_int(av, self.xa.quantum)
         B = dp.to_int(bv, self.xb.quantum)
         P = A * np.int64(self.multipliers[0]) + B * np.int64(self.multipliers[1])
@@ -551,7 +635,9 @@ class QuantizedGraph:
         ``path`` may end in ``.npz`` or ``.json`` (either is replaced). Array
         ``"<node>/<field>"`` of the ``.npz`` is the node's field; the JSON lists
         each node's op, inputs, output format and scale, scalar fields, and the
-        names, shapes and dtypes of its arrays. Returns the two paths.
+        names, shapes and dtypes of its arrays. Returns the two paths. A bias
+        wider than 64 bits (a wide accumulator) is stored as decimal strings
+        (``int(s)`` gives it back), so ``numpy.load`` needs no pickle.
         """
         path = pathlib.Path(path)
         if path.suffix in (".npz", ".json"):
@@ -566,6 +652,8 @@ class QuantizedGraph:
                 v = getattr(node, f.name)
                 if isinstance(v, np.ndarray):
                     key = f"{node.name}/{f.name}"
+                    if v.dtype == object:          # integers wider than 64 bits: decimal strings
+                        v = v.astype(str)
                     arrays[key] = v
                     arr_meta[f.name] = {"key": key, "shape": list(v.shape), "dtype": str(v.dtype)}
                 elif isinstance(v, QTensor):
@@ -661,6 +749,25 @@ def _bound_bits(bound: int) -> int:
     return max(int(bound).bit_length(), 1)
 
 
+def _dyadic(real, mult_bits, wide):
+    """:func:`dyadic_approx`; for a wide requantizer (``wide``) with the shift not capped at ±63."""
+    if not wide:
+        return dyadic_approx(real, mult_bits)
+    real = np.asarray(real, dtype=np.float64)
+    m, e = np.frexp(real)
+    b, c = dyadic_approx(np.where(np.isfinite(real) & (real > 0), m, real), mult_bits)
+    return b, c - e.astype(np.int64)
+
+
+def _wide_shift(shift) -> bool:
+    return bool((np.abs(np.asarray(shift)) > 63).any())
+
+
+def _product_bits(acc_bits, b, c) -> int:
+    """Bits of the requantization product ``K * (b << max(-c, 0))`` for ``|K|`` of ``acc_bits`` bits."""
+    return acc_bits + max(_bound_bits(int(bi) << max(-int(ci), 0)) for bi, ci in zip(b, c))
+
+
 def _quantize_linear(node, layer, x_float, xq: QTensor, yq: QTensor, cfg):
     from .. import ptq
     name = node.name
@@ -689,11 +796,14 @@ def _quantize_linear(node, layer, x_float, xq: QTensor, yq: QTensor, cfg):
     unit = xq.scale * sigma * np.ldexp(1.0, acc_exp)
     with np.errstate(over="ignore", divide="ignore"):
         braw = bias / unit
-    if not np.isfinite(braw).all() or (np.abs(braw) >= 2.0 ** 53).any():
-        o = int(np.argmax(~np.isfinite(braw) | (np.abs(braw) >= 2.0 ** 53)))
-        raise ValueError(f"node {name!r}: bias[{o}] = {float(bias[o])!r} needs more than 53 bits in the "
-                         f"accumulator's units ({float(unit[o])!r})")
-    bint = np.round(braw).astype(np.int64)             # numpy rounds half to even
+    if not np.isfinite(braw).all():
+        o = int(np.argmax(~np.isfinite(braw)))
+        raise ValueError(f"node {name!r}: bias[{o}] = {float(bias[o])!r} in the accumulator's units "
+                         f"({float(unit[o])!r}) is beyond float64")
+    bint = np.round(braw)                              # numpy rounds half to even
+    # int64; an exact Python int (object array) when a bias needs more than 63 bits (a wide accumulator)
+    bint = bint.astype(np.int64) if (np.abs(bint) < 2.0 ** 63).all() else np.array([int(v) for v in bint],
+                                                                                    dtype=object)
     if cfg.bias_bits is not None:
         lim = (1 << (cfg.bias_bits - 1)) - 1
         over = np.abs(bint) > lim
@@ -706,7 +816,7 @@ def _quantize_linear(node, layer, x_float, xq: QTensor, yq: QTensor, cfg):
         if not np.isfinite(init).all():
             o = int(np.argmax(~np.isfinite(init)))
             raise ValueError(f"node {name!r}: bias[{o}] = {float(bias[o])!r} overflows the accumulator {acc}")
-        bint = dp.to_int(init, acc_exp)
+        bint = dp.to_int_wide(init, acc_exp)
     if isinstance(acc, FixedAccumulator):
         F = acc.frac_bits
         if (acc_exp + F < 0).any():
@@ -720,7 +830,7 @@ def _quantize_linear(node, layer, x_float, xq: QTensor, yq: QTensor, cfg):
             raise ValueError(f"node {name!r}: bias[{o}] = {float(bias[o])!r} does not fit the accumulator {acc}")
         bounds = [(1 << (acc.width - 1)) >> int(a + F) if a + F <= acc.width else 1 for a in acc_exp]
     else:
-        wi = dp.to_int(np.abs(elem.decode(codes)), qw - (wexp - wexp.min(axis=1)[:, None]))
+        wi = dp.to_int_wide(np.abs(elem.decode(codes)), qw - (wexp - wexp.min(axis=1)[:, None]))
         xmax = dp.max_abs_int(xq.format)
         bounds = []
         for o in range(W.shape[0]):
@@ -731,20 +841,18 @@ def _quantize_linear(node, layer, x_float, xq: QTensor, yq: QTensor, cfg):
                 b = int(b * (1 + 2.0 ** -acc.fmt.man) ** (n + 1)) + 1 + n
             bounds.append(b)
     acc_bits = max(_bound_bits(b) for b in bounds)
-    mult_bits = min(cfg.mult_bits, 63 - acc_bits)
-    if mult_bits < 2:
-        raise ValueError(f"node {name!r}: the accumulator needs {acc_bits} bits, leaving {63 - acc_bits} < 2 "
-                         f"bits for the requantization multiplier in a 64-bit product; use a narrower "
-                         f"accumulator or narrower formats")
+    # a 64-bit requantizer when at least 2 multiplier bits fit beside the accumulator, else a wide one
+    mult_bits = min(cfg.mult_bits, 63 - acc_bits) if acc_bits <= 61 else cfg.mult_bits
     real = xq.scale * sigma * np.ldexp(1.0, acc_exp) / yq.scale
     try:
-        b, c = dyadic_approx(real, mult_bits)
+        b, c = _dyadic(real, mult_bits, wide=acc_bits > 61)
     except ValueError as exc:
         raise ValueError(f"node {name!r}: requantization scale: {exc}") from None
-    big = [int(bi) << max(-int(ci), 0) for bi, ci in zip(b, c)]
-    if max(_bound_bits(v) for v in big) + acc_bits > 63:
-        raise ValueError(f"node {name!r}: the requantization product needs more than 63 bits "
-                         f"(scale {float(real.max())!r}); use a narrower accumulator")
+    if _product_bits(acc_bits, b, c) > 63 and not dp.wide_reducible(yq.format):
+        raise ValueError(f"node {name!r}: the requantization product needs {_product_bits(acc_bits, b, c)} "
+                         f"bits, and the output format {yq.format} (overflow {yq.format.overflow}) wraps with "
+                         "its sign, which a wide requantizer cannot reduce; use a saturating or plain 'wrap' "
+                         "output format, or narrower formats")
     return QLinear(name, node.inputs, yq, kind="conv" if isinstance(layer, Conv2d) else "dense",
                    stride=getattr(layer, "stride", (1, 1)), padding=getattr(layer, "padding", (0, 0)),
                    weight_codes=codes.reshape(W4.shape), weight_format=elem,
@@ -781,10 +889,6 @@ def _linear_block(node, layer, codes, elem, wexp, sigma, bias, xq, yq, cfg):
                 weight_codes=codes, weight_format=elem, block_format=cfg.weight, weight_exp=wexp,
                 channel_scale=sigma, acc_exp=bexp, bias=bint, acc=acc, acc_bits=0,
                 multiplier=np.ones(n, dtype=np.int64), shift=np.zeros(n, dtype=np.int64), mult_bits=0, x=xq)
-    if isinstance(acc, ExactAccumulator) and q._partial_bits > 62:
-        raise ValueError(f"node {name!r}: the element dot product of one block needs {q._partial_bits} bits "
-                         f"(act {xq.block}, weight {cfg.weight}); the exact datapath holds 62: use "
-                         "acc=FloatAccumulator(fp32) (OCP MX DotGeneral) or narrower formats")
     return q
 
 
@@ -795,20 +899,24 @@ def _quantize_add(node, xa: QTensor, xb: QTensor, yq: QTensor, cfg):
     mb = min(cfg.mult_bits, 61 - bits)
     ra = xa.scale * math.ldexp(1.0, xa.quantum) / yq.scale
     rb = xb.scale * math.ldexp(1.0, xb.quantum) / yq.scale
+    wide = False
     while True:          # common shift c; the products A*ma, B*mb and their sum must fit 62 bits
-        if mb < 2:
-            raise ValueError(f"node {node.name!r}: the scales of its inputs ({xa.scale!r}, {xb.scale!r}) are "
-                             "too far apart for a 64-bit adder")
+        if mb < 2:       # else the wide adder (Python ints) with the full multiplier
+            wide, mb = True, cfg.mult_bits
         try:
-            (ba, ca), (bb, cb) = (tuple(int(v) for v in dyadic_approx(r, mb)) for r in (ra, rb))
+            (ba, ca), (bb, cb) = (tuple(int(v) for v in _dyadic(r, mb, wide)) for r in (ra, rb))
         except ValueError as exc:
             raise ValueError(f"node {node.name!r}: requantization scale: {exc}") from None
         c = max(ca, cb)
         ma, mbb = ba << (c - ca), bb << (c - cb)
         excess = max(_bound_bits(ma), _bound_bits(mbb)) + bits - 61
-        if excess <= 0:
+        if excess <= 0 or wide:
             break
         mb -= excess
+    if wide and not dp.wide_reducible(yq.format):
+        raise ValueError(f"node {node.name!r}: the residual sum needs more than 62 bits, and the output format "
+                         f"{yq.format} (overflow {yq.format.overflow}) wraps with its sign, which a wide adder "
+                         "cannot reduce; use a saturating or plain 'wrap' output format")
     return QAdd(node.name, node.inputs, yq, multipliers=(ma, mbb), shift=c, xa=xa, xb=xb)
 
 
@@ -822,7 +930,9 @@ def _quantize_avgpool(node, layer, xq: QTensor, cfg):
         return QAvgPool(node.name, node.inputs, xq, kernel=layer.kernel, stride=layer.stride,
                         multiplier=1, shift=k.bit_length() - 1)
     bits = _bound_bits(dp.max_abs_int(xq.format) * kh * kw)
-    b, c = dyadic_approx(math.ldexp(1.0, xq.quantum) / (kh * kw), min(cfg.mult_bits, 63 - bits))
+    wide = bits > 61                  # a wide requantizer beyond 64 bits, as in Dense/Conv2d
+    b, c = _dyadic(math.ldexp(1.0, xq.quantum) / (kh * kw), cfg.mult_bits if wide else
+                   min(cfg.mult_bits, 63 - bits), wide)
     return QAvgPool(node.name, node.inputs, xq, kernel=layer.kernel, stride=layer.stride,
                     multiplier=int(b), shift=int(c))
 
@@ -902,9 +1012,10 @@ def quantize(model, config, calib_x):
         A BatchNorm that cannot be folded; calibration inputs of the wrong
         shape or with NaN; an activation format that cannot hold the
         calibrated range with ``act_scale="none"`` (or an unsigned format for
-        negative values); a bias beyond ``bias_bits``; an accumulator too wide
-        for the 64-bit requantizer; weight scales that are not powers of two
-        apart within a row. Messages name the node.
+        negative values); a bias beyond ``bias_bits``; weight scales that are
+        not powers of two apart within a row; a sign-dependent wrapping output
+        format (``wrap_sm``) after a requantizer wider than 64 bits. Messages
+        name the node.
 
     Examples
     --------

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(_HERE, "..", "quant"))
 import arith_reference as AR  # noqa: E402
 from rounding_reference import ref_round  # noqa: E402
 
-from numfmt.arith import ExactAccumulator  # noqa: E402
+from numfmt.arith import ExactAccumulator, FixedAccumulator  # noqa: E402
 from numfmt.formats import FloatFormat, IntFormat  # noqa: E402
 from numfmt.modes import Overflow  # noqa: E402
 from numfmt.nn.layers import MaxPool2d, ReLU, ReLU6  # noqa: E402
@@ -115,7 +115,11 @@ def _weights(node):
 
 
 def _acc_output(node, o, products):
-    """The accumulator's value in units of 2**acc_exp[o] (an int), products in reduction order."""
+    """The accumulator's value in units of 2**acc_exp[o], products in reduction order.
+
+    An integer, except for a fixed register that saturated and left the ``2**acc_exp`` grid:
+    then the register's exact value (a Fraction) goes to the requantizer (docs/nn.md).
+    """
     acc = node.acc
     unit = TWO ** int(node.acc_exp[o])
     init = Fraction(int(node.bias[o])) * unit
@@ -124,6 +128,9 @@ def _acc_output(node, o, products):
     else:
         total = Fraction(AR.ref_sum([float(p) for p in products], acc, float(init)))
     k = total / unit
+    if isinstance(acc, FixedAccumulator) and k.denominator != 1:
+        assert (total * 2 ** acc.frac_bits).denominator == 1       # a register value
+        return k
     assert k.denominator == 1
     return int(k)
 

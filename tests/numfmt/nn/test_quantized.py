@@ -206,8 +206,9 @@ def test_formats_that_cannot_hold_the_range():
     with pytest.raises(ValueError, match=r"node 'dense0': bias\[0\] = 1000000.0 is \d+ accumulator units .* "
                                          r"beyond int16 \(bias_bits=16\)"):
         nn.quantize(g2, nn.QConfig(weight="int8", act="int8", bias_bits=16), calib)
-    with pytest.raises(ValueError, match=r"node 'dense0': the accumulator needs \d+ bits"):
-        nn.quantize(g, nn.QConfig(weight="e5m2", act="e5m2"), calib)
+    with pytest.raises(ValueError, match=r"node 'dense0': the requantization product needs \d+ bits, and the "
+                                         r"output format ap_fixed<8,3,AP_RND,AP_WRAP_SM> .*wraps with its sign"):
+        nn.quantize(g, nn.QConfig(weight="fp8_e7m0", act="ap_fixed<8,3,AP_RND,AP_WRAP_SM>"), calib)
     with pytest.raises(ValueError, match=r"not powers of two apart"):
         nn.quantize(nn.Graph.sequential([nn.Dense(np.array([[1.0, 3.0, 0.1, 7.0]]))], (4,)),
                     nn.QConfig(weight="int4", granularity=2), np.ones((2, 4)))
@@ -349,6 +350,16 @@ def test_block_activations_dense_match_reference(fmt):
     check_against_reference(q, _mx_inputs(rng, (6, 13)))
 
 
+@pytest.mark.parametrize("fmt", ["mxfp8_e5m2(block=8)", "mxfp8_e5m2(block=4)"])
+def test_block_activations_wide_block_dot_matches_reference(fmt):
+    """Element dot products beyond 62 bits (e5m2 × e5m2: about 70) summed exactly in Python ints."""
+    rng = np.random.default_rng(12)
+    g = conv_graph(12)
+    q = nn.quantize(g, nn.QConfig(weight=fmt, act=fmt), _mx_inputs(rng, (8, 3, 6, 6)))
+    assert q.node("conv2d0")._partial_bits > 62
+    check_against_reference(q, _mx_inputs(rng, (1, 3, 6, 6)))
+
+
 @pytest.mark.parametrize("fmt", MX_ACTS)
 def test_block_activations_conv_match_reference(fmt):
     g = conv_graph(3)
@@ -398,8 +409,6 @@ def test_block_activations_are_block_codes_of_the_input_rows():
 
 def test_block_activation_errors():
     g = nn.Graph.sequential([nn.Dense(np.ones((2, 4)))], input_shape=(4,))
-    with pytest.raises(ValueError, match=r"node 'dense0': the element dot product of one block needs \d+ bits"):
-        nn.quantize(g, nn.QConfig(weight="mxfp8_e5m2", act="mxfp8_e5m2"), np.ones((2, 4)))
     pool = nn.Graph.sequential([nn.AvgPool2d(3)], input_shape=(1, 6, 6))
     with pytest.raises(ValueError, match=r"node 'avgpool2d0': AvgPool2d over 3x3 = 9 values \(not a power of "
                                          r"two\) has no exact divider on block activations"):
@@ -429,3 +438,112 @@ def test_digits_mx_within_one_and_a_half_points(fmt):
     q = nn.quantize(g, nn.QConfig(weight=fmt, act=fmt), x_train)
     assert q.node("dense0").x.block == nf.parse(fmt)
     assert nn.accuracy(q, x_test, y_test) >= nn.accuracy(g, x_test, y_test) - 0.015
+
+
+# -- wide accumulators: beyond the 64-bit requantizer and the 53-bit bias ----------------------
+WIDE = [("fp8_e5m2", "fp8_e5m2"), ("fp7_e6m0", "int16"), ("fp8_e7m0", "fp8_e7m0"),
+        ("fp8_e7m0", "int8(overflow=wrap)"), ("fp8_e6m1", "ap_fixed<10,4,AP_RND_CONV,AP_SAT>")]
+
+
+@pytest.mark.parametrize("weight, act", WIDE)
+def test_wide_accumulators_match_reference(weight, act):
+    """Every layer type (wide Conv2d, Dense, Add and AvgPool) against the Fraction reference."""
+    seed = zlib.crc32(f"{weight} {act}".encode()) % 1000
+    g = all_layers_graph(seed)
+    rng = np.random.default_rng(seed)
+    q = nn.quantize(g, nn.QConfig(weight=weight, act=act), rng.standard_normal((16, 2, 6, 6)))
+    linear = [n for n in q.nodes if n.op == "linear"]
+    assert all(n.requant_bits > 63 and n.mult_bits == 32 for n in linear)
+    for n in linear:                     # the full multiplier, the shift not capped at 63
+        for o in range(n.multiplier.shape[0]):
+            real = float(n.x.scale * n.channel_scale[o] * 2.0 ** int(n.acc_exp[o]) / n.out.scale)
+            assert (int(n.multiplier[o]), int(n.shift[o])) == R.ref_multiplier(Fraction(real), 32)
+    if weight == "fp8_e7m0":
+        assert any(n.bias.dtype == object and max(abs(int(b)) for b in n.bias) >= 2 ** 63 for n in linear)
+    check_against_reference(q, rng.standard_normal((1, 2, 6, 6)) * 1.5, f"seed {seed}: ")
+
+
+@pytest.mark.parametrize("acc", [FloatAccumulator(nf.parse("fp32")), FloatAccumulator(nf.parse("bf16"))])
+def test_wide_float_register_matches_reference(acc):
+    """e5m2 × e5m2 into a float register (as FP8 hardware accumulates): K beyond int64, exact requantizer."""
+    g = all_layers_graph(8)
+    rng = np.random.default_rng(8)
+    q = nn.quantize(g, nn.QConfig(weight="fp8_e5m2", act="fp8_e5m2", acc=acc), rng.standard_normal((16, 2, 6, 6)))
+    assert all(n.requant_bits > 63 for n in q.nodes if n.op == "linear")
+    check_against_reference(q, rng.standard_normal((2, 2, 6, 6)))
+
+
+@pytest.mark.parametrize("acc, weight, act", [
+    (FixedAccumulator(16, 4, overflow="sat"), "int8", "int8"),
+    (FixedAccumulator(24, 12, overflow="sat"), "int4", "e4m3fn"),
+])
+def test_saturated_fixed_register_off_the_grid(acc, weight, act):
+    """A register that saturated at max_int·2**-F leaves the 2**Qp grid (and stays off it as products are
+    added): the requantizer takes its exact value."""
+    g = all_layers_graph(9)
+    rng = np.random.default_rng(9)
+    q = nn.quantize(g, nn.QConfig(weight=weight, act=act, acc=acc), rng.standard_normal((16, 2, 6, 6)))
+    x = rng.standard_normal((3, 2, 6, 6)) * 4
+    node = q.node("conv1")
+    C = np.ldexp(node.accumulate(q.run(x)["input"]).astype(np.float64), node.acc_exp)
+    _, off = node._accumulate(q.run(x)["input"])
+    assert off is not None and off[0].any()                  # the case occurs here
+    reg = off[1][off[0]]
+    assert (np.ldexp(reg, acc.frac_bits) % 1 == 0).all()     # register values, off the 2**Qp grid
+    assert (np.ldexp(reg, -node.acc_exp[np.nonzero(off[0])[1]]) % 1 != 0).all()
+    assert (np.abs(C[off[0]]) < np.abs(reg)).all()           # accumulate() rounds them toward zero
+    check_against_reference(q, x)
+
+
+def test_digits_fp8_e5m2_wa_equals_reference():
+    """The standard FP8 activation format, W=A on the digits MLP: its accuracy and the Fraction reference."""
+    x_train, _, x_test, y_test = nn.digits_data()
+    q = nn.quantize(nn.digits_mlp(), nn.QConfig(weight="fp8_e5m2", act="fp8_e5m2"), x_train)
+    assert all(n.requant_bits > 63 for n in q.nodes if n.op == "linear")
+    assert nn.accuracy(q, x_test, y_test) >= 0.95
+    check_against_reference(q, x_test[:2])
+
+
+def test_wide_export_stores_decimal_integers(tmp_path):
+    g = all_layers_graph(4)
+    q = nn.quantize(g, nn.QConfig(weight="fp8_e7m0", act="int16"), np.random.default_rng(4).standard_normal(
+        (8, 2, 6, 6)))
+    npz, js = q.export(tmp_path / "wide")
+    meta = {n["name"]: n for n in json.loads(js.read_text())["nodes"]}
+    with np.load(npz) as arrays:                            # no pickle needed
+        for node in q.nodes:
+            if node.op == "linear":
+                stored = arrays[meta[node.name]["arrays"]["bias"]["key"]]
+                assert [int(v) for v in stored] == [int(v) for v in node.bias]
+
+
+def test_round_pyint_is_one_rounding():
+    rng = np.random.default_rng(1)
+    fmts = ["e4m3fn", "fp8_e5m2", "fp32", "int8", "int8(overflow=wrap)", "uint8(overflow=wrap)",
+            "int4(rounding=rnp)", "ap_fixed<10,4,AP_RND_CONV,AP_SAT>", "ap_ufixed<6,2,AP_TRN,AP_WRAP>",
+            "ap_fixed<8,-2,AP_RND,AP_SAT>"]
+    for name in fmts:
+        fmt = nf.parse(name)
+        P = np.array([int(rng.integers(-2**62, 2**62)) * (1 << int(rng.integers(0, 120))) + int(rng.integers(-3, 4))
+                      for _ in range(60)] + [0, 1, -1], dtype=object)
+        c = rng.integers(-5, 200, size=P.shape)
+        got = dp.round_pyint(P, c, fmt)
+        for p, ci, v in zip(P, c, got):
+            assert Fraction(float(v)) == R.round_act(fmt, Fraction(int(p)) / Fraction(2) ** int(ci)), (name, p, ci)
+    with pytest.raises(ValueError, match=r"wraps with its sign"):
+        dp.round_pyint(np.array([1], dtype=object), np.array([0]), nf.parse("ap_fixed<8,3,AP_RND,AP_WRAP_SM>"))
+
+
+def test_exact_matmul_and_to_pyint_are_exact():
+    rng = np.random.default_rng(2)
+    e7m0 = nf.parse("fp8_e7m0")
+    X = e7m0.quantize(rng.standard_normal((5, 37)) * np.exp2(rng.integers(-60, 60, size=(5, 37))))
+    W = e7m0.quantize(rng.standard_normal((37, 3)) * np.exp2(rng.integers(-60, 60, size=(37, 3))))
+    q = dp.quantum_exp(e7m0)
+    K = dp.exact_matmul(X, q, W, np.array([q, q - 1, q - 3]))
+    xi, wi = dp.to_pyint(X, q), dp.to_pyint(W, np.array([q, q - 1, q - 3])[None, :])
+    for i in range(5):
+        for o in range(3):
+            assert Fraction(int(xi[i, 0])) == Fraction(float(X[i, 0])) / Fraction(2) ** q
+            assert K[i, o] == sum(int(xi[i, k]) * int(wi[k, o]) for k in range(37))
+    assert dp.to_pyint(np.array([3.0]), 0).dtype == object
