@@ -83,6 +83,14 @@ def _lut_dot(f, p):
     return LutDot(*f, p.pop("n"), **p)
 
 
+def _block_dot(f, p):
+    from numfmt.hw.rtl import BlockDot
+    for k, fmt in enumerate(f):
+        if not isinstance(fmt, nf.BlockFormat):
+            raise ValueError(f"blockdot takes block formats (e.g. mxfp4, mxfp8_e4m3), not {fmt}")
+    return BlockDot(*f, **p)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Kind:
     build: object
@@ -100,6 +108,7 @@ KINDS = {
     "convert": _Kind(_convert, (2, 2), (), ("rounding", "stages"), "IN OUT"),
     "bitserial": _Kind(_bit_serial, (2, 2), ("n",), ("serial", "acc_width"), "A B --n N"),
     "lutdot": _Kind(_lut_dot, (2, 2), ("n",), ("g", "acc_width"), "W A --n N"),
+    "blockdot": _Kind(_block_dot, (1, 2), (), ("stages",), "A [B] (block formats)"),
 }
 """The unit kinds ``numfmt cost`` builds: :mod:`numfmt.hw.rtl` classes by a short name."""
 

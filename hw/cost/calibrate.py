@@ -29,7 +29,7 @@ import numpy as np
 SEED = 20261205
 """Seed of the configuration sample and of the fit/held-out split."""
 
-N_CONFIGS = {"IntMac": 100, "FloatMul": 100, "FloatKulischMac": 100}
+N_CONFIGS = {"IntMac": 100, "FloatMul": 100, "FloatKulischMac": 100, "BlockDot": 100}
 N_HELD_OUT = 40
 TARGET, OPTIONS = "xilinx", ("-nodsp",)
 DATA = Path(__file__).resolve().parent / "calibration" / "xilinx_nodsp.json"
@@ -56,6 +56,9 @@ def float_formats() -> list[str]:
                     except ValueError:
                         pass
     return out
+
+
+_MX_ELEMENTS = ["e2m1fn", "e2m3fn", "e3m2fn", "e4m3fn", "e5m2", "int8"]
 
 
 def _int_formats() -> list[str]:
@@ -91,6 +94,13 @@ def sample_configs(family: str, n: int, seed: int = SEED) -> list[dict]:
             a = str(rng.choice(floats))
             b = a if rng.random() < 0.5 else str(rng.choice(floats))
             spec = {"a": a, "b": b, "n_max": int(rng.choice([1, 4, 16, 64, 256, 1024, 4096])), "stages": 1}
+        elif family == "BlockDot":
+            # elements: the OCP MX ones half the time, else any 3–8-bit float or 4–8-bit int;
+            # E8M0 scales; blocks of 2–16 (32, the OCP block, for a few: they take minutes)
+            pool = _MX_ELEMENTS if rng.random() < 0.5 else floats + [f"int{n}" for n in range(4, 9)]
+            a = str(rng.choice(pool))
+            b = a if rng.random() < 0.7 else str(rng.choice(pool))
+            spec = {"a": a, "b": b, "block": int(rng.choice([2, 2, 4, 4, 4, 8, 8, 16, 32])), "stages": 1}
         else:
             raise ValueError(f"family must be one of {', '.join(N_CONFIGS)}, not {family!r}")
         key = json.dumps(spec, sort_keys=True)
@@ -121,6 +131,9 @@ def build_unit(family: str, spec: dict):
                             rounding=spec["rounding"], stages=spec["stages"])
     if family == "FloatKulischMac":
         return rtl.FloatKulischMac(nf.parse(spec["a"]), nf.parse(spec["b"]), spec["n_max"], stages=spec["stages"])
+    if family == "BlockDot":
+        return rtl.BlockDot(nf.BlockFormat(nf.parse(spec["a"]), spec["block"]),
+                            nf.BlockFormat(nf.parse(spec["b"]), spec["block"]), stages=spec["stages"])
     raise ValueError(f"family must be one of {', '.join(N_CONFIGS)}, not {family!r}")
 
 

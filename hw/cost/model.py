@@ -40,7 +40,7 @@ __all__ = ["Estimate", "FAMILIES", "RAW", "TERMS", "Calibration", "calibration",
 
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 
-FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac")
+FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "BlockDot")
 """The unit families with a model (class names of :mod:`numfmt.hw.rtl`)."""
 
 
@@ -48,15 +48,22 @@ def _float_raw(prefix: str) -> tuple[str, ...]:
     return tuple(f"{prefix}_{k}" for k in ("exp", "man", "sub", "fn", "ieee"))
 
 
+def _element_raw(prefix: str) -> tuple[str, ...]:
+    return _float_raw(prefix) + (f"{prefix}_int",)
+
+
 RAW = {
     "IntMac": ("a_bits", "b_bits", "a_signed", "b_signed", "width", "sat", "stages"),
     "FloatMul": _float_raw("a") + _float_raw("b") + _float_raw("out") + ("stages",),
     "FloatKulischMac": _float_raw("a") + _float_raw("b") + ("width", "stages"),
+    "BlockDot": _element_raw("a") + _element_raw("b") + ("block", "width", "stages"),
 }
 """Columns of the feature array of each family (what :func:`raw_features` reads from a
 unit): format fields (``exp``, ``man``; ``sub`` subnormals on; ``fn``/``ieee`` the
 specials policy, both 0 for ``none``), integer widths and signedness, the accumulator
-register ``width``, ``sat`` (saturating accumulator), ``stages``."""
+register ``width``, ``sat`` (saturating accumulator), ``stages``. BlockDot elements: an
+integer element has ``int = 1``, ``exp = 0`` and ``man = bits − 1`` (its significand is the
+whole code); ``block`` elements per operand, ``width`` the exact sum's bits."""
 
 
 # -- features of a unit ---------------------------------------------------------------------
@@ -75,10 +82,44 @@ def _float_fields(fmt) -> list[float]:
     return [fmt.exp, fmt.man, float(bool(fmt.subnormals)), float(spec == "fn"), float(spec == "ieee")]
 
 
+def _element_fields(fmt) -> list[float]:
+    import numfmt as nf
+
+    if isinstance(fmt, nf.IntFormat):
+        return [0.0, fmt.bits - 1.0, 0.0, 0.0, 0.0, 1.0]
+    return _float_fields(fmt) + [0.0]
+
+
+def _block_features(unit) -> np.ndarray:
+    import numfmt as nf
+
+    e8m0 = nf.parse("e8m0fnu")
+    for name in ("a_fmt", "b_fmt"):
+        blk = getattr(unit, name)
+        el = blk.element
+        if blk.scale != e8m0:
+            raise ValueError(f"unit.{name}.scale must be E8M0 (the BlockDot model's calibrated domain), "
+                             f"not {blk.scale}")
+        ok_float = isinstance(el, nf.FloatFormat) and el.signed and el.exp >= 2 and el.bits <= 8
+        ok_int = isinstance(el, nf.IntFormat) and el.signed and 4 <= el.bits <= 8
+        if not (ok_float or ok_int):
+            raise ValueError(f"unit.{name}.element must be a signed float format of at most 8 bits with "
+                             f"exp ≥ 2 or a signed integer of 4–8 bits (the BlockDot model's calibrated "
+                             f"domain), not {el}")
+    if unit.out_fmt is not None:
+        raise ValueError(f"unit.out_fmt must be None (the exact result; the calibrated form), not {unit.out_fmt}")
+    if unit.k > 32:
+        raise ValueError(f"unit.k must be at most 32 (the BlockDot model's calibrated domain), not {unit.k}")
+    return np.asarray(_element_fields(unit.a_fmt.element) + _element_fields(unit.b_fmt.element) +
+                      [unit.k, unit.sum_width, unit.stages], dtype=np.float64)
+
+
 def raw_features(unit) -> tuple[str, np.ndarray]:
     """``(family, row)``: the unit's :data:`RAW` features, read from its formats and
     parameters (``float64`` row)."""
     family = _family(unit)
+    if family == "BlockDot":
+        return family, _block_features(unit)
     if family == "IntMac":
         row = [unit.a_fmt.bits, unit.b_fmt.bits, float(unit.a_fmt.signed), float(unit.b_fmt.signed),
                unit.acc.width, float(str(unit.acc.overflow) != "wrap"), unit.stages]
@@ -95,6 +136,16 @@ def raw_features(unit) -> tuple[str, np.ndarray]:
         if not fmt.signed or fmt.exp < 2 or fmt.bits > 8:
             raise ValueError(f"unit.{name} must be a signed float format of at most 8 bits with exp ≥ 2 "
                              f"(the {family} model's calibrated domain), not {fmt}")
+    if family != "IntMac" and unit.stages >= 2:   # the registers inside the datapath depend on these
+        for name in ("a_fmt", "b_fmt"):
+            fmt = getattr(unit, name)
+            if str(fmt.specials) not in ("fn", "ieee", "none"):
+                raise ValueError(f"unit.{name} must have specials fn, ieee or none at stages ≥ 2 (the "
+                                 f"features' specials), not {fmt}")
+            default = (1 << (fmt.exp - 1)) - 1
+            if family == "FloatMul" and fmt.bias != default:
+                raise ValueError(f"unit.{name} must have the default bias {default} at stages ≥ 2 (the "
+                                 f"exponent registers' width follows it), not {fmt.bias} ({fmt})")
     if family == "IntMac":
         for name in ("a_fmt", "b_fmt"):
             if getattr(unit, name).bits > 8:
@@ -134,6 +185,10 @@ TERMS = {
         "luts": ("one", "sig_product", "width", "width_shift", "sig_sum_shift", "specials_in", "sub_in"),
         "carry": ("one", "sig_product", "width", "sig_sum"),
     },
+    "BlockDot": {
+        "luts": ("one", "lane_products", "lane_shifts", "lane_sums"),
+        "carry": ("one", "lane_products", "lane_sums"),
+    },
 }
 """Names of the terms each fitted quantity is linear in (see :func:`terms`)."""
 
@@ -161,9 +216,19 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
     ``sig_product``, ``width = W`` (negation and accumulation), ``width_shift =
     W·(max(h_a, h_b)+1)`` (the barrel shifter), ``sig_sum_shift = S·(h_a+h_b)``,
     ``specials_in``, ``sub_in`` (subnormal operands' hidden-bit logic).
+
+    BlockDot (``k`` elements per block, ``W`` the exact sum's width, ``s`` significand bits,
+    integer elements' whole code): ``lane_products = k·s_a·s_b`` (the element multipliers),
+    ``lane_shifts = k·W·⌈log2(S+1)⌉`` with ``S = Σ (2^exp − 2)`` over the float operands (the
+    alignment shifters; 0 for integer × integer), ``lane_sums = k·W`` (the adder tree).
     """
     c = _cols(family, X)
     one = np.ones_like(next(iter(c.values())))
+    if family == "BlockDot":
+        k, w = c["block"], c["width"]
+        smax = sum((2.0 ** c[f"{p}_exp"] - 2) * (1 - c[f"{p}_int"]) for p in ("a", "b"))
+        return {"one": one, "lane_products": k * _sig(c, "a") * _sig(c, "b"),
+                "lane_shifts": k * w * np.ceil(np.log2(np.maximum(smax, 0) + 1)), "lane_sums": k * w}
     if family == "IntMac":
         a, b, w = c["a_bits"], c["b_bits"], c["width"]
         return {"one": one, "ab": a * b, "a_plus_b": a + b, "width": w, "sat_width": c["sat"] * w,
@@ -195,30 +260,97 @@ def design_matrix(family: str, quantity: str, X) -> np.ndarray:
 
 
 # -- flip-flops ---------------------------------------------------------------------------------
+def _magnitude_bits(n):     # bits of the non-negative integers n (0 for 0)
+    return np.ceil(np.log2(np.asarray(n, dtype=np.float64) + 1))
+
+
+def _bits(n):               # hw.rtl._float.bits_for: at least 1
+    return np.maximum(_magnitude_bits(n), 1)
+
+
+def _signed_bits(lo, hi):   # two's-complement bits holding [lo, hi] (hw.rtl._float.signed_bits)
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    return np.maximum(_magnitude_bits(np.maximum(-lo - 1, 0)), _magnitude_bits(np.maximum(hi, 0))) + 1
+
+
+def _product_bits(sa, sb):  # bits of the product of sa- and sb-bit unsigned integers (hw.rtl.fpmul.product_bits)
+    return sa + sb - (np.minimum(sa, sb) == 1)
+
+
+def _exp_range(c, p):       # hw.rtl._float.exp_range of a signed format with the default bias
+    base = 2.0 ** (c[f"{p}_exp"] - 1) - 1 + c[f"{p}_man"]
+    return 1 - base, 2.0 ** c[f"{p}_exp"] - 1 - base
+
+
 def _declared(family: str, c) -> np.ndarray:
-    """Register bits the unit declares (its ``sync``-domain signals), from the features."""
+    """Register bits the unit declares (its ``sync``-domain signals), from the features.
+
+    ``stages`` ≤ 1 registers the output (FloatMul) or the product (the MACs) once; each
+    further stage fills a cut point inside the datapath (``docs/hw_units.md``), whose
+    registers hold exactly the bits that can change, then registers the output or the
+    product again."""
     st = c["stages"]
-    if family == "IntMac":    # per stage: product (a+b+1), first, valid; register, valid
-        return st * (c["a_bits"] + c["b_bits"] + 3) + c["width"] + 1
-    if family == "FloatMul":  # per stage: the output code, valid
-        return st * (1 + c["out_exp"] + c["out_man"] + 1)
-    # FloatKulischMac per stage: product (W+1), first, valid, invalid; register, valid, invalid
-    return st * (c["width"] + 4) + c["width"] + 2
+    if family == "BlockDot":
+        # registers after the datapath (hw.rtl.pipeline), per stage: y (W bits), the exponent
+        # sum of two E8M0 scales (9 bits), the 2-bit special code, valid
+        return st * (c["width"] + 9 + 2 + 1)
+    deep = st >= 2
+    if family == "IntMac":
+        a, b = c["a_bits"], c["b_bits"]
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        k = np.minimum(np.maximum(st - 1, 0), np.floor(np.log2(np.maximum(hi // 2, 1))))
+        n = 2.0 ** k
+        # stages ≤ 1, per stage: product (a+b+1), first, valid. Deeper: per cut, the
+        # partial products of the tree level (one operand's bits, the other operand per
+        # node), first and valid; per product register a+b, first, valid. Then the
+        # register and its valid bit.
+        shallow = st * (a + b + 3)
+        tree = lo * (2 * n - 2) + k * hi + 2 * k + (st - k) * (a + b + 2)
+        return np.where(deep, tree, shallow) + c["width"] + 1
+    sa, sb = _sig(c, "a"), _sig(c, "b")
+    sp = _product_bits(sa, sb)
+    nan = np.minimum(c["a_fn"] + c["a_ieee"] + c["b_fn"] + c["b_ieee"], 1)     # a flag that can be set
+    if family == "FloatMul":
+        out_bits = 1 + c["out_exp"] + c["out_man"]
+        inf = np.minimum(c["a_ieee"] + c["b_ieee"], 1)
+        (alo, ahi), (blo, bhi) = _exp_range(c, "a"), _exp_range(c, "b")
+        ex = _signed_bits(alo + blo - 1, ahi + bhi + sp - 1)
+        k = np.minimum(np.maximum(st - 1, 0), 3)
+        # per cut: valid, sign, the NaN/inf flags that can be set, and: normalised — the
+        # significand, the exponent, zero; rounded — out.man + 2 rounded bits, the
+        # exponent, zero; product — the significand product and the exponent sum
+        cuts = ((k >= 1) * (sp + ex + 1) + (k >= 2) * (c["out_man"] + 2 + ex + 1) +
+                (k >= 3) * (sp + _signed_bits(alo + blo, ahi + bhi)) + k * (2 + nan + inf))
+        return cuts + (st - k) * (out_bits + 1)
+    # FloatKulischMac, per product stage: product (W+1), first, valid, invalid; then the
+    # register, valid, invalid. Deeper: per cut valid, first, sign, the invalid flag if
+    # an operand has NaN or inf codes, and: significand — the significand product and the
+    # shift; aligned — the shifted magnitude
+    w = c["width"]
+    shift = 2.0 ** c["a_exp"] + 2.0 ** c["b_exp"] - 4
+    k = np.minimum(np.maximum(st - 1, 0), 2)
+    cuts = (k >= 1) * (sp + _bits(shift)) + (k >= 2) * (sp + shift) + k * (3 + nan)
+    return cuts + (st - k) * (w + 4) + w + 2
 
 
 def _removed(family: str, c) -> np.ndarray:
     """Register bits Yosys removes: constant or duplicate bits of the product register."""
     st = c["stages"]
+    if family == "BlockDot":
+        # without an IEEE element (no infinity codes) the special code is 0 or 1 (NaN from a
+        # scale): its high bit is constant
+        return st * (1 - np.maximum(c["a_ieee"], c["b_ieee"]))
     if family == "IntMac":
-        # the (a+b+1)-bit product: its top bit repeats bit a+b (a+b bits hold any product)
-        return st * 1.0
+        # the (a+b+1)-bit product of stages=1: its top bit repeats bit a+b (a+b bits
+        # hold any product); deeper pipelines hold a+b bits
+        return (st == 1) * 1.0
     if family == "FloatMul":
         return np.zeros_like(st)
-    # one product bit per stage; and when neither format has NaN or inf codes (specials
-    # "none") the ``invalid`` flag is constant 0: one more bit. Observed on the sweep,
-    # which has stages=1 only for this family (so the per-stage split is not tested).
+    # one product bit per product stage; and when neither format has NaN or inf codes
+    # (specials "none") the ``invalid`` flag is constant 0: one more bit
     any_special = np.minimum(c["a_fn"] + c["a_ieee"] + c["b_fn"] + c["b_ieee"], 1)
-    return st * 1.0 + (1 - any_special)
+    k = np.minimum(np.maximum(st - 1, 0), 2)
+    return (st - k) * 1.0 + (1 - any_special)
 
 
 def _ffs(family: str, c) -> np.ndarray:

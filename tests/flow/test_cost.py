@@ -19,6 +19,7 @@ from numfmt.hw import cost as hw_cost
     (cost.UnitSpec("convert", ("fp16", "e4m3fn"), {"rounding": "rne"}), "Convert"),
     (cost.UnitSpec("bitserial", ("int4", "int4"), {"n": 8, "serial": "both"}), "BitSerialDot"),
     (cost.UnitSpec("lutdot", ("int2", "int8"), {"n": 8, "g": 4}), "LutDot"),
+    (cost.UnitSpec("blockdot", ("mxfp4", "mxfp8_e4m3"), {"stages": 2}), "BlockDot"),
 ])
 def test_specs_build_their_units(spec, cls):
     unit = spec.build()
@@ -38,6 +39,7 @@ def test_parameters_reach_the_unit():
     (cost.UnitSpec("intmac", ("int8", "int8")), "intmac needs 'acc_width'"),
     (cost.UnitSpec("floatmul", ("e4m3fn",), {"g": 2}), "floatmul takes no 'g'"),
     (cost.UnitSpec("floatmul", ("e4m3xx",)), "e4m3xx"),
+    (cost.UnitSpec("blockdot", ("e4m3fn",)), "blockdot takes block formats .*, not e4m3fn"),
 ])
 def test_spec_errors_name_what_is_wrong(spec, message):
     with pytest.raises(ValueError, match=message):
