@@ -8,7 +8,7 @@ import pytest
 from amaranth.hdl import Module
 
 import numfmt as nf
-from numfmt.hw.emit import emit, verilog
+from numfmt.hw.emit import emit, verilog, verilog_ports
 from numfmt.hw.rtl import Field, FloatMul, Lanes, Unit, pipeline
 
 
@@ -82,3 +82,86 @@ def test_verilog_carries_no_paths_of_this_machine():
     assert "src =" not in text
     for root in (Path(nf.__file__).resolve().parents[1], Path(amaranth.__file__).resolve().parents[1]):
         assert str(root) not in text
+
+
+@pytest.fixture
+def umask():
+    """``umask(mask)`` sets the process umask for the test; the old one comes back after it."""
+    import os
+    old = os.umask(0o022)
+    os.umask(old)
+    yield os.umask
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_emitted_files_have_the_permissions_of_new_files(tmp_path, umask, mask, mode):
+    umask(mask)
+    paths = emit(Mul(), tmp_path)
+    for path in paths.values():
+        assert path.stat().st_mode & 0o777 == mode, (path, oct(path.stat().st_mode))
+
+
+def test_emitted_files_carry_no_paths_of_this_machine(tmp_path):
+    paths = emit(FloatMul(nf.parse("e4m3fn"), stages=2), tmp_path)
+    roots = [tmp_path, Path.cwd(), Path.home(), Path(nf.__file__).resolve().parents[1],
+             Path(amaranth.__file__).resolve().parents[1]]
+    for path in paths.values():
+        text = path.read_text()
+        assert "src =" not in text
+        for root in roots:
+            assert str(root) not in text, (path.name, root)
+
+
+def test_the_manifest_lists_only_ports_that_exist(tmp_path):
+    comb = emit(Mul(stages=0), tmp_path / "comb")
+    ports = json.loads(comb["manifest"].read_text())["ports"]
+    assert "clk" not in ports and "rst" not in ports and set(ports) == {"i", "o"}
+    assert verilog_ports(comb["verilog"].read_text(), "mul_0") == {
+        "i__valid": {"direction": "input", "width": 1}, "o__ready": {"direction": "input", "width": 1},
+        "i__ready": {"direction": "output", "width": 1}, "o__payload": {"direction": "output", "width": 12},
+        "o__valid": {"direction": "output", "width": 1}, "i__payload": {"direction": "input", "width": 13}}
+    seq = json.loads(emit(Mul(stages=1), tmp_path / "seq")["manifest"].read_text())["ports"]
+    assert seq["clk"] == "clk" and seq["rst"] == "rst"
+    with pytest.raises(ValueError, match="the Verilog text has no module 'nope'"):
+        verilog_ports(comb["verilog"].read_text(), "nope")
+
+
+def test_field_ports_wrapper(tmp_path):
+    """One port per field; the wrapper passes each field and handshake to the packed unit."""
+    from amaranth.sim import Simulator
+
+    from numfmt.hw.emit import with_field_ports
+
+    paths = emit(Mul(stages=0), tmp_path, field_ports=True)
+    assert paths["verilog"].name == "mul_0_fields.v"
+    text = paths["verilog"].read_text()
+    assert verilog_ports(text, "mul_0_fields") == {
+        "i_valid": {"direction": "input", "width": 1}, "i_ready": {"direction": "output", "width": 1},
+        "o_valid": {"direction": "output", "width": 1}, "o_ready": {"direction": "input", "width": 1},
+        "i_a": {"direction": "input", "width": 8}, "i_b": {"direction": "input", "width": 4},
+        "i_first": {"direction": "input", "width": 1}, "o_y": {"direction": "output", "width": 12}}
+    manifest = json.loads(paths["manifest"].read_text())
+    assert manifest["module"] == "mul_0_fields" and manifest["wraps"] == "mul_0"
+    assert [f["port"] for f in manifest["ports"]["i"]["fields"]] == ["i_a", "i_b", "i_first"]
+    assert manifest["ports"]["o"] == {"valid": "o_valid", "ready": "o_ready",
+                                      "fields": [{"name": "y", "width": 12, "format": "int12", "port": "o_y"}]}
+    assert "clk" not in manifest["ports"]
+
+    top = with_field_ports(Mul(stages=0))
+    seen = []
+
+    async def bench(ctx):
+        for a, b, ready in [(3, 5, 1), (200, 15, 0), (255, 1, 1)]:
+            ctx.set(top.i_a, a)
+            ctx.set(top.i_b, b)
+            ctx.set(top.i_valid, 1)
+            ctx.set(top.o_ready, ready)
+            await ctx.delay(1e-6)
+            seen.append((ctx.get(top.o_y), ctx.get(top.o_valid), ctx.get(top.i_ready)))
+    sim = Simulator(top)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == [((3 * 5) & 0xFFF, 1, 1), ((200 * 15) & 0xFFF, 1, 0), (255, 1, 1)]
+    with pytest.raises(TypeError, match="field_ports must be True or False, not 1"):
+        emit(Mul(), tmp_path, field_ports=1)

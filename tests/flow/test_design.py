@@ -1,0 +1,254 @@
+"""flow.design: the design-file schema, its errors (file, line, key, value) and key_lines."""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from numfmt.flow.design import DesignError, key_lines, load, loads, prepare
+
+DESIGNS = Path(__file__).resolve().parents[2] / "designs"
+
+GOOD = textwrap.dedent('''\
+    name = "mlp8"
+    description = "test"
+
+    [network]
+    model = "mlp"
+
+    [quant]
+    weight = "int8"
+    act = "int8"
+    acc = "exact"
+
+    [fold]
+    dense0 = { pe = 8, simd = 8 }
+    dense2 = { pe = 8, simd = 8 }
+    dense4 = { pe = 2, simd = 8 }
+
+    [unit]
+    variant = "mvu"
+
+    [target]
+    synth = "xilinx"
+    options = ["-nodsp"]
+
+    [verify]
+    images = 20
+    simulator = "verilator"
+    ''')
+
+
+def _error(text, path="bad.toml"):
+    with pytest.raises(DesignError) as info:
+        loads(text, path)
+    return info.value
+
+
+def test_good_design():
+    d = loads(GOOD, "mlp8.toml")
+    assert d.name == "mlp8" and d.network.model == "mlp" and d.network.data is None
+    assert str(d.qconfig.weight) == "int8" and d.qconfig.acc is None
+    assert d.folding == {"dense0": (8, 8), "dense2": (8, 8), "dense4": (2, 8)}
+    assert (d.variant, d.fifo_depth) == ("mvu", 4)
+    assert (d.target.synth, d.target.options, d.verify.images) == ("xilinx", ("-nodsp",), 20)
+
+
+def test_shipped_designs_load():
+    names = sorted(p.name for p in DESIGNS.glob("*.toml"))
+    assert names == ["digits_mlp_int8.toml", "digits_mlp_int8_serial.toml", "digits_mlp_w4a8.toml"]
+    for name in names:
+        d = load(DESIGNS / name)
+        assert d.name == name[:-5] and d.variant == "mvu" and d.verify.images == "all"
+    assert load(DESIGNS / "digits_mlp_w4a8.toml").qconfig.method == "gptq"
+
+
+# (replace, by, message): each broken file's one-line error, exactly
+BROKEN = [
+    ('images = 20', 'images = 0',
+     'bad.toml:25: key \'verify.images\' = 0: "all" (the whole test split) or a number of test images ≥ 1'),
+    ('images = 20', 'images = "some"',
+     'bad.toml:25: key \'verify.images\' = "some": "all" (the whole test split) or a number of test images ≥ 1'),
+    ('simulator = "verilator"', 'simulator = "modelsim"',
+     'bad.toml:26: key \'verify.simulator\' = "modelsim": must be "verilator" or "icarus"'),
+    ('weight = "int8"', 'wieght = "int8"',
+     "bad.toml:8: key 'quant.wieght' = \"int8\": unknown key (expected weight, act, acc, granularity, calib, "
+     "method, bias_correction, equalize, smooth, seed, act_scale, mult_bits, bias_bits, percentile); "
+     "did you mean 'weight'?"),
+    ('act = "int8"', 'act = "int9x"',
+     "bad.toml:9: key 'quant.act' = \"int9x\": cannot parse 'int9x' as an integer format: expected intN or "
+     "uintN, optionally followed by (rounding=...,overflow=...)"),
+    ('act = "int8"', 'act = 8', 'bad.toml:9: key \'quant.act\' = 8: must be a format name such as "int8" or "int4"'),
+    ('acc = "exact"', 'acc = "fp32"',
+     'bad.toml:10: key \'quant.acc\' = "fp32": "exact" or a fixed-width register { width = 16, frac_bits = 0, '
+     'overflow = "sat" } (the accelerator has no floating-point accumulator yet)'),
+    ('acc = "exact"', 'acc = { width = 0, overflow = "sat" }',
+     "bad.toml:10: key 'quant.acc.width' = 0: must be an integer in 1..63 for overflow='sat', not 0"),
+    ('acc = "exact"', 'acc = { width = 16, overflow = "up" }',
+     "bad.toml:10: key 'quant.acc.overflow' = \"up\": "),
+    ('acc = "exact"', 'acc = { width = 16, sat = true }',
+     "bad.toml:10: key 'quant.acc.sat' = true: unknown key (expected width, frac_bits, overflow)"),
+    ('acc = "exact"', 'calib = "best"',
+     "bad.toml:10: key 'quant.calib' = \"best\": must be 'minmax', 'percentile' or 'mse', not 'best'"),
+    ('acc = "exact"', 'mult_bits = 40',
+     "bad.toml:10: key 'quant.mult_bits' = 40: must be an integer in 1..32, not 40"),
+    ('dense0 = { pe = 8, simd = 8 }', 'dense0 = { pe = "8", simd = 8 }',
+     'bad.toml:13: key \'fold.dense0.pe\' = "8": must be an integer ≥ 1'),
+    ('dense2 = { pe = 8, simd = 8 }', 'dense2 = { pe = 8, simd = 0 }',
+     "bad.toml:14: key 'fold.dense2.simd' = 0: must be an integer ≥ 1"),
+    ('dense2 = { pe = 8, simd = 8 }', 'dense2 = { pe = 8, sind = 8 }',
+     "bad.toml:14: key 'fold.dense2.sind' = 8: unknown key (expected pe, simd); did you mean 'simd'?"),
+    ('dense4 = { pe = 2, simd = 8 }', 'dense4 = 2',
+     "bad.toml:15: key 'fold.dense4' = 2: must be a table { pe = P, simd = S }"),
+    ('variant = "mvu"', 'variant = "bitserial"',
+     'bad.toml:18: key \'unit.variant\' = "bitserial": not supported yet: the accelerator generator builds '
+     '"mvu" (matrix-vector units) only'),
+    ('variant = "mvu"', 'variant = "systolic"',
+     'bad.toml:18: key \'unit.variant\' = "systolic": must be "mvu" (later: "bitserial", "lutgemm", "minifloat" '
+     'or "mx")'),
+    ('variant = "mvu"', 'fifo_depth = 2', "bad.toml:18: key 'unit.fifo_depth' = 2: must be an integer ≥ 3 (vectors)"),
+    ('synth = "xilinx"', 'synth = "vivado"',
+     'bad.toml:21: key \'target.synth\' = "vivado": must be "xilinx", "ecp5", "ice40" or "none"'),
+    ('options = ["-nodsp"]', 'options = ["-nocarry", "-fast"]',
+     "bad.toml:22: key 'target.options' = [\"-nocarry\", \"-fast\"]: '-fast' is not a flag of xilinx synthesis here"),
+    ('options = ["-nodsp"]', 'clock_mhz = 100',
+     "bad.toml:22: key 'target.clock_mhz' = 100: a clock constraint needs place-and-route: synth = \"ecp5\""),
+    ('model = "mlp"', 'model = "resnet"',
+     'bad.toml:5: key \'network.model\' = "resnet": must be "mlp", "cnn" or the path of an .onnx file'),
+    ('model = "mlp"', 'model = "nets/missing.onnx"',
+     'bad.toml:5: key \'network.model\' = "nets/missing.onnx": no such file (nets/missing.onnx)'),
+    ('model = "mlp"', 'model = "mlp"\ndata = "d.npz"',
+     'bad.toml:6: key \'network.data\' = "d.npz": only an ONNX model takes data; the embedded \'mlp\' uses the '
+     'digits data'),
+    ('name = "mlp8"', 'name = "my design"',
+     'bad.toml:1: key \'name\' = "my design": must be letters, digits, \'_\', \'-\' or \'.\' (it names the output)'),
+    ('name = "mlp8"', 'nmae = "mlp8"',
+     "bad.toml:1: key 'nmae' = \"mlp8\": unknown key (expected name, description, network, quant, fold, unit, "
+     "target, verify); did you mean 'name'?"),
+    ('[quant]', '[quant.dense0]\nweight = "int4"\n[quant]',
+     "bad.toml:7: key 'quant.dense0' = { weight = \"int4\" }: per-layer quantization is not supported: "
+     "numfmt.nn.QConfig applies one configuration to every layer"),
+]
+
+
+@pytest.mark.parametrize("old, new, message", BROKEN, ids=[b[1].split("\n")[-1][:30] for b in BROKEN])
+def test_schema_errors_name_file_line_key_and_value(old, new, message):
+    assert old in GOOD
+    err = _error(GOOD.replace(old, new, 1))
+    assert str(err).startswith(message), str(err)
+    assert "\n" not in str(err)
+    assert err.path == "bad.toml" and err.line == int(message.split(":")[1])
+
+
+def test_missing_keys_point_at_their_table():
+    err = _error(GOOD.replace('model = "mlp"', ''))
+    assert str(err) == ("bad.toml:4: key 'network.model' is missing: say which network: \"mlp\", \"cnn\" or the "
+                        "path of an .onnx file")
+    err = _error('[quant]\nweight = "int8"\n')
+    assert str(err) == ("bad.toml: key 'network.model' is missing: every design names its network: "
+                        "[network] model = \"mlp\"")
+    assert err.line is None
+    assert str(_error('network = "mlp"\n')) == "bad.toml:1: key 'network' = \"mlp\": must be a table ([network])"
+
+
+def test_syntax_errors_name_the_line():
+    err = _error(GOOD.replace('act = "int8"', 'act = "int8'))
+    assert str(err).startswith("bad.toml:9: TOML syntax error: ") and "column" in str(err)
+    err = _error(GOOD.replace('[fold]', '[fold'))
+    assert str(err).startswith("bad.toml:12: TOML syntax error: ")
+    err = _error(GOOD + "[fold]\n")                         # a table defined twice
+    assert str(err).startswith("bad.toml:27: TOML syntax error: Cannot declare ('fold',) twice")
+
+
+def test_unreadable_file(tmp_path):
+    with pytest.raises(DesignError, match=r"nothere.toml: cannot read the design file: No such file"):
+        load(tmp_path / "nothere.toml")
+
+
+def test_paths_are_relative_to_the_design_file(tmp_path):
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "m.onnx").write_bytes(b"")
+    d = loads('[network]\nmodel = "nets/m.onnx"\n', tmp_path / "d.toml")
+    assert d.network.model == str(tmp_path / "nets" / "m.onnx")
+    err = _error('[network]\nmodel = "nets/m.onnx"\ndata = "x.npz"\n', tmp_path / "d.toml")
+    assert str(err) == (f"{tmp_path / 'd.toml'}:3: key 'network.data' = \"x.npz\": no such file "
+                        f"({tmp_path / 'x.npz'})")
+
+
+# -- the accelerator's own checks, at the key they concern -------------------------------------------
+
+@pytest.mark.parametrize("old, new, message", [
+    ('dense4 = { pe = 2, simd = 8 }', 'dense4 = { pe = 3, simd = 8 }',
+     "bad.toml:15: key 'fold.dense4.pe' = 3: pe=3 must divide the output channels of 'dense4' (10)"),
+    ('dense2 = { pe = 8, simd = 8 }', 'dense2 = { pe = 8, simd = 5 }',
+     "bad.toml:14: key 'fold.dense2.simd' = 5: simd=5 must divide the inputs of 'dense2' (64)"),
+    ('dense2 = { pe = 8, simd = 8 }', 'relu1 = { pe = 1 }',
+     "bad.toml:14: key 'fold.relu1' = { pe = 1 }: folding names 'relu1', which is not a Dense node of the graph "
+     "(dense0, dense2, dense4)"),
+    ('weight = "int8"', 'weight = "e4m3fn"',
+     "bad.toml:8: key 'quant.weight' = \"e4m3fn\": node 'dense0': weights must be an IntFormat or FixedFormat in "
+     "this accelerator, not e4m3fn"),
+    ('act = "int8"', 'act = "e4m3fn"', "bad.toml:9: key 'quant.act' = \"e4m3fn\": node 'dense0': the input format"),
+    ('model = "mlp"', 'model = "cnn"',
+     "bad.toml:5: key 'network.model' = \"cnn\": node 'conv1': Conv2d is not supported by the accelerator yet"),
+    ('images = 20', 'images = 1000', "bad.toml:25: key 'verify.images' = 1000: the test split has only 360 images"),
+])
+def test_the_accelerator_judges_the_design(old, new, message):
+    d = loads(GOOD.replace(old, new, 1), "bad.toml")
+    with pytest.raises(DesignError) as info:
+        prepare(d)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_prepare_builds_the_accelerator():
+    p = prepare(loads(GOOD, "mlp8.toml"))
+    assert [(s.pe, s.simd) for s in p.accelerator.mvus] == [(8, 8), (8, 8), (2, 8)]
+    assert p.accelerator.ii == 67 and len(p.x_test) == 360
+
+
+# -- key_lines -------------------------------------------------------------------------------------
+
+def test_key_lines_follows_tables_dotted_and_inline_keys():
+    text = textwrap.dedent('''\
+        # a comment with = and [brackets]
+        top = "x = 1 # not a comment"
+        "quoted.key" = 2
+        [fold]
+        dense0 = { pe = 8, simd = { a = 1, "b c" = [1, { d = 2 }] } }
+        dense2.pe = 4
+          dense2 . simd = 2   # spaces around the dot
+        [ target ]
+        options = [
+          "-nodsp",   # a comment inside an array
+          "]=[",
+        ]
+        doc = """
+        pe = 99
+        [fold]
+        """
+        lit = \'\'\'x = "y"\'\'\'
+        after = 1
+        [[unit]]
+        variant = "mvu"
+        [[unit]]
+        variant = 'other'
+        [a.b.c]
+        d = 1
+        ''')
+    lines = key_lines(text)
+    assert lines[("top",)] == 2 and lines[("quoted.key",)] == 3
+    assert lines[("fold",)] == 4 and lines[("fold", "dense0")] == 5
+    assert lines[("fold", "dense0", "simd", "b c", 1, "d")] == 5
+    assert lines[("fold", "dense2")] == 6 and lines[("fold", "dense2", "pe")] == 6
+    assert lines[("fold", "dense2", "simd")] == 7
+    assert lines[("target",)] == 8 and lines[("target", "options")] == 9
+    assert lines[("target", "options", 1)] == 11
+    assert lines[("target", "doc")] == 13 and ("target", "pe") not in lines
+    assert lines[("target", "lit")] == 17 and lines[("target", "after")] == 18
+    assert lines[("unit", 0, "variant")] == 20 and lines[("unit", 1, "variant")] == 22
+    assert lines[("a", "b", "c")] == 23 and lines[("a", "b", "c", "d")] == 24
+
+
+def test_key_lines_of_a_dotted_table_key_error():
+    err = _error(GOOD.replace('dense0 = { pe = 8, simd = 8 }', 'dense0.pe = 8\ndense0.simd = "x"'))
+    assert str(err) == "bad.toml:14: key 'fold.dense0.simd' = \"x\": must be an integer ≥ 1"
