@@ -17,11 +17,25 @@ runs only the missing points. A directory holding results is never reused withou
     $ numfmt sweep --model model.onnx --data digits.npz --calib mse --out results/
     $ numfmt sweep --model model.onnx --data digits.npz --calib mse --out results/ --resume
 
+``numfmt explore`` quantizes the network at every format × mode × PTQ method, prices each
+format's MAC unit in LUTs, synthesizes and verifies the Pareto front and writes a report
+(``pareto.png``, ``index.html``, ``summary.md``) into ``--out`` (docs/explore.md)::
+
+    $ numfmt explore
+    $ numfmt explore --families int,minifloat --bits 4-6 --methods rtn --out small/ --resume
+
 ``numfmt cache`` prints where the simulator builds are cached, their size and the
 bound (``$NUMFMT_CACHE_MAX_MB``); ``numfmt cache --clear`` empties the cache::
 
     $ numfmt cache
     $ numfmt cache --clear
+
+``numfmt build DESIGN.toml`` turns a design file (``designs/``) into a hand-off directory:
+Verilog, manifest, weights, verification and synthesis reports, README
+(:mod:`numfmt.flow.build`). A bad design file exits 2 with ``FILE:LINE: key …``; a failing
+tool or check exits 1; nothing is left behind on failure::
+
+    $ numfmt build designs/digits_mlp_int8.toml --out hw/ --no-synth --images 20
 """
 
 from __future__ import annotations
@@ -110,6 +124,8 @@ def _int_range(text: str) -> list[int]:
             out.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
         except ValueError:
             raise OptionError("bits", f"bits must look like 3-8 or 4,6,8, not {text!r}") from None
+        if sep and int(lo) > int(hi):
+            raise OptionError("bits", f"bits range {part!r} is empty: give the low end first ({hi}-{lo})")
     return out
 
 
@@ -133,24 +149,28 @@ class _Progress:
     and the time left count points only, from when the first point starts.
     """
 
-    def __init__(self, stream=None, *, digits=True):
+    def __init__(self, stream=None, *, digits=True, command="sweep", unit="point"):
         self.stream = sys.stderr if stream is None else stream
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.bar = None
-        print("numfmt sweep: preparing the model and data"
+        self.command, self.unit = f"numfmt {command}", unit
+        print(f"{self.command}: preparing the model and data"
               + (" (the first run trains the digits networks)" if digits else ""), file=self.stream, flush=True)
 
     def __call__(self, done, total, rec):
+        """``rec``: None when a phase of ``total`` steps starts, then a sweep record or a label."""
         if rec is None:                                  # the model and data are ready
+            self.close()
             self.t0 = time.perf_counter()
             if self.tty:
                 from tqdm import tqdm
-                self.bar = tqdm(total=total, file=self.stream, unit="point", desc="numfmt sweep",
+                self.bar = tqdm(total=total, file=self.stream, unit=self.unit, desc=self.command,
                                 dynamic_ncols=True)
             else:
-                print(f"numfmt sweep: {total} points to run", file=self.stream, flush=True)
+                print(f"{self.command}: {total} {self.unit}s to run", file=self.stream, flush=True)
             return
-        point = f"{rec['weight']}/{rec['act']} {rec['method']} {_percent(rec['accuracy'])}"
+        point = rec if isinstance(rec, str) else \
+            f"{rec['weight']}/{rec['act']} {rec['method']} {_percent(rec['accuracy'])}"
         if self.bar is not None:
             self.bar.set_postfix_str(point, refresh=False)
             self.bar.update(1)
@@ -244,6 +264,57 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
+def _cmd_explore(args) -> int:
+    from . import explore, results, sweep
+
+    def fail(message):
+        print(f"numfmt explore: {message}", file=sys.stderr)
+        return 2
+
+    try:
+        opts = explore.Options(
+            model=args.model, data=args.data, families=tuple(args.families), bits=tuple(_int_range(args.bits)),
+            modes=tuple(args.modes), methods=tuple(args.methods), granularity=_granularity(args.granularity),
+            calib=args.calib, target=args.target, budget=args.budget, out=args.out, resume=args.resume,
+            overwrite=args.overwrite, verify=args.verify, synth=not args.no_synth, workers=args.workers,
+            scheduler=args.scheduler, vectors=args.vectors)
+        opts.check()
+    except sweep.OptionError as exc:
+        return fail(f"--{exc.option.replace('_', '-')}: {exc}")
+    progress = None if args.quiet else _Progress(digits=args.model in ("mlp", "cnn"), command="explore",
+                                                 unit="task")
+    try:
+        res = explore.explore(opts, progress=progress)
+    except KeyboardInterrupt:
+        if progress is not None:
+            progress.close()
+        print(f"numfmt explore: interrupted; finished results are kept in {os.path.join(args.out, explore.STORE)}; "
+              "the same command with --resume continues", file=sys.stderr)
+        return 130
+    except sweep.OptionError as exc:
+        return fail(f"--{exc.option.replace('_', '-')}: {exc}")
+    except results.ResultsExist as exc:
+        return fail(f"{exc.path} already holds {exc.count} results of this exploration; --resume continues it, "
+                    "--overwrite discards them, or choose another --out")
+    except results.ForeignResults as exc:
+        return fail(f"{exc.path} holds results of a different exploration ({exc.what}); choose another --out, "
+                    "or --overwrite to discard them")
+    except results.CorruptResults as exc:
+        return fail(f"{exc}; choose another --out, or --overwrite to discard it")
+    finally:
+        if progress is not None:
+            progress.close()
+    on = [r for r, f in zip(res.records, res.front) if f]
+    print(f"{len(res.records)} formats × modes, {len(on)} on the front (validation accuracy against LUTs):")
+    for r in on:
+        print(f"  {r['label']:<36} {r['method']:<9} test {_percent(r['accuracy']):>7}  {r['luts']:8.1f} LUTs"
+              + (f"  verified: {r['verified']}" if "verified" in r else ""))
+    for line in res.finding:
+        print(line)
+    print(f"\nreport: {res.paths['html']}, {res.paths['markdown']}, {res.paths['plot']}")
+    return 0
+
+
 def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
@@ -295,6 +366,24 @@ def _cmd_cost(args) -> int:
     return 0
 
 
+def _cmd_build(args) -> int:
+    from . import build, design
+    try:
+        out = build.build(args.design, args.out, synth=not args.no_synth, images=args.images, force=args.force,
+                          progress=not args.quiet)
+    except (design.DesignError, FileExistsError, ValueError) as exc:
+        print(f"numfmt build: {exc}", file=sys.stderr)
+        return 2
+    except (build.BuildError, OSError) as exc:
+        print(f"numfmt build: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("numfmt build: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    print(out)
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``numfmt`` console script."""
     parser = argparse.ArgumentParser(prog="numfmt", description="Number formats for quantized-NN hardware.")
@@ -327,10 +416,35 @@ def main(argv=None) -> int:
     again.add_argument("--overwrite", action="store_true", help="discard the results already in --out")
     sw.add_argument("--quiet", action="store_true", help="no progress")
     sw.set_defaults(func=_cmd_sweep)
+    ex = sub.add_parser("explore", help="accuracy × hardware cost of every format and PTQ method; Pareto report")
+    ex.add_argument("--model", default="mlp",
+                    help="mlp or cnn (the embedded digits networks), or a path to an ONNX model")
+    ex.add_argument("--data", help="an .npz with x_calib, x_test, y_test and x_val, y_val or y_calib "
+                                   "(default: the digits data)")
+    ex.add_argument("--families", type=_names, default=["int", "minifloat", "fixed", "mx"],
+                    help="comma-separated, from int,minifloat,fixed,mx")
+    ex.add_argument("--bits", default="3-8", help="e.g. 3-8 or 4,8")
+    ex.add_argument("--modes", type=_names, default=["w", "wa"], help="w (weights only), wa (weights = activations)")
+    ex.add_argument("--methods", type=_names, default=["rtn", "gptq", "adaround"], help="e.g. rtn,gptq,adaround")
+    ex.add_argument("--granularity", default="channel", help="weight scales per tensor, channel or group of N")
+    ex.add_argument("--calib", default="minmax", help="scale calibration: minmax, percentile or mse")
+    ex.add_argument("--target", default="xilinx", help="cost target (xilinx: synth_xilinx -nodsp)")
+    ex.add_argument("--budget", type=int, help="most LUTs per MAC lane a front point may have")
+    ex.add_argument("--out", default="numfmt-explore", help="directory of the results store and the report")
+    again = ex.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue the exploration in --out")
+    again.add_argument("--overwrite", action="store_true", help="discard the results already in --out")
+    ex.add_argument("--verify", default="unit", help="unit (simulate each front unit against numfmt) or none")
+    ex.add_argument("--vectors", type=int, default=10_000, help="random vectors per verified unit")
+    ex.add_argument("--no-synth", action="store_true", help="no Yosys: units outside the cost model get no cost")
+    ex.add_argument("--workers", type=int, help="local worker processes (default: the usable cores)")
+    ex.add_argument("--scheduler", help="a Dask scheduler, tcp://HOST:PORT, instead of local processes")
+    ex.add_argument("--quiet", action="store_true", help="no progress")
+    ex.set_defaults(func=_cmd_explore)
     co = sub.add_parser("cost", help="a unit's resources: model estimate and, with --synth, Yosys/nextpnr",
                         description="Kinds: floatmul A [B [OUT]], intmac A B --acc-width W, kulischmac A B --n N, "
                                     "fixedmac A B OUT --n N, convert IN OUT, bitserial A B --n N, lutdot W A --n N.")
-    co.add_argument("kind", nargs="?", help="floatmul, intmac, kulischmac, fixedmac, convert, bitserial or lutdot")
+    co.add_argument("kind", nargs="?", help="floatmul, intmac, kulischmac, fixedmac, convert, bitserial, lutdot or blockdot")
     co.add_argument("formats", nargs="*", help="the unit's formats, e.g. e4m3fn or int8 int8")
     co.add_argument("--design", help="a TOML file of [[unit]] tables instead of one unit")
     co.add_argument("--target", help="xilinx (default), ecp5 (placed: Fmax) or ice40")
@@ -350,6 +464,14 @@ def main(argv=None) -> int:
     cache = sub.add_parser("cache", help="location, size and limit of the simulator build cache")
     cache.add_argument("--clear", action="store_true", help="delete every cached build")
     cache.set_defaults(func=_cmd_cache)
+    bu = sub.add_parser("build", help="a design file (designs/*.toml) to Verilog, manifest, weights and reports")
+    bu.add_argument("design", help="the design file, e.g. designs/digits_mlp_int8.toml")
+    bu.add_argument("--out", help="output directory (default numfmt-build/<design name>); must not exist")
+    bu.add_argument("--force", action="store_true", help="replace an existing output directory")
+    bu.add_argument("--no-synth", action="store_true", help="skip synthesis even if the design names a target")
+    bu.add_argument("--images", type=int, help="test images to verify (default: the design's [verify] images)")
+    bu.add_argument("--quiet", action="store_true", help="no progress lines")
+    bu.set_defaults(func=_cmd_build)
     args = parser.parse_args(argv)
     return args.func(args)
 

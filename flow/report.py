@@ -131,12 +131,14 @@ def _markdown(title, meta, finding, records, on_front) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(directory, records, *, title: str, meta: dict | None = None, front=None) -> dict:
+def write(directory, records, *, title: str, meta: dict | None = None, front=None, finding=None) -> dict:
     """Write ``pareto.png``, ``index.html`` and ``summary.md`` into ``directory``.
 
     ``front``: a boolean mask of the records on the front (default: :func:`pareto.front`
     of ``luts`` against ``accuracy``) — pass the front chosen on validation accuracy when
-    the records carry test accuracy. Returns ``{"plot", "html", "markdown"}`` paths.
+    the records carry test accuracy. ``finding``: the sentences to state (default: those of
+    :func:`pareto.integer_finding` over all records). Returns ``{"plot", "html",
+    "markdown"}`` paths.
     """
     import jinja2
 
@@ -149,8 +151,10 @@ def write(directory, records, *, title: str, meta: dict | None = None, front=Non
         raise ValueError(f"front must be a mask of {len(records)} booleans, not of shape {front.shape}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    finding = [f.sentence() for f in pareto.integer_finding(
-        [dict(r, luts=_number(r["luts"]), accuracy=_number(r["accuracy"])) for r in records])]
+    if finding is None:
+        finding = [f.sentence() for f in pareto.integer_finding(
+            [dict(r, luts=_number(r["luts"]), accuracy=_number(r["accuracy"])) for r in records])]
+    finding = [str(s) for s in finding]
     paths = {"plot": directory / "pareto.png", "html": directory / "index.html",
              "markdown": directory / "summary.md"}
     _plot(records, front, paths["plot"], title)

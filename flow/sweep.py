@@ -46,7 +46,7 @@ from numfmt import ptq
 from . import results
 
 __all__ = ["FAMILIES", "MODES", "ACCS", "OptionError", "Point", "RECORD_FIELDS", "W_ONLY_ACT",
-           "load_records", "plot", "points", "run", "table", "write_csv"]
+           "evaluate", "load_records", "plot", "points", "run", "table", "write_csv"]
 
 FAMILIES = ("int", "minifloat", "fixed", "mx")
 MODES = ("w", "wa")
@@ -343,19 +343,33 @@ def _key_of_record(r) -> tuple:
             r.get("act_scale", "float"))
 
 
-def _evaluate(p, label, graph, x_calib, x_test, y_test, float_acc) -> dict:
-    """The record of one point."""
+def evaluate(p, label, graph, x_calib, x_test, y_test, float_acc, *, val=None) -> dict:
+    """The record of one point (:data:`RECORD_FIELDS`): ``p`` quantized with ``x_calib``,
+    its accuracy on ``(x_test, y_test)``; with ``val=(x_val, y_val)`` also
+    ``val_accuracy``, the accuracy on a validation split (the same quantized network).
+
+    A point the datapath cannot build has accuracy NaN and the reason in ``note``.
+    """
     from numfmt import nn
     t0 = time.perf_counter()
+    val_acc = math.nan
     try:
         q = nn.quantize(graph, p.qconfig(), x_calib)
         acc, note = nn.accuracy(q, x_test, y_test), ""
+        if val is not None:
+            val_acc = nn.accuracy(q, *val)
     except ValueError as exc:       # a point the datapath cannot build: say why, go on
         acc, note = math.nan, str(exc)
-    return {"model": label, "family": p.family, "bits": p.bits, "mode": p.mode, "weight": p.weight,
-            "act": p.act or W_ONLY_ACT, "acc": p.acc, "method": p.method, "granularity": str(p.granularity),
-            "calib": p.calib, "act_scale": p.act_scale, "accuracy": acc, "float_accuracy": float_acc,
-            "delta": acc - float_acc, "seconds": round(time.perf_counter() - t0, 4), "note": note}
+    rec = {"model": label, "family": p.family, "bits": p.bits, "mode": p.mode, "weight": p.weight,
+           "act": p.act or W_ONLY_ACT, "acc": p.acc, "method": p.method, "granularity": str(p.granularity),
+           "calib": p.calib, "act_scale": p.act_scale, "accuracy": acc, "float_accuracy": float_acc,
+           "delta": acc - float_acc, "seconds": round(time.perf_counter() - t0, 4), "note": note}
+    if val is not None:
+        rec["val_accuracy"] = val_acc
+    return rec
+
+
+_evaluate = evaluate        # what run() calls (tests replace it)
 
 
 def run(pts, model="mlp", *, data=None, calib_size=None, store=None, resume=False, overwrite=False,

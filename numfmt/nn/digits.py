@@ -28,6 +28,7 @@ from .layers import Add, AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, ReLU
 __all__ = ["digits_data", "digits_mlp", "digits_cnn", "cache_dir", "MLP_RECIPE", "CNN_RECIPE"]
 
 _TEST_SAMPLES = 360
+_TRAIN_SAMPLES = 1797 - _TEST_SAMPLES      # sklearn's digits: 1797 images
 _SPLIT_SEED = 0
 
 #: Training recipe of :func:`digits_mlp` (its hash names the cache file).
@@ -149,9 +150,25 @@ def _save(path, graph):
         raise
 
 
-def _trained(recipe, init, reshape, directory=None, cache=True):
+def _exclude(exclude) -> np.ndarray | None:
+    if exclude is None:
+        return None
+    idx = np.unique(np.asarray(exclude))
+    if idx.ndim != 1 or (idx.size and (not np.issubdtype(idx.dtype, np.integer) or idx[0] < 0
+                                       or idx[-1] >= _TRAIN_SAMPLES)):
+        raise ValueError(f"exclude must be indices of training images (integers in 0..{_TRAIN_SAMPLES - 1}), "
+                         f"not {exclude!r}")
+    if idx.size >= _TRAIN_SAMPLES:
+        raise ValueError("exclude must leave some training images")
+    return idx
+
+
+def _trained(recipe, init, reshape, directory=None, cache=True, exclude=None):
     from ._train import train
     graph = init(recipe)
+    exclude = _exclude(exclude)
+    if exclude is not None:            # another training set: another recipe, another cache file
+        recipe = dict(recipe, exclude=hashlib.sha256(exclude.astype(np.int64).tobytes()).hexdigest()[:16])
     path = pathlib.Path(directory or cache_dir()) / f"digits_{recipe['model']}_{_recipe_key(recipe)}.npz"
     if cache and path.exists():
         try:
@@ -159,6 +176,9 @@ def _trained(recipe, init, reshape, directory=None, cache=True):
         except (OSError, ValueError, KeyError):
             pass                       # unreadable or stale: train again and overwrite
     x_train, y_train, _, _ = digits_data()
+    if exclude is not None:
+        keep = np.setdiff1d(np.arange(len(x_train)), exclude)
+        x_train, y_train = x_train[keep], y_train[keep]
     graph = train(graph, reshape(x_train), y_train, epochs=recipe["epochs"], batch=recipe["batch"],
                   lr=recipe["lr"], seed=recipe["seed"], decay=recipe["decay"])
     if cache:
@@ -166,11 +186,13 @@ def _trained(recipe, init, reshape, directory=None, cache=True):
     return graph
 
 
-def digits_mlp(*, cache=True, directory=None):
+def digits_mlp(*, cache=True, directory=None, exclude=None):
     """The trained 64-64-32-10 ReLU MLP (float :class:`~numfmt.nn.Graph`, input shape ``(64,)``).
 
     Trained on first use (a few seconds; recipe :data:`MLP_RECIPE`) and cached
     under ``directory`` (default :func:`cache_dir`) unless ``cache=False``.
+    ``exclude``: indices of training images to train without (a validation split the
+    network never sees); the model is then trained and cached separately.
 
     >>> from numfmt import nn
     >>> g = nn.digits_mlp()
@@ -178,15 +200,15 @@ def digits_mlp(*, cache=True, directory=None):
     >>> nn.accuracy(g, x_test, y_test) > 0.95
     True
     """
-    return _trained(MLP_RECIPE, _mlp_init, lambda x: x, directory, cache)
+    return _trained(MLP_RECIPE, _mlp_init, lambda x: x, directory, cache, exclude)
 
 
-def digits_cnn(*, cache=True, directory=None):
+def digits_cnn(*, cache=True, directory=None, exclude=None):
     """The trained small CNN (float :class:`~numfmt.nn.Graph`, input shape ``(1, 8, 8)``).
 
     conv3×3(1→8) → ReLU → conv3×3(8→8) → ReLU → residual Add → MaxPool 2 →
     conv3×3(8→16) → ReLU → AvgPool 2 → Flatten → Dense(64→10); recipe
-    :data:`CNN_RECIPE`, cached like :func:`digits_mlp`.
+    :data:`CNN_RECIPE`, cached like :func:`digits_mlp` (``exclude`` as there).
 
     >>> from numfmt import nn
     >>> g = nn.digits_cnn()
@@ -194,4 +216,4 @@ def digits_cnn(*, cache=True, directory=None):
     >>> nn.accuracy(g, x_test.reshape(-1, 1, 8, 8), y_test) > 0.95
     True
     """
-    return _trained(CNN_RECIPE, _cnn_init, lambda x: x.reshape(-1, 1, 8, 8), directory, cache)
+    return _trained(CNN_RECIPE, _cnn_init, lambda x: x.reshape(-1, 1, 8, 8), directory, cache, exclude)

@@ -172,6 +172,20 @@ def test_cache_is_written_atomically_and_reused(tmp_path, monkeypatch):
     assert len(list(tmp_path.iterdir())) == 2
 
 
+def test_training_without_some_images(tmp_path, monkeypatch):
+    """``exclude``: the network never sees those training images; another cache file."""
+    recipe = dict(digits.MLP_RECIPE, epochs=1, widths=[64, 8, 10])
+    seen = []
+    real = _train.train
+    monkeypatch.setattr(_train, "train", lambda g, x, y, **k: seen.append(len(x)) or real(g, x, y, **k))
+    digits._trained(recipe, digits._mlp_init, lambda x: x, tmp_path)
+    digits._trained(recipe, digits._mlp_init, lambda x: x, tmp_path, exclude=np.arange(0, 1437, 5))
+    assert seen == [1437, 1437 - 288] and len(list(tmp_path.iterdir())) == 2
+    for bad in ([1437], [-1], [0.5], np.arange(1437)):
+        with pytest.raises(ValueError, match="exclude must"):
+            digits._trained(recipe, digits._mlp_init, lambda x: x, tmp_path, exclude=bad)
+
+
 def test_cache_dir_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("NUMFMT_CACHE", str(tmp_path))
     assert digits.cache_dir() == tmp_path

@@ -1,0 +1,608 @@
+"""Accuracy × hardware cost exploration: which number format and PTQ method give the best
+accuracy per LUT for a network (``numfmt explore``).
+
+:func:`explore` takes an :class:`Options` value and
+
+1. quantizes the network at every point of the grid (:func:`numfmt.flow.sweep.points`:
+   format × mode × PTQ method), calibrating on the training data less a validation split
+   and measuring accuracy on the validation split and on the test split;
+2. keeps, for each format and mode, the method best on *validation* accuracy;
+3. prices each kept point by the multiply–accumulate unit its formats need, in LUTs per
+   MAC lane on ``xilinx -nodsp`` (:func:`unit_of`; the analytic model
+   :func:`numfmt.hw.cost.model.estimate`, or real Yosys synthesis, cached, for a unit
+   outside the model's families or domain);
+4. takes the Pareto front of validation accuracy against LUTs (within ``budget``),
+   synthesizes the front's units for real, writes each one's Verilog and checks it
+   against its numfmt model in a simulator (:func:`numfmt.sim.check`);
+5. writes the report (:func:`numfmt.flow.report.write`: ``pareto.png``, ``index.html``,
+   ``summary.md``, plus ``points.json``, the table behind them) with *test* accuracy.
+
+Every result (a point's accuracy, a unit's cost, synthesis or verification) is appended to
+``<out>/points.jsonl`` (:class:`numfmt.flow.results.ResultStore`) as soon as it is
+computed; ``resume=True`` reruns only what is missing, and a file of another model, data
+set or grid is refused. Tasks run in local worker processes, or on a Dask cluster
+(``scheduler="tcp://HOST:PORT"``); the records are the same either way.
+
+>>> opts = Options(families=("int",), bits=(4,), modes=("wa",), methods=("rtn",), out="x")
+>>> [p.weight for p in opts.points()]
+['int4']
+>>> Options(verify="full").check()
+Traceback (most recent call last):
+...
+numfmt.flow.sweep.OptionError: verify 'full' (the whole accelerator) is not supported yet; use 'unit' or 'none'
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import json
+import math
+import multiprocessing
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+import numfmt as nf
+from numfmt._files import write_atomic
+
+from . import pareto, report, results, sweep
+from .sweep import OptionError
+
+__all__ = ["Options", "Result", "STORE", "explore", "unit_of"]
+
+STORE = "points.jsonl"
+#: the synthesis the costs refer to (the cost model's calibrated target)
+TARGET, SYNTH_OPTIONS = "xilinx", ("-nodsp",)
+_VERIFY = ("unit", "none", "full")
+_SCHEDULER = re.compile(r"^tcp://[^\s:/]+:\d{1,5}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What :func:`explore` runs. Every field is checked by :meth:`check` before any work.
+
+    ``model``: ``"mlp"``, ``"cnn"`` (the embedded digits networks) or an ONNX file, with
+    ``data`` an ``.npz`` holding ``x_calib``, ``x_test``, ``y_test`` and either ``x_val`` and
+    ``y_val`` or ``y_calib`` (then the validation split is carved from ``x_calib``).
+    ``families``, ``bits``, ``modes``, ``methods``, ``granularity``, ``calib``: the grid, as
+    :func:`numfmt.flow.sweep.points` takes it. ``val_fraction`` of the calibration data
+    (seeded permutation, ``seed``) is held out to choose on. ``budget``: largest LUTs per
+    MAC lane a front point may have. ``verify``: ``"unit"`` (simulate each front unit) or
+    ``"none"``. ``synth``: run Yosys (off: units outside the cost model get no cost).
+    ``workers``: local processes (default: the usable cores); ``scheduler``: a Dask
+    scheduler address instead. ``vectors``: random vectors per verified unit.
+    """
+    model: str = "mlp"
+    data: str | None = None
+    families: tuple = sweep.FAMILIES
+    bits: tuple = (3, 4, 5, 6, 7, 8)
+    modes: tuple = sweep.MODES
+    methods: tuple = ("rtn", "gptq", "adaround")
+    granularity: str | int = "channel"
+    calib: str = "minmax"
+    val_fraction: float = 0.2
+    seed: int = 0
+    target: str = TARGET
+    budget: int | None = None
+    out: str = "numfmt-explore"
+    resume: bool = False
+    overwrite: bool = False
+    verify: str = "unit"
+    synth: bool = True
+    workers: int | None = None
+    scheduler: str | None = None
+    vectors: int = 10_000
+
+    def points(self) -> list:
+        """The grid (:class:`numfmt.flow.sweep.Point` s); OptionError for a bad grid option."""
+        return sweep.points(families=self.families, bits=self.bits, modes=self.modes, methods=self.methods,
+                            granularity=self.granularity, calib=self.calib)
+
+    def check(self) -> list:
+        """Check every option (OptionError naming it); return the grid."""
+        pts = self.points()
+        if self.target != TARGET:
+            raise OptionError("target", f"target must be {TARGET!r} (the cost model's calibrated target, "
+                                        f"synthesized with {' '.join(SYNTH_OPTIONS)}), not {self.target!r}")
+        if self.verify not in _VERIFY:
+            raise OptionError("verify", f"verify must be one of {', '.join(map(repr, _VERIFY))}, not {self.verify!r}")
+        if self.verify == "full":
+            raise OptionError("verify", "verify 'full' (the whole accelerator) is not supported yet; "
+                                        "use 'unit' or 'none'")
+        if not (isinstance(self.val_fraction, float) and 0 < self.val_fraction < 1):
+            raise OptionError("val_fraction", f"val_fraction must be a float in (0, 1), not {self.val_fraction!r}")
+        for name, least in (("seed", 0), ("budget", 1), ("workers", 1), ("vectors", 1)):
+            value = getattr(self, name)
+            if name in ("budget", "workers") and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise OptionError(name, f"{name} must be an integer ≥ {least}, not {value!r}")
+        if self.resume and self.overwrite:
+            raise OptionError("resume", "resume and overwrite exclude each other")
+        if self.scheduler is not None and not (isinstance(self.scheduler, str) and _SCHEDULER.match(self.scheduler)):
+            raise OptionError("scheduler", f"scheduler must be a Dask scheduler address tcp://HOST:PORT, "
+                                           f"not {self.scheduler!r}")
+        if self.scheduler is not None and self.workers is not None:
+            raise OptionError("workers", "workers is for local processes; with scheduler the cluster has its own")
+        if not isinstance(self.out, (str, os.PathLike)) or not os.fspath(self.out):
+            raise OptionError("out", f"out must be a directory path, not {self.out!r}")
+        if self.data is not None and not os.path.isfile(self.data):
+            raise OptionError("data", f"data must be an .npz file, not {os.fspath(self.data)!r} (no such file)")
+        return pts
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What :func:`explore` found: ``records`` (one per format and mode, its chosen method;
+    the rows of the report), ``front`` (mask over ``records``), ``points`` (every point's
+    accuracy record), ``finding`` (sentences), ``paths`` (report files)."""
+    records: list
+    front: np.ndarray
+    points: list
+    finding: list
+    paths: dict
+
+
+# -- the workload ------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _Workload:
+    label: str
+    graph: object
+    x_fit: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    float_acc: float
+    fan_in: int
+
+
+def _split(n, fraction, seed):
+    """(fit, val) row indices: a seeded ``fraction`` of ``n`` rows held out."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(fraction * n)))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _carve(x, y, fraction, seed):
+    """(x_fit, x_val, y_val): a seeded ``fraction`` of the rows held out."""
+    fit, val = _split(len(x), fraction, seed)
+    return x[fit], x[val], y[val]
+
+
+def _load_npz(path):
+    try:
+        with np.load(path) as d:
+            arrays = {k: d[k] for k in d.files}
+    except (OSError, ValueError) as exc:
+        raise OptionError("data", f"{path}: {exc}") from None
+    missing = {"x_calib", "x_test", "y_test"} - set(arrays)
+    if missing:
+        raise OptionError("data", f"data is missing arrays {sorted(missing)} (it needs x_calib, x_test, y_test "
+                                  "and x_val, y_val or y_calib)")
+    if not ({"x_val", "y_val"} <= set(arrays) or "y_calib" in arrays):
+        raise OptionError("data", "data needs a validation split: arrays x_val and y_val, or y_calib (labels of "
+                                  "x_calib) to carve one from x_calib")
+    return arrays
+
+
+def _fan_in(graph) -> int:
+    """The most inputs any output of a Dense/Conv2d layer sums."""
+    from numfmt import nn
+    return max(int(np.prod(node.layer.weight.shape[1:])) for node in graph.nodes
+               if isinstance(node.layer, (nn.Dense, nn.Conv2d)))
+
+
+def _workload(opts) -> _Workload:
+    from numfmt import nn
+    if opts.data is None:
+        _, y_train, _, _ = nn.digits_data()
+        model = opts.model
+        if model in ("mlp", "cnn"):
+            # the embedded network trained without the validation images, so that choosing on
+            # them is choosing on data the network never saw
+            _, val = _split(len(y_train), opts.val_fraction, opts.seed)
+            model = (nn.digits_mlp if model == "mlp" else nn.digits_cnn)(exclude=val)
+        label, graph, x_train, x_test, y_test = sweep._workload(model, None)
+        label = opts.model if opts.model in ("mlp", "cnn") else label
+        x_fit, x_val, y_val = _carve(x_train, y_train, opts.val_fraction, opts.seed)
+    else:
+        d = _load_npz(opts.data)
+        if "x_val" in d and "y_val" in d:
+            x_fit, x_val, y_val = d["x_calib"], d["x_val"], d["y_val"]
+        else:
+            if np.shape(d["y_calib"]) != (len(d["x_calib"]),):
+                raise OptionError("data", f"y_calib must have one label per x_calib input, shape "
+                                          f"({len(d['x_calib'])},), not {np.shape(d['y_calib'])}")
+            x_fit, x_val, y_val = _carve(d["x_calib"], d["y_calib"], opts.val_fraction, opts.seed)
+        label, graph, x_fit, x_test, y_test = sweep._workload(opts.model, (x_fit, d["x_test"], d["y_test"]))
+    _, _, _, x_val, y_val = sweep._workload(graph, (x_fit, x_val, y_val))       # the same checks
+    float_acc = nn.accuracy(graph, x_test, y_test)
+    return _Workload(label, graph, x_fit, x_val, np.asarray(y_val), x_test, y_test, float_acc, _fan_in(graph))
+
+
+def _identity(wl, pts, opts) -> dict:
+    ident = sweep._identity(wl.label, wl.graph, wl.x_fit, wl.x_test, wl.y_test, pts)
+    del ident["sweep"]
+    ident = {"explore": 1, **ident, "validation": f"sha256:{sweep._sha256(wl.x_val, wl.y_val)}",
+             "cost": f"{TARGET} {' '.join(SYNTH_OPTIONS)}, LUTs per MAC lane, fan-in {wl.fan_in}"}
+    return ident
+
+
+# -- units and their cost ----------------------------------------------------------------------
+def unit_of(weight: str, mode: str, fan_in: int):
+    """The MAC unit that prices a point, and LUTs are divided by ``lanes`` (MX: the block).
+
+    Returns ``(unit, lanes)``; raises ValueError when no unit does the point's arithmetic
+    (weight-only minifloat/MX: no unit multiplies them by integer activations) or the
+    unit cannot be built (e.g. an exact accumulator wider than 53 bits).
+
+    * integer and fixed point (a fixed-point MAC is an integer MAC on the codes; the binary
+      point only moves the requantizer's shift): ``IntMac`` of the signed codes, the
+      accumulator exactly as wide as ``fan_in`` products need (``kulisch_width``); weight-only
+      points multiply by the ``int16`` activations (:data:`numfmt.flow.sweep.W_ONLY_ACT`);
+    * minifloat: ``FloatKulischMac(fmt, fmt, n_max=fan_in)``;
+    * MX: ``BlockDot`` of one block pair, per lane ``1/block`` of it.
+
+    >>> u, lanes = unit_of("int4", "wa", 64)
+    >>> type(u).__name__, u.register.width, lanes
+    ('IntMac', 14, 1)
+    >>> unit_of("fp4_e2m1", "w", 64)
+    Traceback (most recent call last):
+    ...
+    ValueError: no unit multiplies minifloat weights by int16 activations (weight-only minifloat points are not priced)
+    """
+    from numfmt.arith import FixedAccumulator
+    from numfmt.arith.accumulators import kulisch_width
+    from numfmt.hw.rtl import BlockDot, FloatKulischMac, IntMac
+    family = sweep.family_of(weight)
+    fmt = nf.parse(weight)
+    element = fmt.element if isinstance(fmt, nf.BlockFormat) else fmt
+    if mode == "wa" and family in ("minifloat", "mx"):
+        # checked here, not by the unit's constructor: a half-built Amaranth unit warns when freed
+        width = kulisch_width(element, element, fmt.block if family == "mx" else fan_in)
+        if width > 53:
+            raise ValueError(f"the exact sum of {weight} products needs a {width}-bit register; the RTL "
+                             "units hold 53")
+    if family in ("int", "fixed"):
+        a = nf.IntFormat(fmt.bits, signed=True)
+        b = a if mode == "wa" else nf.parse(sweep.W_ONLY_ACT)
+        unit, lanes = IntMac(a, b, FixedAccumulator(kulisch_width(a, b, fan_in))), 1
+    elif mode == "w":
+        raise ValueError(f"no unit multiplies {family} weights by {sweep.W_ONLY_ACT} activations "
+                         f"(weight-only {family} points are not priced)")
+    elif family == "minifloat":
+        unit, lanes = FloatKulischMac(fmt, fmt, fan_in), 1
+    else:
+        unit, lanes = BlockDot(fmt), fmt.block
+    unit._MustUse__silence = True        # most are priced, never elaborated: no Amaranth "unused" warning
+    return unit, lanes
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
+
+
+def _cost_key(weight, mode, fan_in, synth) -> str:
+    return f"{weight}|{mode}|{fan_in}|{'synth' if synth else 'model'}"
+
+
+def _synth(unit):
+    from numfmt.hw.cost import synth
+    return synth.synthesize(unit, target=TARGET, options=SYNTH_OPTIONS)
+
+
+def _cost_task(weight, mode, fan_in, allow_synth) -> dict:
+    """The cost record of the unit of (weight, mode): model, else Yosys, else n/a with the reason."""
+    from numfmt.hw.cost import SynthesisError, model
+    rec = {"kind": "cost", "key": _cost_key(weight, mode, fan_in, allow_synth), "weight": weight, "mode": mode,
+           "unit": None, "lanes": 1, "luts": math.nan, "ffs": math.nan, "source": None, "note": ""}
+    try:
+        unit, lanes = unit_of(weight, mode, fan_in)
+    except ValueError as exc:
+        rec["note"] = str(exc)
+        return rec
+    rec.update(unit=unit.name, lanes=lanes)
+    family = type(unit).__name__
+    if family not in model.calibration(TARGET, SYNTH_OPTIONS).coefficients:    # a family not (yet) fitted
+        why = f"the {TARGET} {' '.join(SYNTH_OPTIONS)} calibration has no {family} coefficients"
+    else:
+        try:
+            est = model.estimate(unit, target=TARGET, options=SYNTH_OPTIONS)
+            rec.update(luts=est.luts / lanes, ffs=est.ffs / lanes, source="model")
+            return rec
+        except ValueError as exc:
+            why = str(exc)
+    if not allow_synth:
+        rec["note"] = f"outside the cost model ({why}); synthesis is off"
+        return rec
+    try:
+        res = _synth(unit)
+    except SynthesisError as exc:
+        rec["note"] = f"synthesis failed: {str(exc).splitlines()[0]}"
+        return rec
+    rec.update(luts=res.luts / lanes, ffs=res.ffs / lanes, source="yosys", synth_luts=res.luts / lanes,
+               note=f"outside the cost model ({why}); priced by Yosys")
+    return rec
+
+
+def _synth_task(weight, mode, fan_in) -> dict:
+    unit, lanes = unit_of(weight, mode, fan_in)
+    res = _synth(unit)
+    return {"kind": "synth", "key": unit.name, "unit": unit.name, "synth_luts": res.luts / lanes,
+            "synth_ffs": res.ffs / lanes}
+
+
+def _verify_task(units, vectors, seed) -> list:
+    """Verification records of ``units`` (``(weight, mode, fan_in)`` of one unit class), checked
+    against their numfmt models in one simulator build (:func:`numfmt.sim.check_many`)."""
+    from numfmt import sim
+    built = [unit_of(*u)[0] for u in units]
+    recs = [{"kind": "verify", "key": _verify_key(b.name, vectors, seed), "unit": b.name, "seed": seed}
+            for u, b in zip(units, built)]
+    try:
+        reports = sim.check_many([lambda u=u: unit_of(*u)[0] for u in units], n_random=vectors, seed=seed,
+                                 waves=False)
+    except AssertionError as exc:            # sim.MismatchError: some RTL differs from its model
+        return [{**r, "passed": False, "message": str(exc)} for r in recs]
+    return [{**r, "passed": True, "vectors": int(rep.n_vectors), "simulator": rep.simulator, "message": ""}
+            for r, rep in zip(recs, reports)]
+
+
+def _verify_key(unit_name, vectors, seed) -> str:
+    return f"{unit_name}|{vectors}|{seed}"
+
+
+def _point_task(wl, p) -> dict:
+    rec = sweep.evaluate(p, wl.label, wl.graph, wl.x_fit, wl.x_test, wl.y_test, wl.float_acc,
+                         val=(wl.x_val, wl.y_val))
+    return {"kind": "point", "key": list(p.key), **rec}
+
+
+def _warm():
+    """Compile numfmt's Numba kernels in this worker (on a Dask worker: before the first task)."""
+    x = np.linspace(-1, 1, 16)
+    for name in ("int4", "fp4_e2m1", "ap_fixed<4,1,AP_RND_CONV,AP_SAT>", "mxfp4"):
+        fmt = nf.parse(name)
+        fmt.decode(fmt.encode(np.tile(x, 2) if name.startswith("mx") else x))
+    return os.getpid()
+
+
+# -- running tasks -----------------------------------------------------------------------------
+_WORKER_WL = None
+
+
+def _init_worker(wl):
+    global _WORKER_WL
+    _WORKER_WL = wl
+
+
+def _local_point(p):
+    return _point_task(_WORKER_WL, p)
+
+
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class _Runner:
+    """Runs tasks ``(fn, args)`` on local processes (or in this one with one worker) or on Dask;
+    :meth:`run` yields results as they complete."""
+
+    def __init__(self, opts, wl):
+        self.wl, self.client, self.pool = wl, None, None
+        if opts.scheduler is not None:
+            try:
+                from distributed import Client
+            except ImportError:
+                raise OptionError("scheduler", "scheduler needs Dask: pip install 'numfmt-hw[explore]'") from None
+            try:
+                self.client = Client(opts.scheduler, timeout=20)
+            except (OSError, TimeoutError) as exc:
+                raise OptionError("scheduler", f"scheduler {opts.scheduler}: cannot connect ({exc})") from None
+            self.client.run(_warm)
+            self.wl_future = self.client.scatter(wl, broadcast=True)
+            return
+        self.workers = opts.workers or _usable_cores()
+
+    def run(self, tasks):
+        """Yield ``(task index, result)`` in completion order."""
+        if self.client is not None:
+            from distributed import as_completed
+            futures = {}
+            for i, (fn, args) in enumerate(tasks):
+                f = (self.client.submit(_point_task, self.wl_future, *args, pure=False) if fn is _point_task
+                     else self.client.submit(fn, *args, pure=False))
+                futures[f] = i
+            for f in as_completed(futures):
+                yield futures[f], f.result()
+        elif self.workers > 1 and tasks:
+            if self.pool is None:                # started at the first task: a resumed run may need none
+                self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                   initializer=_init_worker, initargs=(self.wl,))
+            futures = {(self.pool.submit(_local_point, *args) if fn is _point_task else self.pool.submit(fn, *args)): i
+                       for i, (fn, args) in enumerate(tasks)}
+            try:
+                for f in cf.as_completed(futures):
+                    yield futures[f], f.result()
+            finally:
+                for f in futures:
+                    f.cancel()
+        else:
+            for i, (fn, args) in enumerate(tasks):
+                yield i, (fn(self.wl, *args) if fn is _point_task else fn(*args))
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.client is not None:
+            self.client.close()
+
+
+def _label(task) -> str:
+    fn, args = task
+    if fn is _point_task:
+        p = args[0]
+        return f"{p.weight} {p.mode} {p.method}"
+    if fn is _verify_task:
+        return f"verify {', '.join(u[0] for u in args[0])}"
+    return f"{fn.__name__.strip('_').replace('_task', '')} {args[0]} {args[1]}"
+
+
+def _run_phase(runner, tasks, store, progress):
+    """Run ``tasks``, storing each result (a record, or a list of records) as it arrives."""
+    if not tasks:
+        return []
+    if progress is not None:
+        progress(0, len(tasks), None)
+    out = []
+    for done, (i, recs) in enumerate(runner.run(tasks), 1):
+        for rec in recs if isinstance(recs, list) else [recs]:
+            store.append(rec)
+            out.append(rec)
+        if progress is not None:
+            progress(done, len(tasks), _label(tasks[i]))
+    return out
+
+
+# -- choosing and reporting --------------------------------------------------------------------
+def _choose(pts, records, methods) -> list:
+    """Per (weight, mode): the record of the method with the best validation accuracy
+    (ties: the earlier method of ``methods``)."""
+    rank = {m: k for k, m in enumerate(methods)}
+    best = {}
+    for p in pts:
+        r = records[tuple(p.key)]
+        group = (p.weight, p.mode)
+        score = -math.inf if math.isnan(r["val_accuracy"]) else r["val_accuracy"]
+        old = best.get(group)
+        if old is None or (score, -rank[p.method]) > old[0]:
+            best[group] = ((score, -rank[p.method]), r)
+    return [r for _, r in best.values()]
+
+
+def _row(r, cost, fan_in) -> dict:
+    wa = r["mode"] == "wa"
+    label = r["weight"] if wa else f"{r['weight']} W-only"
+    return {"label": label, "family": r["family"], "bits": r["bits"], "mode": "W=A" if wa else "W-only",
+            "method": r["method"], "weight": r["weight"], "val_accuracy": r["val_accuracy"],
+            "accuracy": r["accuracy"], "luts": cost["luts"], "ffs": cost["ffs"], "cost_source": cost["source"],
+            "unit": cost["unit"], "note": "; ".join(n for n in (r["note"], cost["note"]) if n),
+            "fan_in": fan_in}
+
+
+def _finding(rows) -> list:
+    """The study's question on the W=A points, width by width (test accuracy of the chosen points)."""
+    wa = [r for r in rows if r["mode"] == "W=A"]
+    return [f"W=A {f.sentence()}" for f in pareto.integer_finding(wa)]
+
+
+def _write_report(out, rows, on_front, wl, opts, n_points, finding):
+    write_atomic(out / "points.json", json.dumps(rows, indent=1, allow_nan=True) + "\n")
+    counts = {s: sum(r["cost_source"] == s for r in rows) for s in ("model", "yosys")}
+    meta = {"model": f"{wl.label} (largest fan-in {wl.fan_in}), float accuracy {100 * wl.float_acc:.2f} %",
+            "data": f"calibration {len(wl.x_fit)}, validation {len(wl.x_val)} (chosen on), test {len(wl.x_test)} "
+                    "(reported)",
+            "grid": f"{n_points} points: {', '.join(opts.families)} × bits {min(opts.bits)}–{max(opts.bits)} × "
+                    f"{', '.join(opts.modes)} × {', '.join(opts.methods)}; per format and mode the method best on "
+                    "validation is kept",
+            "cost": f"LUTs per MAC lane, {TARGET} {' '.join(SYNTH_OPTIONS)}: analytic model for {counts['model']} "
+                    f"points, Yosys for {counts['yosys']}, n/a for {len(rows) - sum(counts.values())} (no unit; "
+                    "left out of the front). Fixed point is priced as the integer MAC of its codes (the binary "
+                    "point only moves the requantizer's shift); MX as a BlockDot divided by its block",
+            "front": "validation accuracy against LUTs" + (f", at most {opts.budget} LUTs" if opts.budget else "")}
+    title = f"numfmt explore: {wl.label}, accuracy against MAC LUTs"
+    return report.write(out, rows, title=title, meta=meta, front=on_front, finding=finding)
+
+
+# -- the entry point ---------------------------------------------------------------------------
+def explore(options: Options, *, progress=None) -> Result:
+    """Run the exploration ``options`` describes; see the module docstring.
+
+    ``progress(done, total, label)`` is called with ``label`` None at the start of each
+    phase (accuracy and cost; synthesis and verification of the front), then after each task.
+
+    Raises
+    ------
+    OptionError
+        Before any work: an option, model or data the exploration cannot use.
+    numfmt.flow.results.ResultsError
+        ``<out>/points.jsonl`` holds results of this exploration and neither ``resume`` nor
+        ``overwrite``, or results of another one (another model, data or grid).
+    """
+    if not isinstance(options, Options):
+        raise TypeError(f"options must be an explore.Options, not {type(options).__name__}")
+    opts = options
+    pts = opts.check()
+    wl = _workload(opts)
+    sweep._check_groups(wl.graph, pts)
+    out = Path(opts.out)
+    store = results.ResultStore(out / STORE, _identity(wl, pts, opts), resume=opts.resume, overwrite=opts.overwrite)
+    runner = None
+    try:
+        have = {(r["kind"], json.dumps(r["key"])): r for r in store.records}
+        formats = list(dict.fromkeys((p.weight, p.mode) for p in pts))
+        cost_tasks = [(_cost_task, (w, m, wl.fan_in, opts.synth)) for w, m in formats
+                      if ("cost", json.dumps(_cost_key(w, m, wl.fan_in, opts.synth))) not in have]
+        point_tasks = [(_point_task, (p,)) for p in pts if ("point", json.dumps(list(p.key))) not in have]
+        runner = _Runner(opts, wl)
+        for rec in _run_phase(runner, cost_tasks + point_tasks, store, progress):
+            have[(rec["kind"], json.dumps(rec["key"]))] = rec
+        points = {tuple(r["key"]): r for (kind, _), r in have.items() if kind == "point"}
+        costs = {(r["weight"], r["mode"]): r for (kind, key), r in have.items()
+                 if kind == "cost" and r["key"].endswith("synth" if opts.synth else "model")}
+        rows = [_row(r, costs[(r["weight"], r["mode"])], wl.fan_in) for r in _choose(pts, points, opts.methods)]
+        rows.sort(key=lambda r: (sweep.FAMILIES.index(r["family"]), r["bits"], r["weight"], r["mode"]))
+        budget = math.inf if opts.budget is None else opts.budget
+        on_front = pareto.front([r["luts"] if r["luts"] <= budget else math.nan for r in rows],
+                                [r["val_accuracy"] for r in rows])
+        for r, f in zip(rows, on_front):
+            r["front"] = bool(f)
+        # the front: real synthesis and verification of each unit
+        front_rows = [r for r, f in zip(rows, on_front) if f]
+        specs = {}                                  # unit name → (weight, mode, fan_in): each unit once
+        for r in front_rows:
+            specs.setdefault(r["unit"], (r["weight"], "wa" if r["mode"] == "W=A" else "w", wl.fan_in))
+        later = [(_synth_task, spec) for name, spec in specs.items()
+                 if opts.synth and ("synth", json.dumps(name)) not in have
+                 and costs[spec[:2]]["source"] == "model"]
+        to_verify = {}                              # one simulator build per unit class and latency
+        for name, spec in specs.items():
+            if opts.verify == "unit" and ("verify", json.dumps(_verify_key(name, opts.vectors, opts.seed))) not in have:
+                unit, _ = unit_of(*spec)
+                to_verify.setdefault((type(unit).__name__, unit.latency), []).append(spec)
+        later += [(_verify_task, (tuple(group), opts.vectors, opts.seed)) for group in to_verify.values()]
+        for rec in _run_phase(runner, later, store, progress):
+            have[(rec["kind"], json.dumps(rec["key"]))] = rec
+        for r in front_rows:
+            synth_rec = have.get(("synth", json.dumps(r["unit"])))
+            if r["cost_source"] == "yosys":
+                r["synth_luts"] = r["luts"]
+            elif synth_rec is not None:
+                r["synth_luts"] = synth_rec["synth_luts"]
+            if opts.verify == "unit":
+                _emit(out, r, specs[r["unit"]], have[("verify", json.dumps(_verify_key(r["unit"], opts.vectors,
+                                                                                        opts.seed)))])
+    finally:
+        if runner is not None:
+            runner.close()
+        store.close()
+    finding = _finding(rows)
+    paths = _write_report(out, rows, on_front, wl, opts, len(pts), finding)
+    return Result(rows, on_front, [points[tuple(p.key)] for p in pts], finding, paths)
+
+
+def _emit(out, row, spec, verification):
+    """Write the unit's Verilog and manifest and its verification report under ``out/units/<label>/``."""
+    from numfmt.hw import emit
+    unit, _ = unit_of(*spec)
+    folder = out / "units" / _slug(row["label"])
+    paths = emit(unit, folder)
+    report_path = folder / "verification.json"
+    write_atomic(report_path, json.dumps(verification, indent=1) + "\n")
+    row.update(verilog=paths["verilog"].relative_to(out).as_posix(),
+               verification=report_path.relative_to(out).as_posix(),
+               verified="yes" if verification["passed"] else "MISMATCH")
