@@ -189,8 +189,9 @@ def test_paths_are_relative_to_the_design_file(tmp_path):
      "bad.toml:8: key 'quant.weight' = \"e4m3fn\": node 'dense0': weights must be an IntFormat or FixedFormat in "
      "this accelerator, not e4m3fn"),
     ('act = "int8"', 'act = "e4m3fn"', "bad.toml:9: key 'quant.act' = \"e4m3fn\": node 'dense0': the input format"),
-    ('model = "mlp"', 'model = "cnn"',
-     "bad.toml:5: key 'network.model' = \"cnn\": node 'conv1': Conv2d is not supported by the accelerator yet"),
+    pytest.param('model = "mlp"', 'model = "cnn"',           # trains and quantizes the CNN: slow
+                 "bad.toml:5: key 'network.model' = \"cnn\": node 'conv1': Conv2d is not supported by the "
+                 "accelerator yet", marks=pytest.mark.slow),
     ('images = 20', 'images = 1000', "bad.toml:25: key 'verify.images' = 1000: the test split has only 360 images"),
 ])
 def test_the_accelerator_judges_the_design(old, new, message):

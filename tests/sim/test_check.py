@@ -31,6 +31,7 @@ def test_exhaustive_multiplier_passes(units, stages, idle, backpressure):
         assert report.cycles > 8192 + stages + 100
 
 
+@pytest.mark.slow
 def test_wrong_model_is_reported_with_vector_and_seed(units):
     def wrong(inputs):          # the true product, except 3 * 5 = 16
         a, b = U8.decode(inputs["a"]), U8.decode(inputs["b"])

@@ -73,6 +73,7 @@ def test_rtl_random(w, a, n, g, sym):
     assert set(report.latencies.tolist()) == {make().cycles}
 
 
+@pytest.mark.slow
 def test_rtl_under_backpressure():
     report = check(lambda: LutDot(I(2), I(4), 2, 2, sign_symmetric=True), seed=3, idle=0.3, backpressure=0.5)
     assert report.latencies.min() == 2 and report.latencies.max() > 2

@@ -100,6 +100,7 @@ def test_matches_ap_fixed_headers(ap_results, rounding, overflow):
     assert tested >= 5
 
 
+@pytest.mark.slow
 def test_float32_inputs_match_headers(ap_results):
     """ap_fixed(float) widens to double first; so does the kernel (NaN payloads included)."""
     for fmt, x32, expected in ap_results["float32"]:

@@ -131,7 +131,8 @@ def _subnormal_inputs(fmt):
     return [s, -s, s / 2, -s / 2, np.nextafter(s / 2, 1), np.nextafter(s / 2, 0), s * 1.5, -s * 0.75]
 
 
-@pytest.mark.parametrize("name", sorted(nf.FLOATS))
+@pytest.mark.parametrize("name", [n if n != "fp32" else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in sorted(nf.FLOATS)])
 def test_special_inputs_follow_policy(name):
     fmt = nf.FLOATS[name]
     xs = np.array(SPECIAL_INPUTS + _subnormal_inputs(fmt) + [fmt.max, -fmt.max, fmt.max * 4, -fmt.max * 4])

@@ -58,7 +58,8 @@ def _hard_inputs(fmt, dtype, n_random=1 << 16, seed=0):
 
 
 @pytest.mark.parametrize("fmt", FORMATS, ids=str)
-@pytest.mark.parametrize("dtype", ["float64", "float32", "float16", pytest.param("bfloat16", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("dtype", ["float64"] + [pytest.param(d, marks=pytest.mark.slow)
+                                                  for d in ("float32", "float16", "bfloat16")])
 def test_table_path_equals_kernel(fmt, dtype):
     if dtype == "bfloat16":
         ml_dtypes = pytest.importorskip("ml_dtypes")

@@ -63,7 +63,7 @@ def _as_array(values):
     return None
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(fmt=fixed_formats(), values=st.lists(_ints, min_size=1, max_size=6),
        rounding=st.sampled_from(list(Rounding)), seed=st.integers(0, 2**32), sr_bits=st.integers(1, 32))
 def test_fixed_encodes_64_bit_integers_exactly(fmt, values, rounding, seed, sr_bits):
@@ -80,7 +80,7 @@ def test_fixed_encodes_64_bit_integers_exactly(fmt, values, rounding, seed, sr_b
     assert got.tolist() == want, (str(fmt), x.tolist())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(bits=st.integers(1, 32), signed=st.booleans(), overflow=st.sampled_from(OVERFLOWS),
        values=st.lists(_ints, min_size=1, max_size=6))
 def test_int_format_encodes_64_bit_integers_exactly(bits, signed, overflow, values):
@@ -94,7 +94,7 @@ def test_int_format_encodes_64_bit_integers_exactly(bits, signed, overflow, valu
     assert fmt.encode(x).tolist() == want
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(bits=st.integers(2, 32), values=st.lists(_ints, min_size=1, max_size=6))
 def test_signmag_encodes_64_bit_integers_exactly(bits, values):
     fmt = nf.SignMagFormat(bits)
@@ -142,7 +142,7 @@ def test_wide_fixed_quantize_refuses_results_float64_cannot_hold(fmt, x):
         fmt.quantize(x)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(fmt=fixed_formats(), values=st.lists(st.one_of(_ints, st.floats(allow_nan=False, allow_infinity=False)),
                                             min_size=1, max_size=4))
 def test_quantize_never_returns_a_value_outside_the_format(fmt, values):
