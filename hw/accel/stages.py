@@ -189,13 +189,16 @@ class MatrixVector(Unit):
                                  f"({node.acc})")
             self.shift = int(shifts[0])
             self.register_width = node.acc.width
-            self.acc_width = self.register_width - self.shift   # the integer K the requantizer takes
+            # the requantizer takes the whole register (shift c + self.shift): exact also when a
+            # saturated register ends off the 2**Qp grid (docs/nn.md: its exact value is requantized)
+            self.acc_width = self.register_width
         else:
             self.register, self.shift = None, 0
             self.register_width = self.acc_width = int(node.acc_bits) + 1   # |K| < 2**acc_bits: no overflow
         self.weight_bits = int(wf.bits)
         self.weights = _dp.to_int(wf.decode(node.weight_codes), _dp.quantum_exp(wf))   # the emulator's integers
-        self.requantizers = [_quant.Requantizer(rq.multiplier[p::self.pe], rq.shift[p::self.pe], rq.out_format,
+        self.requantizers = [_quant.Requantizer(rq.multiplier[p::self.pe], rq.shift[p::self.pe] + self.shift,
+                                                rq.out_format,
                                                 rounding=rq.rounding, zero_point=rq.zero_point)
                              for p in range(self.pe)]
         super().__init__(vector_fields("x", self.n_in, self.in_fmt), vector_fields("y", self.n_out, self.out_fmt))
@@ -302,14 +305,10 @@ class MatrixVector(Unit):
         return reg
 
     def _register_int(self, m, p, reg):
-        """The integer K (accumulator units) of register ``reg``: truncated toward zero, as the
-        emulator's ``to_int`` of the register's value."""
-        if not self.shift:
-            return reg
-        k = Signal(signed(self.acc_width), name=f"k{p}")
-        bias = (1 << self.shift) - 1
-        m.d.comb += k.eq(Mux(reg < 0, (reg + bias) >> self.shift, reg >> self.shift))
-        return k
+        """What the requantizer takes: the whole register (its shift includes ``self.shift``, so
+        ``reg · m · 2**-(c + shift)`` is the emulator's ``K · m · 2**-c`` of the register's exact
+        value, on or off the ``2**Qp`` grid)."""
+        return reg
 
     # -- model ----------------------------------------------------------------------------
     def model(self, inputs: dict) -> dict:

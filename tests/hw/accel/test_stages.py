@@ -96,7 +96,9 @@ def test_fixed_accumulator_register(quantized, tiny_graph):
     assert (mvu.register_width, mvu.shift, mvu.acc_width) == (16, 0, 16)
     q, _ = tiny_graph(FixedAccumulator(16, 3, overflow="sat"))
     mvu = MatrixVector(q.node("dense0"))
-    assert (mvu.register_width, mvu.shift, mvu.acc_width) == (16, 3, 13)
+    assert (mvu.register_width, mvu.shift, mvu.acc_width) == (16, 3, 16)    # the whole register
+    node = q.node("dense0")
+    assert [r.shift.tolist() for r in mvu.requantizers] == [(node.shift + 3).tolist()]   # its fraction too
 
 
 def test_models_equal_the_graph(quantized, digits):
