@@ -228,7 +228,7 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
         k, w = c["block"], c["width"]
         smax = sum((2.0 ** c[f"{p}_exp"] - 2) * (1 - c[f"{p}_int"]) for p in ("a", "b"))
         return {"one": one, "lane_products": k * _sig(c, "a") * _sig(c, "b"),
-                "lane_shifts": k * w * np.ceil(np.log2(np.maximum(smax, 0) + 1)), "lane_sums": k * w}
+                "lane_shifts": k * w * _magnitude_bits(np.maximum(smax, 0)), "lane_sums": k * w}
     if family == "IntMac":
         a, b, w = c["a_bits"], c["b_bits"], c["width"]
         return {"one": one, "ab": a * b, "a_plus_b": a + b, "width": w, "sat_width": c["sat"] * w,
@@ -261,7 +261,7 @@ def design_matrix(family: str, quantity: str, X) -> np.ndarray:
 
 # -- flip-flops ---------------------------------------------------------------------------------
 def _magnitude_bits(n):     # bits of the non-negative integers n (0 for 0)
-    return np.ceil(np.log2(np.asarray(n, dtype=np.float64) + 1))
+    return np.frexp(np.asarray(n, dtype=np.float64))[1].astype(np.float64)   # exact: the binary exponent
 
 
 def _bits(n):               # hw.rtl._float.bits_for: at least 1
@@ -298,7 +298,7 @@ def _declared(family: str, c) -> np.ndarray:
     if family == "IntMac":
         a, b = c["a_bits"], c["b_bits"]
         lo, hi = np.minimum(a, b), np.maximum(a, b)
-        k = np.minimum(np.maximum(st - 1, 0), np.floor(np.log2(np.maximum(hi // 2, 1))))
+        k = np.minimum(np.maximum(st - 1, 0), _magnitude_bits(np.maximum(hi // 2, 1)) - 1)
         n = 2.0 ** k
         # stages ≤ 1, per stage: product (a+b+1), first, valid. Deeper: per cut, the
         # partial products of the tree level (one operand's bits, the other operand per
