@@ -370,7 +370,7 @@ def _cmd_build(args) -> int:
     from . import build, design
     try:
         out = build.build(args.design, args.out, synth=not args.no_synth, images=args.images, force=args.force,
-                          progress=not args.quiet)
+                          progress=not args.quiet, hls_project=args.hls_project)
     except (design.DesignError, FileExistsError, ValueError) as exc:
         print(f"numfmt build: {exc}", file=sys.stderr)
         return 2
@@ -470,6 +470,9 @@ def main(argv=None) -> int:
     bu.add_argument("--force", action="store_true", help="replace an existing output directory")
     bu.add_argument("--no-synth", action="store_true", help="skip synthesis even if the design names a target")
     bu.add_argument("--images", type=int, help="test images to verify (default: the design's [verify] images)")
+    bu.add_argument("--hls-project", metavar="DIR",
+                    help='backend = "hls": a project where Vitis HLS ran; its csynth reports are carried over '
+                         "if its synthesis sources equal the new ones")
     bu.add_argument("--quiet", action="store_true", help="no progress lines")
     bu.set_defaults(func=_cmd_build)
     args = parser.parse_args(argv)

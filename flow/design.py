@@ -46,8 +46,13 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-__all__ = ["DesignError", "Design", "Network", "Target", "Verify", "VARIANTS", "TARGETS", "SIMULATORS",
-           "key_lines", "load", "loads", "prepare", "Prepared", "toml_value"]
+__all__ = ["DesignError", "Design", "Hls", "Network", "Target", "Verify", "BACKENDS", "HLS_TOOLS", "VARIANTS",
+           "TARGETS", "SIMULATORS", "key_lines", "load", "loads", "prepare", "Prepared", "toml_value"]
+
+#: ``backend`` values: the RTL accelerator (numfmt.hw.accel) or an HLS C++ project (numfmt.hw.hls)
+BACKENDS = ("rtl", "hls")
+#: ``[hls] tool``: the HLS tool hls4ml writes its project for (integer/fixed networks)
+HLS_TOOLS = ("vitis", "vivado")
 
 #: unit variants the accelerator generator builds today (``[unit] variant``)
 VARIANTS = ("mvu",)
@@ -59,8 +64,11 @@ SIMULATORS = ("verilator", "icarus")
 
 _TOP = {"name": "a name for the design (default: the file's stem)",
         "description": "one line saying what the design is",
-        "network": None, "quant": None, "fold": None, "unit": None, "target": None, "verify": None}
+        "backend": '"rtl" (default) or "hls"',
+        "network": None, "quant": None, "fold": None, "unit": None, "target": None, "verify": None, "hls": None}
 _NETWORK = ("model", "data")
+#: ``[quant] source`` values
+_QUANT_SOURCES = ("numfmt", "model")
 #: numfmt.nn.QConfig's fields, as design-file keys
 _QUANT = ("weight", "act", "acc", "granularity", "calib", "method", "bias_correction", "equalize", "smooth",
           "seed", "act_scale", "mult_bits", "bias_bits", "percentile")
@@ -69,6 +77,8 @@ _FOLD = ("pe", "simd")
 _UNIT = ("variant", "fifo_depth")
 _TARGET = ("synth", "options", "clock_mhz")
 _VERIFY = ("images", "simulator", "seed")
+_HLS = ("part", "clock_ns", "tool")
+_HLS_PART = "xcvu9p-flga2104-2-e"
 
 
 class DesignError(ValueError):
@@ -290,6 +300,17 @@ class Verify:
 
 
 @dataclasses.dataclass(frozen=True)
+class Hls:
+    """``[hls]`` (``backend = "hls"``): FPGA part and clock period written into the project,
+    the tool hls4ml writes for, and ``generator``: ``"hls4ml"`` (integer/fixed-point
+    activations) or ``"numfmt"`` (minifloat/MX activations, :func:`numfmt.hw.hls.generate_project`)."""
+    generator: str
+    part: str = _HLS_PART
+    clock_ns: float = 5.0
+    tool: str = "vitis"
+
+
+@dataclasses.dataclass(frozen=True)
 class Design:
     """A checked design file (:func:`load`)."""
     path: Path
@@ -304,6 +325,18 @@ class Design:
     verify: Verify
     text: str
     lines: dict = dataclasses.field(repr=False, compare=False)
+    backend: str = "rtl"
+    hls: Hls | None = None
+    #: ``[quant] source``: "numfmt" (quantize with ``qconfig``) or "model" (the QONNX model's own
+    #: quantizers, :func:`numfmt.nn.from_qonnx`)
+    quant_source: str = "numfmt"
+
+    def quantization(self) -> dict:
+        """How the network is quantized, for the manifest: the QConfig, or the model's own quantizers."""
+        if self.quant_source == "model":
+            return {"source": "model", "model": Path(self.network.model).name,
+                    "mult_bits": self.qconfig.mult_bits}
+        return self.qconfig.to_dict()
 
     def error(self, key: str | None, reason: str, *, value=dataclasses.MISSING) -> DesignError:
         """A :class:`DesignError` at ``key`` (dotted) of this file, with its value and line."""
@@ -384,7 +417,7 @@ def loads(text: str, path="<design>") -> Design:
         raise _error(path, lines, doc, key, reason, value)
 
     _known(doc, _TOP, "", fail)
-    for table in ("network", "quant", "fold", "unit", "target", "verify"):
+    for table in ("network", "quant", "fold", "unit", "target", "verify", "hls"):
         if table in doc and not isinstance(doc[table], dict):
             fail(table, "must be a table ([" + table + "])")
     for key in ("name", "description"):
@@ -400,7 +433,19 @@ def loads(text: str, path="<design>") -> Design:
     _known(net, _NETWORK, "network.", fail)
     network = _network(net, path.parent, fail)
 
-    qconfig = _qconfig(doc.get("quant", {}), fail)
+    quant = doc.get("quant", {})
+    quant_source = _quant_source(quant, network, fail)
+    qconfig = _qconfig({k: v for k, v in quant.items() if k != "source"}, fail)
+    backend = doc.get("backend", "rtl")
+    if backend not in BACKENDS:
+        fail("backend", f"must be {_choices(BACKENDS)}")
+    if quant_source == "model" and backend != "rtl":
+        fail("quant.source", 'the model\'s own quantization is built by the RTL accelerator only (backend = "rtl")')
+    hls = None
+    if backend == "hls":              # first: the RTL-only keys are refused before they are judged
+        hls = _hls(doc, qconfig, fail)
+    elif "hls" in doc:
+        fail("hls", 'the [hls] table applies to backend = "hls" (this design builds the RTL accelerator)')
     folding = _folding(doc.get("fold", {}), fail)
 
     unit = doc.get("unit", {})
@@ -419,7 +464,24 @@ def loads(text: str, path="<design>") -> Design:
     verify = _verify(doc.get("verify", {}), fail)
     return Design(path=path, name=name, description=doc.get("description", ""), network=network,
                   qconfig=qconfig, folding=folding, variant=variant, fifo_depth=fifo_depth, target=target,
-                  verify=verify, text=text, lines=lines)
+                  verify=verify, text=text, lines=lines, backend=backend, hls=hls, quant_source=quant_source)
+
+
+def _quant_source(quant: dict, network, fail) -> str:
+    """``[quant] source``: "numfmt" (default) or "model" — a QONNX model's own quantizers, with
+    no calibration (then only ``mult_bits`` may be given beside it)."""
+    source = quant.get("source", "numfmt")
+    if source not in _QUANT_SOURCES:
+        fail("quant.source", f"must be {_choices(_QUANT_SOURCES)}")
+    if source == "model":
+        if not network.model.endswith(".onnx"):
+            fail("quant.source", '"model" takes the formats and scales of a QONNX model\'s Quant nodes: '
+                                 "network.model must be an .onnx file")
+        for key in quant:
+            if key not in ("source", "mult_bits"):
+                fail(f"quant.{key}", 'the QONNX model carries its own quantization (source = "model"); '
+                                     "only mult_bits may be given")
+    return source
 
 
 def _choices(values) -> str:
@@ -565,11 +627,50 @@ def _verify(verify: dict, fail) -> Verify:
     return Verify(images, simulator, seed)
 
 
+def _hls(doc: dict, qconfig, fail) -> Hls:
+    """``[hls]``, and the RTL-only keys refused: they would not change an HLS build."""
+    from numfmt.formats import FixedFormat, IntFormat
+
+    why = 'applies to the RTL accelerator only; backend = "hls" '
+    for layer in doc.get("fold", {}):
+        fail(f"fold.{layer}", why + "writes one fully parallel top function (remove [fold])")
+    for key in doc.get("unit", {}):
+        fail(f"unit.{key}", why + "has no unit variants or FIFOs (remove [unit])")
+    target = doc.get("target", {})
+    if target.get("synth", "none") != "none":
+        fail("target.synth", why + "is synthesized by Vitis HLS (csynth), not Yosys: use synth = \"none\" or "
+                                   "leave it out, and set the part in [hls]")
+    for key in ("options", "clock_mhz"):
+        if key in target:
+            fail(f"target.{key}", why + ("sets the clock period in [hls] clock_ns" if key == "clock_mhz"
+                                         else "runs no Yosys synthesis"))
+    for key in ("simulator", "seed"):
+        if key in doc.get("verify", {}):
+            fail(f"verify.{key}", why + "verifies by C simulation under g++ (no HDL simulator, no seed)")
+
+    table = doc.get("hls", {})
+    _known(table, _HLS, "hls.", fail)
+    generator = "hls4ml" if isinstance(qconfig.act, (IntFormat, FixedFormat)) else "numfmt"
+    part = table.get("part", _HLS_PART)
+    if not isinstance(part, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", part):
+        fail("hls.part", 'must be an FPGA part name such as "xcvu9p-flga2104-2-e"')
+    clock = table.get("clock_ns", 5.0)
+    if isinstance(clock, bool) or not isinstance(clock, (int, float)) or not 0 < clock < 1000:
+        fail("hls.clock_ns", "must be a clock period in ns, > 0 and < 1000")
+    tool = table.get("tool", "vitis")
+    if tool not in HLS_TOOLS:
+        fail("hls.tool", f"must be {_choices(HLS_TOOLS)}")
+    if tool != "vitis" and generator == "numfmt":
+        fail("hls.tool", f"the generated project of a {qconfig.act} network is for Vitis HLS (its build.tcl); "
+                         '"vivado" applies to hls4ml projects (integer or fixed-point activations)')
+    return Hls(generator, part, float(clock), tool)
+
+
 # -- quantize and construct: the accelerator's own checks ----------------------------------------
 @dataclasses.dataclass
 class Prepared:
     """A design made concrete: the float network, its data, the QuantizedGraph and the
-    :class:`~numfmt.hw.accel.Accelerator`."""
+    :class:`~numfmt.hw.accel.Accelerator` (``None`` with ``backend = "hls"``)."""
     design: Design
     label: str
     graph: object
@@ -617,17 +718,26 @@ def prepare(design: Design) -> Prepared:
     images = design.verify.images
     if images != "all" and images > len(x_test):
         raise design.error("verify.images", f"the test split has only {len(x_test)} images")
+    if design.backend == "hls":
+        q = _prepare_hls(design, graph, x_calib)
+        return Prepared(design, label, graph, x_calib, x_test, y_test, q, None)
 
-    # the network alone, quantized as the accelerator surely takes it: a failure is the network's
-    try:
-        probe = nn.quantize(graph, nn.QConfig(weight="int8", act="int8"), x_calib)
-        _silence(Accelerator(probe))
-    except ValueError as exc:
-        raise design.error("network.model", str(exc)) from None
-    try:
-        q = nn.quantize(graph, design.qconfig, x_calib)
-    except ValueError as exc:
-        raise design.error(_quant_key(design, str(exc)), str(exc)) from None
+    if design.quant_source == "model":           # the QONNX model's own formats and scales
+        try:
+            q = nn.from_qonnx(design.network.model, mult_bits=design.qconfig.mult_bits)
+        except ValueError as exc:
+            raise design.error("quant.source", str(exc)) from None
+    else:
+        # the network alone, quantized as the accelerator surely takes it: a failure is the network's
+        try:
+            probe = nn.quantize(graph, nn.QConfig(weight="int8", act="int8"), x_calib)
+            _silence(Accelerator(probe))
+        except ValueError as exc:
+            raise design.error("network.model", str(exc)) from None
+        try:
+            q = nn.quantize(graph, design.qconfig, x_calib)
+        except ValueError as exc:
+            raise design.error(_quant_key(design, str(exc)), str(exc)) from None
     try:
         _silence(Accelerator(q, fifo_depth=design.fifo_depth))
     except ValueError as exc:
@@ -641,6 +751,53 @@ def prepare(design: Design) -> Prepared:
             raise design.error(key, msg) from None
     acc = Accelerator(q, dict(design.folding), fifo_depth=design.fifo_depth)
     return Prepared(design, label, graph, x_calib, x_test, y_test, q, acc)
+
+
+#: per HLS generator: a configuration it surely takes (to tell a network it cannot express
+#: from a quantization it cannot, and which quant key is at fault)
+_HLS_PROBE = {"hls4ml": {"weight": "int8", "act": "int8", "acc": None},
+              "numfmt": {"weight": "e4m3fn", "act": "e4m3fn", "acc": None}}
+
+
+def _hls_check(generator: str):
+    from numfmt.hw import hls
+    return hls.plan if generator == "hls4ml" else hls.check_supported
+
+
+def _prepare_hls(design: Design, graph, x_calib):
+    """Quantize; the HLS generator's own checks judge the graph (``plan`` of the hls4ml
+    adapter, or ``check_supported`` of the C++ generator)."""
+    from numfmt import nn
+
+    try:
+        q = nn.quantize(graph, design.qconfig, x_calib)
+    except ValueError as exc:
+        raise design.error(_quant_key(design, str(exc)), str(exc)) from None
+    check = _hls_check(design.hls.generator)
+    probe = _HLS_PROBE[design.hls.generator]
+
+    def passes(config) -> bool:
+        try:
+            check(nn.quantize(graph, config, x_calib))
+        except ValueError:
+            return False
+        return True
+
+    try:
+        check(q)
+    except ValueError as exc:
+        msg = str(exc)
+        if not passes(nn.QConfig(weight=probe["weight"], act=probe["act"])):   # the network itself
+            try:
+                check(nn.quantize(graph, nn.QConfig(weight=probe["weight"], act=probe["act"]), x_calib))
+            except ValueError as net:
+                raise design.error("network.model", str(net)) from None
+        quant = design._doc.get("quant", {})
+        for key in ("act", "weight", "acc"):         # the one key that, set as the probe, makes it pass
+            if key in quant and passes(dataclasses.replace(design.qconfig, **{key: probe[key]})):
+                raise design.error(f"quant.{key}", msg) from None
+        raise design.error(_quant_key(design, msg), msg) from None
+    return q
 
 
 def _silence(unit) -> None:

@@ -14,6 +14,9 @@
   :class:`~numfmt.nn.QuantizedGraph` whose every precision comes from the numfmt formats
   (:func:`precision`, :func:`plan`); ``compile()``/``predict()`` equal the graph exactly
   (``docs/hls4ml.md``).
+* :func:`read_reports` (:mod:`.reports`) — the csynth reports Vitis HLS left in a project
+  (``<top>_prj/solution1/syn/report/<top>_csynth.xml``), parsed; :func:`sources_digest`
+  matches a report with the sources it was made from.
 
 See ``docs/hls.md``.
 
@@ -22,11 +25,13 @@ True
 """
 
 from ._gxx import FLAGS, GxxError, ap_types_dir, compile_program, include_dir
-from .project import CheckResult, HlsProject, check_project, generate_project
+from .project import CheckResult, HlsProject, check_project, check_supported, generate_project
+from .reports import find_reports, project_top, read_reports, sources_digest, synthesis_sources
 from .types import cpp_int_type, cpp_rounding, cpp_type
 
 from .hls4ml_adapter import HlsLayer, convert, input_values, plan, precision
 
 __all__ = ["CheckResult", "FLAGS", "GxxError", "HlsLayer", "HlsProject", "ap_types_dir", "check_project",
-           "compile_program", "convert", "cpp_int_type", "cpp_rounding", "cpp_type", "generate_project",
-           "include_dir", "input_values", "plan", "precision"]
+           "check_supported", "compile_program", "convert", "cpp_int_type", "cpp_rounding", "cpp_type",
+           "find_reports", "generate_project", "include_dir", "input_values", "plan", "precision", "project_top",
+           "read_reports", "sources_digest", "synthesis_sources"]

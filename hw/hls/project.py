@@ -54,7 +54,7 @@ from numfmt.nn.quantized import QInput, QLinear, QPassThrough
 from . import _gxx
 from .types import cpp_rounding, cpp_type
 
-__all__ = ["HlsProject", "CheckResult", "generate_project", "check_project"]
+__all__ = ["HlsProject", "CheckResult", "check_supported", "generate_project", "check_project"]
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -204,6 +204,25 @@ def _plan(graph: QuantizedGraph):
     if not steps:
         raise ValueError("graph has no layer to generate")
     return steps
+
+
+def check_supported(graph) -> None:
+    """Raise the error :func:`generate_project` would raise for ``graph``, writing nothing.
+
+    ``TypeError`` when ``graph`` is not a QuantizedGraph; ``ValueError`` naming the node and
+    the reason when the generator cannot express a node.
+
+    >>> import numpy as np
+    >>> from numfmt import nn
+    >>> g = nn.Graph.sequential([nn.Dense(np.array([[0.5, -1.0]]))], input_shape=(2,))
+    >>> q = nn.quantize(g, nn.QConfig(weight="int8", act="int8"), np.array([[1.0, 0.5]]))
+    >>> check_supported(q)
+    Traceback (most recent call last):
+    ...
+    ValueError: node 'dense0': activation format int8 is not a minifloat (hls4ml handles ap_fixed/ap_int); \
+the HLS generator supports chains of Dense (minifloat or MX), ReLU and Flatten
+    """
+    _plan(graph)
 
 
 def generate_project(graph, x, directory, *, name: str = "top", part: str = "xcvu9p-flga2104-2-e",

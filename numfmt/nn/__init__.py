@@ -21,9 +21,11 @@ from .quantized import QAdd, QAvgPool, QConfig, QInput, QLinear, QPassThrough, Q
 __all__ = ["Add", "AvgPool2d", "BatchNorm", "Conv2d", "Dense", "Flatten", "Graph", "MaxPool2d", "Node",
            "QAdd", "QAvgPool", "QConfig", "QInput", "QLinear", "QPassThrough", "QTensor", "QuantizedGraph",
            "ReLU", "ReLU6", "accuracy", "cache_dir", "digits_cnn", "digits_data", "digits_mlp",
-           "fold_batchnorm", "quantize", "from_onnx", "load_onnx", "ImportedModel", "TensorFormat"]
+           "fold_batchnorm", "quantize", "from_onnx", "load_onnx", "ImportedModel", "TensorFormat", "from_qonnx",
+           "Deviation"]
 
 _ONNX_NAMES = ("from_onnx", "load_onnx", "ImportedModel", "TensorFormat")
+_QONNX_NAMES = ("from_qonnx", "Deviation")
 
 
 def __getattr__(name):
@@ -31,4 +33,7 @@ def __getattr__(name):
     if name in _ONNX_NAMES:
         from . import onnx
         return getattr(onnx, name)
+    if name in _QONNX_NAMES:      # numfmt/nn/qonnx.py: a QONNX model as a QuantizedGraph
+        from . import qonnx
+        return getattr(qonnx, name)
     raise AttributeError(f"module 'numfmt.nn' has no attribute {name!r}")

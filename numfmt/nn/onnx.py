@@ -321,6 +321,48 @@ class ImportedModel:
     graph: object
     formats: dict
 
+    def run(self, x):
+        """Every tensor of the QONNX model, fake-quantized: ``{name: float64 array}``.
+
+        The float graph's layers in order, with each recorded activation format
+        applied to its tensor: ``formats[input_name].quantize(x)`` (when the input
+        is quantized), then each node's output through ``formats[node].quantize``
+        when that node's output is quantized. Weights and biases already hold
+        their quantized values. This is the evaluation of the QONNX graph in
+        float64 with the exact quantizer semantics of ``docs/onnx.md`` (one
+        correctly rounded division per quantizer); a float32 runtime (Brevitas,
+        the QONNX executor) differs by its own roundings.
+
+        Raises ``ValueError`` for a wrong input shape or a NaN/inf input.
+        """
+        from .graph import check_input
+        g = self.graph
+
+        def q(name, v):
+            return self.formats[name].quantize(v) if name in self.formats else v
+        vals = {g.input_name: q(g.input_name, check_input(x, g.input_shape))}
+        for node in g.nodes:
+            vals[node.name] = q(node.name, node.layer.forward(*(vals[i] for i in node.inputs)))
+        return vals
+
+    def forward(self, x):
+        """The fake-quantized model's output (float64): :meth:`run`'s value at the graph output.
+
+        >>> import numpy as np, numfmt as nf
+        >>> from numfmt import nn
+        >>> g = nn.Graph.sequential([nn.Dense(np.array([[0.5, -1.0]]))], input_shape=(2,))
+        >>> m = ImportedModel(g, {"input": TensorFormat(nf.IntFormat(4), 0.25, 0),
+        ...                       "dense0": TensorFormat(nf.IntFormat(4), 0.5, 0)})
+        >>> m.forward(np.array([[0.3, 0.1]])).tolist(), g.forward(np.array([[0.3, 0.1]])).tolist()
+        ([[0.0]], [[0.04999999999999999]])
+        """
+        return self.run(x)[self.graph.output]
+
+    def predict(self, x):
+        """``argmax`` of :meth:`forward` per sample (ties: the lowest index), int64 labels."""
+        y = self.forward(x)
+        return np.argmax(y.reshape(y.shape[0], -1), axis=1)
+
 
 # -- reading a model ------------------------------------------------------------------
 def _load_model(model):
@@ -556,6 +598,9 @@ class _Importer:
                 raise ValueError(f"graph input {value.name!r}: dimension {k} must be a fixed size, "
                                  f"not {d.dim_param or d.dim_value!r}")
             shape.append(int(d.dim_value))
+        d0 = dims[0]
+        #: the fixed batch size of the graph input (Brevitas exports batch 1), or None when symbolic
+        self.input_batch = int(d0.dim_value) if d0.HasField("dim_value") and d0.dim_value >= 1 else None
         return tuple(shape)
 
     def _visit(self, node):
@@ -629,6 +674,17 @@ class _Importer:
             for key, value in (("signed", signed), ("narrow", narrow)):
                 if value not in (0, 1):
                     self._bad_attr(node, key, value, "0 or 1")
+            if int(bits.reshape(-1)[0]) == 1 and signed:
+                # the QONNX reference (int_quant) makes a 1-bit signed Quant bipolar: q = +1 where
+                # x / scale + zeropt >= 0, else -1, whatever narrow says; y = (q - zeropt) * scale
+                if (zp != 0).any():
+                    raise ValueError(f"{_where(node)}: a 1-bit signed Quant is bipolar (±1, the QONNX "
+                                     f"reference); zeropt must be 0, not {zp.tolist()!r}")
+                try:
+                    tf = TensorFormat(IntFormat(1, signed=False), scale, 0, bipolar=True)
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"{_where(node)}: {exc}") from None
+                return self._place_format(node, tf)
             mode = attrs.get("rounding_mode", "ROUND")
             mode = mode.decode() if isinstance(mode, bytes) else mode
             rounding = QONNX_ROUNDING.get(mode.upper())
@@ -639,6 +695,10 @@ class _Importer:
                                   narrow=bool(narrow), rounding=rounding)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{_where(node)}: {exc}") from None
+        self._place_format(node, tf)
+
+    def _place_format(self, node, tf):
+        """A quantized constant, or the recorded format of the quantized activation tensor."""
         src, out = node.input[0], self._single_output(node)
         if src in self.consts:
             self.consts[out] = tf.quantize(self.consts[src])
@@ -814,11 +874,14 @@ class _Importer:
         x = self._act(node, 0, "data")
         target = [int(v) for v in self._const(node, 1, "shape").reshape(-1)]
         n = math.prod(self.shapes[x])
-        ok = (len(target) == 2 and target[0] in (0, -1) and target[1] in (-1, n)
+        # the batch: copied (0), inferred (-1), or the graph input's fixed batch size (a batch-1 export)
+        batch = (0, -1) if self.input_batch is None else (0, -1, self.input_batch)
+        ok = (len(target) == 2 and target[0] in batch and target[1] in (-1, n)
               and target != [-1, -1] and not (target[0] == 0 and attrs.get("allowzero", 0)))
         if not ok:
+            fixed = "" if self.input_batch is None else f", [{self.input_batch}, -1], [{self.input_batch}, {n}]"
             raise ValueError(f"{_where(node)}: shape {target} is not supported (only a flatten to "
-                             f"(N, -1): [0, -1], [0, {n}] or [-1, {n}])")
+                             f"(N, -1): [0, -1], [0, {n}], [-1, {n}]{fixed})")
         self._add(node, Flatten, [x])
 
     def _add_op(self, node):

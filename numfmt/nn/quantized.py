@@ -585,12 +585,17 @@ class QuantizedGraph:
         The float graph it was built from (BatchNorm folded; equalized/smoothed if asked).
     config : QConfig
     input_shape, output : as in :class:`Graph`
+    deviations : dict
+        For a graph made from a QONNX model (:func:`numfmt.nn.qonnx.from_qonnx`): node name →
+        :class:`~numfmt.nn.qonnx.Deviation` for each node whose datapath may differ from the
+        model's; empty otherwise.
     """
 
     def __init__(self, nodes, float_graph, config):
         self.nodes = list(nodes)
         self.float_graph = float_graph
         self.config = config
+        self.deviations = {}
         self.input_shape = float_graph.input_shape
         self.input_name = float_graph.input_name
         self.output = float_graph.output

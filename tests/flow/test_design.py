@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from numfmt.flow.design import DesignError, key_lines, load, loads, prepare
+from numfmt.flow.design import DesignError, Hls, key_lines, load, loads, prepare
 
 DESIGNS = Path(__file__).resolve().parents[2] / "designs"
 
@@ -55,12 +55,16 @@ def test_good_design():
 
 
 def test_shipped_designs_load():
-    names = sorted(p.name for p in DESIGNS.glob("*.toml"))
-    assert names == ["digits_mlp_int8.toml", "digits_mlp_int8_serial.toml", "digits_mlp_w4a8.toml"]
+    names = sorted(p.name for p in DESIGNS.glob("digits_*.toml"))     # the digits designs (others have their tests)
+    assert names == ["digits_mlp_e4m3_hls.toml", "digits_mlp_int8.toml", "digits_mlp_int8_hls.toml",
+                     "digits_mlp_int8_serial.toml", "digits_mlp_w4a8.toml"]
     for name in names:
         d = load(DESIGNS / name)
         assert d.name == name[:-5] and d.variant == "mvu" and d.verify.images == "all"
+        assert d.backend == ("hls" if name.endswith("_hls.toml") else "rtl")
     assert load(DESIGNS / "digits_mlp_w4a8.toml").qconfig.method == "gptq"
+    assert load(DESIGNS / "digits_mlp_e4m3_hls.toml").hls.generator == "numfmt"
+    assert load(DESIGNS / "digits_mlp_int8_hls.toml").hls == Hls("hls4ml", "xcvu9p-flga2104-2-e", 5.0, "vitis")
 
 
 # (replace, by, message): each broken file's one-line error, exactly
@@ -123,8 +127,8 @@ BROKEN = [
     ('name = "mlp8"', 'name = "my design"',
      'bad.toml:1: key \'name\' = "my design": must be letters, digits, \'_\', \'-\' or \'.\' (it names the output)'),
     ('name = "mlp8"', 'nmae = "mlp8"',
-     "bad.toml:1: key 'nmae' = \"mlp8\": unknown key (expected name, description, network, quant, fold, unit, "
-     "target, verify); did you mean 'name'?"),
+     "bad.toml:1: key 'nmae' = \"mlp8\": unknown key (expected name, description, backend, network, quant, fold, "
+     "unit, target, verify, hls); did you mean 'name'?"),
     ('[quant]', '[quant.dense0]\nweight = "int4"\n[quant]',
      "bad.toml:7: key 'quant.dense0' = { weight = \"int4\" }: per-layer quantization is not supported: "
      "numfmt.nn.QConfig applies one configuration to every layer"),
@@ -253,3 +257,115 @@ def test_key_lines_follows_tables_dotted_and_inline_keys():
 def test_key_lines_of_a_dotted_table_key_error():
     err = _error(GOOD.replace('dense0 = { pe = 8, simd = 8 }', 'dense0.pe = 8\ndense0.simd = "x"'))
     assert str(err) == "bad.toml:14: key 'fold.dense0.simd' = \"x\": must be an integer ≥ 1"
+
+
+# -- backend = "hls" -------------------------------------------------------------------------------
+
+HLS = textwrap.dedent('''\
+    backend = "hls"
+
+    [network]
+    model = "mlp"
+
+    [quant]
+    weight = "e4m3fn"
+    act = "e4m3fn"
+
+    [hls]
+    part = "xczu7ev-ffvc1156-2-e"
+    clock_ns = 4
+
+    [verify]
+    images = 20
+    ''')
+
+
+def test_hls_design():
+    d = loads(HLS, "h.toml")
+    assert d.backend == "hls" and d.hls == Hls("numfmt", "xczu7ev-ffvc1156-2-e", 4.0, "vitis")
+    d = loads(HLS.replace("e4m3fn", "int8").replace("[hls]", '[hls]\ntool = "vivado"'), "h.toml")
+    assert d.hls == Hls("hls4ml", "xczu7ev-ffvc1156-2-e", 4.0, "vivado")
+    assert loads(HLS.replace("e4m3fn", "mxfp4"), "h.toml").hls.generator == "numfmt"
+    assert loads(HLS.replace('act = "e4m3fn"', 'act = "ap_fixed<8,3>"'), "h.toml").hls.generator == "hls4ml"
+    d = loads('backend = "hls"\n[network]\nmodel = "mlp"\n', "h.toml")
+    assert d.hls == Hls("hls4ml", "xcvu9p-flga2104-2-e", 5.0, "vitis")          # QConfig's default: int4/int8
+    assert loads(GOOD, "g.toml").backend == "rtl" and loads(GOOD, "g.toml").hls is None
+
+
+# (text, replace, by, message): the keys of the RTL accelerator are refused with backend = "hls"
+HLS_BROKEN = [
+    (HLS, 'backend = "hls"', 'backend = "vhdl"', 'bad.toml:1: key \'backend\' = "vhdl": must be "rtl" or "hls"'),
+    (HLS, 'backend = "hls"', 'backend = 1', "bad.toml:1: key 'backend' = 1: must be \"rtl\" or \"hls\""),
+    (HLS, '[verify]', '[fold]\ndense0 = { pe = 8, simd = 8 }\n[verify]',
+     "bad.toml:15: key 'fold.dense0' = { pe = 8, simd = 8 }: applies to the RTL accelerator only; backend = \"hls\" "
+     "writes one fully parallel top function (remove [fold])"),
+    (HLS, '[verify]', '[unit]\nfifo_depth = 8\n[verify]',
+     "bad.toml:15: key 'unit.fifo_depth' = 8: applies to the RTL accelerator only; backend = \"hls\" has no unit "
+     "variants or FIFOs (remove [unit])"),
+    (HLS, '[verify]', '[target]\nsynth = "xilinx"\n[verify]',
+     "bad.toml:15: key 'target.synth' = \"xilinx\": applies to the RTL accelerator only; backend = \"hls\" is "
+     "synthesized by Vitis HLS (csynth), not Yosys: use synth = \"none\" or leave it out, and set the part in [hls]"),
+    (HLS, '[verify]', '[target]\nsynth = "ecp5"\nclock_mhz = 100\n[verify]',
+     "bad.toml:15: key 'target.synth' = \"ecp5\": applies to the RTL accelerator only"),
+    (HLS, '[verify]', '[target]\nsynth = "none"\nclock_mhz = 100\n[verify]',
+     "bad.toml:16: key 'target.clock_mhz' = 100: applies to the RTL accelerator only; backend = \"hls\" sets the "
+     "clock period in [hls] clock_ns"),
+    (HLS, '[verify]', '[target]\noptions = ["-nodsp"]\n[verify]',
+     "bad.toml:15: key 'target.options' = [\"-nodsp\"]: applies to the RTL accelerator only; backend = \"hls\" runs "
+     "no Yosys synthesis"),
+    (HLS, '[verify]', '[fold]\ndense0 = { pe = "8" }\n[verify]', "bad.toml:15: key 'fold.dense0' = { pe = \"8\" }: "
+                                                                  "applies to the RTL accelerator only"),
+    (HLS, 'images = 20', 'images = 20\nsimulator = "icarus"',
+     "bad.toml:16: key 'verify.simulator' = \"icarus\": applies to the RTL accelerator only; backend = \"hls\" "
+     "verifies by C simulation under g++ (no HDL simulator, no seed)"),
+    (HLS, 'images = 20', 'images = 20\nseed = 3', "bad.toml:16: key 'verify.seed' = 3: applies to the RTL"),
+    (HLS, 'clock_ns = 4', 'clock_ns = 0', "bad.toml:12: key 'hls.clock_ns' = 0: must be a clock period in ns, > 0 "
+                                          "and < 1000"),
+    (HLS, 'clock_ns = 4', 'clock_ns = "5ns"', "bad.toml:12: key 'hls.clock_ns' = \"5ns\": must be a clock period"),
+    (HLS, 'clock_ns = 4', 'clock = 4', "bad.toml:12: key 'hls.clock' = 4: unknown key (expected part, clock_ns, "
+                                       "tool); did you mean 'clock_ns'?"),
+    (HLS, 'part = "xczu7ev-ffvc1156-2-e"', 'part = "xc vu9p"',
+     'bad.toml:11: key \'hls.part\' = "xc vu9p": must be an FPGA part name such as "xcvu9p-flga2104-2-e"'),
+    (HLS, 'clock_ns = 4', 'tool = "quartus"', 'bad.toml:12: key \'hls.tool\' = "quartus": must be "vitis" or '
+                                              '"vivado"'),
+    (HLS, 'clock_ns = 4', 'tool = "vivado"',
+     "bad.toml:12: key 'hls.tool' = \"vivado\": the generated project of a e4m3fn network is for Vitis HLS (its "
+     "build.tcl); \"vivado\" applies to hls4ml projects (integer or fixed-point activations)"),
+    ('backend = "hls"\n[network]\nmodel = "mlp"\n', '[network]', 'hls = 3\n[network]',
+     "bad.toml:2: key 'hls' = 3: must be a table ([hls])"),
+    (GOOD, '[verify]', '[hls]\nclock_ns = 4\n[verify]',
+     "bad.toml:24: key 'hls' = { clock_ns = 4 }: the [hls] table applies to backend = \"hls\" (this design builds the "
+     "RTL accelerator)"),
+]
+
+
+@pytest.mark.parametrize("text, old, new, message", HLS_BROKEN, ids=[b[2].split("\n")[-2 if "\n" in b[2] else 0][:30]
+                                                                       for b in HLS_BROKEN])
+def test_hls_schema_errors(text, old, new, message):
+    assert old in text
+    err = _error(text.replace(old, new, 1))
+    assert str(err).startswith(message), str(err)
+    assert err.line == int(message.split(":")[1])
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('weight = "e4m3fn"', 'weight = "int8"',
+     "bad.toml:7: key 'quant.weight' = \"int8\": node 'dense0': weight format int8 is not a minifloat"),
+    ('act = "e4m3fn"', 'act = "int8(rounding=ceil)"',
+     "bad.toml:8: key 'quant.act' = \"int8(rounding=ceil)\": node 'input': fmt int8(rounding=ceil) rounds with "
+     "'ceil', which has no ap_fixed quantization mode"),
+    ('images = 20', 'images = 361', "bad.toml:15: key 'verify.images' = 361: the test split has only 360 images"),
+    pytest.param('model = "mlp"', 'model = "cnn"',            # trains and quantizes the CNN: slow
+                 "bad.toml:4: key 'network.model' = \"cnn\": graph must take 1-D inputs (an MLP), not input_shape "
+                 "(1, 8, 8)", marks=pytest.mark.slow),
+])
+def test_the_hls_generators_judge_the_design(old, new, message):
+    d = loads(HLS.replace(old, new, 1), "bad.toml")
+    with pytest.raises(DesignError) as info:
+        prepare(d)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_prepare_an_hls_design():
+    p = prepare(loads(HLS, "h.toml"))
+    assert p.accelerator is None and str(p.qgraph.config.weight) == "e4m3fn" and len(p.x_test) == 360
