@@ -2,7 +2,7 @@
 
 :func:`from_onnx` turns an ONNX model into a float :class:`~numfmt.nn.Graph`;
 :func:`load_onnx` also returns the formats that QONNX ``Quant`` /
-``BipolarQuant`` nodes put on weights and activations, as
+``BipolarQuant`` / ``Trunc`` nodes put on weights and activations, as
 :class:`TensorFormat` values. See ``docs/onnx.md`` for the operator table and
 the exact quantization semantics.
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from fractions import Fraction
 
 import numpy as np
 
@@ -77,11 +78,14 @@ def _readonly(a, dtype):
 # -- formats ------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True, eq=False)
 class TensorFormat:
-    """The integer quantization of one tensor: a QONNX ``Quant`` or ``BipolarQuant``.
+    """The integer quantization of one tensor: a QONNX ``Quant``, ``BipolarQuant`` or ``Trunc``.
 
     ``Quant`` stands for ``q = clamp(R(x / scale + zero_point), qmin, qmax)`` and
     the float value ``y = (q - zero_point) * scale``; ``q`` is stored in
-    :attr:`format`.
+    :attr:`format`. ``Trunc`` (``in_scale`` given) first rounds ``x / in_scale``
+    to an integer ``n`` (ties to even) and then cuts its ``T`` low bits:
+    ``q = clamp(R(n * 2**-T), qmin, qmax)``, ``y = q * scale``, with
+    ``T = round(log2(scale / in_scale))`` (:attr:`trunc_shift`).
 
     Parameters
     ----------
@@ -103,6 +107,11 @@ class TensorFormat:
         ``BipolarQuant``: ``y = +scale`` where ``x >= 0``, else ``-scale``. Then
         ``format`` must be ``IntFormat(1, signed=False)`` (code 1 is +1, code 0
         is -1), ``zero_point`` 0 and ``narrow`` False.
+    in_scale : array_like of float, optional
+        A QONNX ``Trunc`` (v2): its ``scale`` input, the scale of the integers it
+        truncates; ``scale`` is then its ``output_scale``. Positive and finite,
+        broadcastable with ``scale``; ``|T| <= 64``; ``zero_point`` must be 0
+        (Brevitas exports no other) and ``bipolar`` False.
 
     Examples
     --------
@@ -112,6 +121,9 @@ class TensorFormat:
     (-7, 7)
     >>> tf.to_int([0.74, 0.75, -9.0]).tolist(), tf.quantize([0.74, 0.75, -9.0]).tolist()
     ([1, 2, -7], [0.5, 1.0, -3.5])
+    >>> tr = TensorFormat(nf.IntFormat(8, signed=False), 1.0, 0, rounding="floor", in_scale=0.25)  # sum of 4
+    >>> int(tr.trunc_shift), tr.to_int([2.75, 3.0, 1000.0]).tolist()
+    (2, [2, 3, 255])
     """
 
     format: IntFormat
@@ -120,6 +132,7 @@ class TensorFormat:
     narrow: bool = dataclasses.field(default=False, kw_only=True)
     rounding: Rounding = dataclasses.field(default=Rounding.NEAREST_EVEN, kw_only=True)
     bipolar: bool = dataclasses.field(default=False, kw_only=True)
+    in_scale: np.ndarray | None = dataclasses.field(default=None, kw_only=True)
 
     def __post_init__(self):
         if not isinstance(self.format, IntFormat):
@@ -146,6 +159,9 @@ class TensorFormat:
         object.__setattr__(self, "rounding", rounding)
         object.__setattr__(self, "scale", _readonly(scale, np.float64))
         object.__setattr__(self, "zero_point", _readonly(zp_int, np.int64))
+        object.__setattr__(self, "_shift", None)
+        if self.in_scale is not None:
+            self._init_trunc(zp_int)
         if self.bipolar:
             if self.format != IntFormat(1, signed=False) or self.narrow or (zp_int != 0).any():
                 raise ValueError("a bipolar TensorFormat needs format=IntFormat(1, signed=False), "
@@ -157,6 +173,45 @@ class TensorFormat:
             raise ValueError(f"zero_point must be in {qmin}..{qmax} ({self.format}"
                              f"{', narrow' if self.narrow else ''}), not {zp.tolist()!r}")
         self._rounder()   # checks the reachable integer range
+
+    def _init_trunc(self, zp_int):
+        """Check ``in_scale`` and compute ``T = round(log2(scale / in_scale))`` exactly, per element."""
+        s_in = np.asarray(self.in_scale)
+        if s_in.dtype.kind not in "iuf":
+            raise TypeError(f"in_scale must be a real array, not dtype {s_in.dtype}")
+        s_in = s_in.astype(np.float64)
+        if not (np.isfinite(s_in) & (s_in > 0)).all():
+            raise ValueError(f"in_scale must be positive and finite, not {s_in.tolist()!r}")
+        if self.bipolar or (zp_int != 0).any():
+            raise ValueError(f"a Trunc TensorFormat (in_scale given) needs zero_point 0 and bipolar=False, not "
+                             f"zero_point={zp_int.tolist()!r}, bipolar={self.bipolar}")
+        try:
+            shape = np.broadcast_shapes(self.scale.shape, s_in.shape)
+        except ValueError:
+            raise ValueError(f"in_scale of shape {s_in.shape} does not broadcast with scale of shape "
+                             f"{self.scale.shape}") from None
+        T = np.empty(shape, dtype=np.int64)
+        for idx, so, si in zip(np.ndindex(shape), np.broadcast_to(self.scale, shape).flat,
+                               np.broadcast_to(s_in, shape).flat):
+            r = Fraction(float(so)) / Fraction(float(si))
+            n = r.numerator.bit_length() - r.denominator.bit_length()     # 2**n <= r < 2**(n+1) after the fix
+            if r < Fraction(2) ** n:
+                n -= 1
+            T[idx] = n + 1 if r * r > Fraction(2) ** (2 * n + 1) else n  # the nearer: r vs 2**(n + 1/2)
+        if (np.abs(T) > 64).any():
+            bad = T.reshape(-1)[np.argmax(np.abs(T).reshape(-1))]
+            raise ValueError(f"log2(scale / in_scale) rounds to {int(bad)}: a Trunc shifts by at most 64 bits")
+        object.__setattr__(self, "in_scale", _readonly(s_in, np.float64))
+        object.__setattr__(self, "_shift", _readonly(T, np.int64))
+
+    @property
+    def trunc_shift(self):
+        """``T = round(log2(scale / in_scale))`` of a ``Trunc`` (int64 array), else None.
+
+        The QONNX reference's ``trunc_scale = 2**T``; Brevitas sets ``scale = in_scale * 2**T``
+        with ``T = input_bit_width - output_bit_width``.
+        """
+        return self._shift
 
     # -- integer range ---------------------------------------------------------------
     @property
@@ -189,7 +244,8 @@ class TensorFormat:
 
         ``t = x / scale`` is one correctly rounded float64 division; then
         ``q = clamp(R(t + zero_point), qmin, qmax)`` with the sum and the
-        rounding ``R`` exact (no float addition): ``R`` is assembled from
+        rounding ``R`` exact (no float addition); for a ``Trunc``,
+        ``t = RNE(x / in_scale) * 2**-T`` (one float64 division, then exact). ``R`` is assembled from
         numfmt's integer-domain rounding of ``t`` (floor, ceil, nearest with
         ties up / down), so the ties of ``t + zero_point`` are broken by its own
         parity and sign, as the QONNX definition says.
@@ -211,7 +267,11 @@ class TensorFormat:
         if self.bipolar:
             return np.broadcast_to(np.where(x >= 0, 1, -1), shape).astype(np.int64)
         with np.errstate(over="ignore", under="ignore"):
-            t = x / self.scale
+            if self._shift is None:
+                t = x / self.scale
+            else:           # Trunc: n = RNE(x / in_scale), exact in float64; n * 2**-T is exact (|T| <= 64)
+                t = np.ldexp(np.round(x / self.in_scale), -self._shift)
+                shape = np.broadcast_shapes(shape, t.shape)
         zp = np.broadcast_to(self.zero_point, shape)
         lo = (self.qmin - zp).astype(np.float64)   # exact: |.| < 2**33
         hi = (self.qmax - zp).astype(np.float64)
@@ -247,7 +307,8 @@ class TensorFormat:
             if a.ndim == 0:
                 return a
             return a.reshape((1,) * (ndim - a.ndim) + a.shape).transpose(axes)
-        return dataclasses.replace(self, scale=perm(self.scale), zero_point=perm(self.zero_point))
+        return dataclasses.replace(self, scale=perm(self.scale), zero_point=perm(self.zero_point),
+                                   in_scale=None if self.in_scale is None else perm(self.in_scale))
 
     def _refit(self, shape_from, shape_to) -> "TensorFormat":
         """This format for ``x.reshape(shape_to)`` where ``x`` has ``shape_from``."""
@@ -255,7 +316,8 @@ class TensorFormat:
             if a.size == 1:
                 return a.reshape(())
             return np.broadcast_to(a, shape_from).reshape(shape_to)
-        return dataclasses.replace(self, scale=fit(self.scale), zero_point=fit(self.zero_point))
+        return dataclasses.replace(self, scale=fit(self.scale), zero_point=fit(self.zero_point),
+                                   in_scale=None if self.in_scale is None else fit(self.in_scale))
 
     def __eq__(self, other):
         if not isinstance(other, TensorFormat):
@@ -264,7 +326,10 @@ class TensorFormat:
                 and self.rounding is other.rounding and self.bipolar == other.bipolar
                 and self.scale.shape == other.scale.shape and np.array_equal(self.scale, other.scale)
                 and self.zero_point.shape == other.zero_point.shape
-                and np.array_equal(self.zero_point, other.zero_point))
+                and np.array_equal(self.zero_point, other.zero_point)
+                and (self.in_scale is None) == (other.in_scale is None)
+                and (self.in_scale is None or (self.in_scale.shape == other.in_scale.shape
+                                               and np.array_equal(self.in_scale, other.in_scale))))
 
     __hash__ = None
 
@@ -272,8 +337,9 @@ class TensorFormat:
         def arr(a):
             return repr(a.item()) if a.ndim == 0 else f"array(shape={a.shape})"
         extra = "".join(f", {k}=True" for k in ("narrow", "bipolar") if getattr(self, k))
+        trunc = "" if self.in_scale is None else f", in_scale={arr(self.in_scale)}"
         return (f"TensorFormat({self.format}, scale={arr(self.scale)}, "
-                f"zero_point={arr(self.zero_point)}{extra}, rounding={self.rounding.value!r})")
+                f"zero_point={arr(self.zero_point)}{extra}, rounding={self.rounding.value!r}{trunc})")
 
 
 def _round_shifted(t, zp, rounding, rounder):
@@ -607,9 +673,11 @@ class _Importer:
         op = node.op_type
         if op in _QUANT_OPS:
             return self._quant(node)
+        if op == "Trunc" and node.domain not in _STANDARD:
+            return self._trunc(node)
         handler = _HANDLERS.get(op) if node.domain in _STANDARD else None
         if handler is None:
-            supported = ", ".join(sorted([*_HANDLERS, *_QUANT_OPS]))
+            supported = ", ".join(sorted([*_HANDLERS, *_QUANT_OPS, "Trunc"]))
             domain = f" in domain {node.domain!r}" if node.domain not in _STANDARD else ""
             raise ValueError(f"{_where(node)}: op type {op!r}{domain} is not supported "
                              f"(supported: {supported})")
@@ -695,6 +763,44 @@ class _Importer:
                                   narrow=bool(narrow), rounding=rounding)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{_where(node)}: {exc}") from None
+        self._place_format(node, tf)
+
+    def _trunc(self, node):
+        """QONNX ``Trunc`` v2 (Brevitas' ``TruncAvgPool2d`` / ``TruncAdaptiveAvgPool2d`` output): a format
+        on a computed tensor with ``in_scale`` = its ``scale`` input (``TensorFormat``)."""
+        if len(node.input) == 5:
+            raise ValueError(f"{_where(node)}: a 5-input Trunc (QONNX Trunc v1: the result stays on the input's "
+                             "scale, no clamp) is not supported; only Trunc v2 (x, scale, zeropt, input_bit_width, "
+                             "output_scale, output_bit_width), which Brevitas 0.13 exports")
+        if len(node.input) != 6:
+            raise ValueError(f"{_where(node)}: expected 6 inputs, not {len(node.input)}")
+        attrs = self._attrs(node)
+        self._check_attrs(node, attrs, ("signed", "narrow", "rounding_mode"))
+        self._act(node, 0)
+        scale = self._const(node, 1, "scale")
+        zp = self._const(node, 2, "zeropt")
+        self._const(node, 3, "input_bit_width")      # not used by the v2 definition (T comes from the scales)
+        out_scale = self._const(node, 4, "output_scale")
+        bits = self._const(node, 5, "output_bit_width")
+        if (zp != 0).any():
+            raise ValueError(f"{_where(node)}: zeropt must be 0 (Brevitas exports no other), not {zp.tolist()!r}")
+        if bits.size != 1 or float(bits.reshape(-1)[0]) != int(bits.reshape(-1)[0]) \
+                or not 1 <= int(bits.reshape(-1)[0]) <= 32:
+            raise ValueError(f"{_where(node)}: output_bit_width must be one integer in 1..32, not {bits.tolist()!r}")
+        signed, narrow = attrs.get("signed", 1), attrs.get("narrow", 0)
+        for key, value in (("signed", signed), ("narrow", narrow)):
+            if value not in (0, 1):
+                self._bad_attr(node, key, value, "0 or 1")
+        mode = attrs.get("rounding_mode", "FLOOR")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        rounding = QONNX_ROUNDING.get(mode.upper())
+        if rounding is None:
+            self._bad_attr(node, "rounding_mode", mode, "one of " + ", ".join(QONNX_ROUNDING))
+        try:
+            tf = TensorFormat(IntFormat(int(bits.reshape(-1)[0]), signed=bool(signed)), out_scale, 0,
+                              narrow=bool(narrow), rounding=rounding, in_scale=scale)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{_where(node)}: {exc}") from None
         self._place_format(node, tf)
 
     def _place_format(self, node, tf):
@@ -861,6 +967,27 @@ class _Importer:
         cls = MaxPool2d if is_max else AvgPool2d
         self._add(node, lambda: cls(tuple(kernel), strides), [self._act(node, 0)])
 
+    def _reduce_mean(self, node):
+        """``ReduceMean`` over the two spatial axes with ``keepdims = 1``: global average pooling (how
+        Brevitas exports ``AdaptiveAvgPool2d((1, 1))``), an ``AvgPool2d`` over the whole ``H x W``."""
+        attrs = self._attrs(node)
+        self._check_attrs(node, attrs, ("axes", "keepdims", "noop_with_empty_axes"))
+        x = self._act(node, 0, "data")
+        if "axes" in attrs:
+            axes = [int(a) for a in attrs["axes"]]
+        elif len(node.input) > 1 and node.input[1]:
+            axes = [int(a) for a in self._const(node, 1, "axes").reshape(-1)]
+        else:
+            axes = []
+        shape = self.shapes[x]
+        if len(shape) != 3 or sorted(a % 4 if -4 <= a < 4 else a for a in axes) != [2, 3]:
+            raise ValueError(f"{_where(node)}: only a mean over the two spatial axes of an (N, C, H, W) tensor "
+                             f"(global average pooling, axes [2, 3] or [-2, -1]) is supported, not axes {axes} of "
+                             f"a tensor of shape (N, {', '.join(map(str, shape))})")
+        if attrs.get("keepdims", 1) != 1:
+            self._bad_attr(node, "keepdims", attrs["keepdims"], "only 1: the output is (N, C, 1, 1)")
+        self._add(node, lambda: AvgPool2d(tuple(shape[1:])), [x])
+
     def _flatten(self, node):
         attrs = self._attrs(node)
         self._check_attrs(node, attrs, ("axis",))
@@ -942,6 +1069,7 @@ _HANDLERS = {
     "MatMul": _Importer._matmul,
     "MaxPool": _Importer._pool,
     "Relu": _Importer._relu,
+    "ReduceMean": _Importer._reduce_mean,
     "Reshape": _Importer._reshape,
     "Transpose": _Importer._transpose,
 }

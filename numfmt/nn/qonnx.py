@@ -40,9 +40,9 @@ from . import _datapath as dp
 from .layers import Add, AvgPool2d, BatchNorm, Conv2d, Dense, Flatten, MaxPool2d, ReLU, ReLU6
 from .onnx import ImportedModel, load_onnx
 from .quantized import (QAdd, QConfig, QInput, QLinear, QPassThrough, QTensor, QuantizedGraph, _bound_bits,
-                        _dyadic, _quantize_add)
+                        _dyadic, _product_bits, _QNode, _quantize_add, _wide_shift)
 
-__all__ = ["Deviation", "from_qonnx"]
+__all__ = ["Deviation", "QAvgPoolRequant", "from_qonnx"]
 
 _PASS = (ReLU, ReLU6, MaxPool2d, Flatten)
 
@@ -83,6 +83,47 @@ class Deviation:
                 f"{self.step:.3g})")
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class QAvgPoolRequant(_QNode):
+    """AvgPool2d whose window sum goes to another format: ``R(S · multiplier · 2**-shift)``.
+
+    ``S`` is the exact sum of the ``kernel`` window's input integers (``x``'s format
+    and scale); the product is rounded once to ``out.format`` (its rounding,
+    saturating), as :func:`numfmt.nn._datapath.requantize` does. :func:`from_qonnx`
+    makes it from an ``AveragePool`` (or a global ``ReduceMean``) followed by a QONNX
+    ``Trunc`` — Brevitas' ``TruncAvgPool2d``: ``multiplier = 1``, ``shift = T``, the
+    truncated bits — or by a ``Quant``. Unlike :class:`~numfmt.nn.QAvgPool`, the
+    output's format and scale are not the input's.
+
+    >>> import numpy as np, numfmt as nf
+    >>> u8 = QTensor(nf.IntFormat(8, signed=False, rounding="floor"), 1.0)
+    >>> node = QAvgPoolRequant("pool", ("x",), u8, kernel=(2, 2), stride=(2, 2), multiplier=1, shift=2, x=u8)
+    >>> node.run(np.array([[[[1.0, 2.0], [3.0, 5.0]]]])).tolist()       # floor(11 / 4)
+    [[[[2.0]]]]
+    """
+
+    kernel: tuple
+    stride: tuple
+    multiplier: int
+    shift: int
+    x: QTensor = None
+    op = "avgpool_requant"
+
+    def __post_init__(self):
+        if not isinstance(self.x, QTensor) or self.x.block is not None or self.out.block is not None:
+            raise ValueError(f"node {self.name!r}: x and out must be scalar QTensors, not x={self.x!r}")
+        bits = _bound_bits(dp.max_abs_int(self.x.format) * self.kernel[0] * self.kernel[1])
+        wide = _wide_shift(self.shift) or _product_bits(bits, [self.multiplier], [self.shift]) > 63
+        object.__setattr__(self, "_wide", wide)
+        object.__setattr__(self, "_rq", None if wide else dp.make_requantizer(self.multiplier, self.shift,
+                                                                              self.out.format))
+
+    def run(self, xv):
+        win = AvgPool2d(self.kernel, self.stride).windows((dp.to_pyint if self._wide else dp.to_int)(
+            xv, self.x.quantum))
+        return dp.requantize(win.sum(axis=(4, 5)), self.multiplier, self.shift, self.out.format, self._rq)
+
+
 def _deviation(node, bound, step, cause):
     bound = Fraction(bound)
     return Deviation(node, bound, math.floor(bound) + 1, float(step), cause) if bound else None
@@ -116,16 +157,20 @@ def _round_fraction(v: Fraction, rounding: Rounding) -> int:
     raise ValueError(f"rounding must be a deterministic mode, not {rounding!r}")
 
 
-def _act_tensor(tf, name, what):
-    """The QTensor of an activation quantizer, or a ValueError naming the tensor."""
+def _act_tensor(tf, name, what, trunc=False):
+    """The QTensor of an activation quantizer (a Trunc only with ``trunc``), or a ValueError naming the tensor."""
+    if tf.in_scale is not None and not trunc:
+        raise ValueError(f"{what} {name!r} is a QONNX Trunc: from_qonnx reads a Trunc only after an AvgPool2d "
+                         "(Brevitas' TruncAvgPool2d)")
     if tf.bipolar:
         raise ValueError(f"{what} {name!r} is bipolar (BipolarQuant or a 1-bit signed Quant): the integer "
                          "datapath has no bipolar activations")
     if (tf.zero_point != 0).any():
         raise ValueError(f"{what} {name!r} has zero point {tf.zero_point.tolist()!r}: the integer datapath "
                          "needs symmetric quantization (zero point 0)")
-    if tf.scale.size != 1:
-        raise ValueError(f"{what} {name!r} has {tf.scale.size} scales (shape {tf.scale.shape}): the integer "
+    if tf.scale.size != 1 or (tf.in_scale is not None and tf.in_scale.size != 1):
+        shape = tf.scale.shape if tf.scale.size != 1 else tf.in_scale.shape
+        raise ValueError(f"{what} {name!r} has {math.prod(shape)} scales (shape {shape}): the integer "
                          "datapath needs one scale per activation tensor")
     fmt = tf.format
     if tf.narrow and not fmt.signed:
@@ -150,8 +195,8 @@ def _target(graph, formats, name):
         if len(cons) != 1 or not isinstance(cons[0].layer, _PASS):
             used = ", ".join(repr(c.name) for c in cons)
             raise ValueError(f"node {name!r}: its output reaches {used} without a Quant; the integer datapath "
-                             "needs every Dense/Conv2d/Add output quantized (a Quant after it, or after the "
-                             "ReLU/MaxPool/Flatten that follows it)")
+                             "needs every Dense/Conv2d/Add/AvgPool2d output quantized (a Quant (or a Trunc after "
+                             "an AvgPool2d) after it, or after the ReLU/MaxPool/Flatten that follows it)")
         cur = cons[0].name
 
 
@@ -181,13 +226,17 @@ def from_qonnx(model, *, mult_bits: int = 32, exact: bool = False) -> QuantizedG
     Raises
     ------
     ValueError
-        An unquantized graph input, weight or Dense/Conv2d/Add output (the graph
-        output may stay unquantized: it then gets an int32 format, see
-        ``docs/onnx.md``); a zero point ≠ 0; per-channel activation scales;
-        bipolar activations; weight scales that vary within an output channel; a
-        BatchNorm, AvgPool2d or requantization between two quantizers of a
-        ReLU/MaxPool/Flatten; with ``exact=True``, an inexact node. Messages name
-        the node.
+        An unquantized graph input, weight or Dense/Conv2d/Add/AvgPool2d output
+        (the output of a Dense/Conv2d may stay unquantized at the graph output: it
+        then gets an int32 format, see ``docs/onnx.md``); a zero point ≠ 0;
+        per-channel activation scales; bipolar activations; weight scales that vary
+        within an output channel; a BatchNorm or a requantization between two
+        quantizers of a ReLU/MaxPool/Flatten; a Trunc anywhere but after an
+        AvgPool2d; with ``exact=True``, an inexact node. Messages name the node.
+
+    An AvgPool2d followed by a QONNX ``Trunc`` (Brevitas' ``TruncAvgPool2d``) or a
+    ``Quant`` becomes a :class:`QAvgPoolRequant`: the window sum, then one rounding
+    (for a Trunc of the sum's scale, a right shift by its truncated bits).
     """
     if isinstance(mult_bits, bool) or not isinstance(mult_bits, int) or not 1 <= mult_bits <= 32:
         raise ValueError(f"mult_bits must be an integer in 1..32, not {mult_bits!r}")
@@ -244,8 +293,13 @@ def from_qonnx(model, *, mult_bits: int = 32, exact: bool = False) -> QuantizedG
             raise ValueError(f"node {name!r}: a BatchNorm in a QONNX model acts on quantized values; folding it "
                              "would change the quantized weights (merge it before export, or quantize after)")
         elif isinstance(layer, AvgPool2d):
-            raise ValueError(f"node {name!r}: AvgPool2d is not supported by from_qonnx yet (Brevitas writes a "
-                             "Trunc after it, which the importer does not read)")
+            tf_y, owner = _target(graph, formats, name)
+            if tf_y is None:
+                raise ValueError(f"node {name!r}: an AvgPool2d at the graph output needs a Trunc or Quant after it")
+            absorbed.add(owner)
+            source[name] = tf_y
+            q, dev = _avgpool(node, layer, ins[0], tf_y, _act_tensor(tf_y, owner, "the quantizer on", trunc=True),
+                              mult_bits)
         else:
             raise ValueError(f"node {name!r}: {type(layer).__name__} has no quantized form")
         if dev is not None:
@@ -273,7 +327,7 @@ def _check_same(name, layer, own, prev):
     same = (own.scale.size == 1 and prev.scale.size == 1 and float(own.scale.reshape(-1)[0])
             == float(prev.scale.reshape(-1)[0]) and not own.bipolar and not prev.bipolar
             and not own.zero_point.any() and not prev.zero_point.any() and own.qmin <= lo
-            and prev.qmax <= own.qmax)
+            and prev.qmax <= own.qmax and own.in_scale is None)
     if not same:
         raise ValueError(f"node {name!r}: its output is quantized again as {own!r} after its input's "
                          f"{prev!r}; the integer datapath has no requantizer there (only a quantizer that "
@@ -288,6 +342,56 @@ def _relu6_clip(name, xq):
     want = min(max(want, fmt.min), fmt.max)
     return clip, _deviation(name, abs(Fraction(clip) - want), s, f"ReLU6's bound 6 / {s!r} rounds to {clip} "
                                                               f"in float64 but to {want} exactly")
+
+
+def _avgpool(node, layer, xq, tf, yq, mult_bits):
+    """QAvgPoolRequant of an AvgPool2d whose output ``tf`` quantizes (a Trunc or a Quant), and its Deviation.
+
+    With ``S`` the window sum of the input integers, ``k`` the window size and ``s_x`` the input's
+    scale, the model's rounding argument is ``S·s_x / (k·s_y)`` after a Quant, and
+    ``RNE(S·ρ)·2**-T`` after a Trunc (``ρ = s_x / (k·in_scale)``). The Trunc is a plain right shift
+    (``multiplier = 1``, ``shift = T``) when ``RNE(S·ρ) = S`` for every reachable ``S``
+    (``S_max·|ρ − 1| < 1/2``: Brevitas' ``in_scale = fl32(s_x / k)``); otherwise the datapath
+    multiplies by ``m·2**-c ≈ ρ·2**-T`` and the Trunc's first rounding adds half a step of ``2**-T``
+    to the bound.
+    """
+    name = node.name
+    kh, kw = layer.kernel
+    k = kh * kw
+    s_max = k * dp.max_abs_int(xq.format)                 # |S| over every window the node can receive
+    bits = _bound_bits(s_max)
+    wide = bits > 61
+    mb = mult_bits if wide else min(mult_bits, 63 - bits)
+    s_x = Fraction(xq.scale)
+
+    def scaled(ratio):                                    # (m, c, m·2**-c)
+        if ratio.numerator == 1 and ratio.denominator & (ratio.denominator - 1) == 0:
+            m, c = 1, ratio.denominator.bit_length() - 1  # a right shift by c
+        else:
+            try:
+                m, c = (int(v[0]) for v in _dyadic(np.array([float(ratio)]), mb, wide))
+            except ValueError as exc:
+                raise ValueError(f"node {name!r}: requantization scale: {exc}") from None
+        return m, c, Fraction(m) * Fraction(2) ** -c
+
+    causes = []
+    if tf.in_scale is not None:                           # a Trunc: first n = RNE(S·ρ), then R(n·2**-T)
+        T = int(tf.trunc_shift.reshape(-1)[0])
+        rho = s_x / (k * Fraction(float(tf.in_scale.reshape(-1)[0])))
+        clean = s_max * abs(rho - 1) < Fraction(1, 2)     # n = S for every S
+        r = Fraction(2) ** -T if clean else rho * Fraction(2) ** -T
+        if not clean:
+            causes.append(f"the Trunc's scale is not the window sum's s_x / k (x / scale = S·{float(rho)!r}): its "
+                          "rounding of x / scale is a second rounding, which the datapath does not make")
+    else:                                                 # a Quant: R(S·s_x / (k·s_y))
+        clean, r = True, s_x / (k * Fraction(yq.scale))
+    m, c, mu = scaled(r)
+    bound = s_max * abs(r - mu) + (0 if clean else Fraction(1, 2) * Fraction(2) ** -T)
+    if mu != r:
+        causes.append(f"the ratio of the window sum to the output, {float(r)!r}, is not a dyadic number of {mb} bits")
+    q = QAvgPoolRequant(name, node.inputs, yq, kernel=layer.kernel, stride=layer.stride, multiplier=m, shift=c,
+                        x=xq)
+    return q, _deviation(name, bound, yq.scale, "; ".join(causes))
 
 
 def _add_deviation(q: QAdd, yq: QTensor):

@@ -7,6 +7,7 @@ independent reference here. Synthetic models check the deviation bound against a
 """
 
 import itertools
+import math
 import pathlib
 import re
 import warnings
@@ -21,11 +22,12 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 import numfmt as nf  # noqa: E402
 from numfmt import nn  # noqa: E402
 from numfmt.nn.onnx import ImportedModel, TensorFormat, load_onnx  # noqa: E402
-from numfmt.nn.qonnx import Deviation, from_qonnx  # noqa: E402
+from numfmt.nn.qonnx import Deviation, QAvgPoolRequant, from_qonnx  # noqa: E402
 
 HERE = pathlib.Path(__file__).parent / "qonnx"
-EXPORTS = ["mlp_int8_pow2", "mlp_w4a4_channel_pow2", "mlp_w4a8_channel_float", "cnn_int8_pow2"]
-POW2 = ["mlp_int8_pow2", "mlp_w4a4_channel_pow2", "cnn_int8_pow2"]
+EXPORTS = ["mlp_int8_pow2", "mlp_w4a4_channel_pow2", "mlp_w4a8_channel_float", "cnn_int8_pow2",
+           "cnn_truncavgpool_pow2"]
+POW2 = ["mlp_int8_pow2", "mlp_w4a4_channel_pow2", "cnn_int8_pow2", "cnn_truncavgpool_pow2"]
 QDOMAIN = "qonnx.custom_op.general"
 
 
@@ -395,3 +397,236 @@ def test_relu6_after_dense_equals_the_model_for_every_input():
 def test_format_keys_must_name_the_graph():
     with pytest.raises(ValueError, match=r"^formats names 'relu6_1', which is not the graph input, a node"):
         from_qonnx(_imported({"input": I8, "dense0.weight": W4, "relu1": U8, "relu6_1": U8}))
+
+
+
+# -- Trunc: Brevitas' TruncAvgPool2d ----------------------------------------------------------
+def _qonnx_round(v: Fraction, mode: str) -> int:
+    """The QONNX rounding_mode table, in exact arithmetic (np.round, ceil, floor, sign·ceil|v|, np.fix,
+    sign·floor(|v| + 1/2), sign·ceil(|v| − 1/2))."""
+    sign = -1 if v < 0 else 1
+    return {"ROUND": lambda: round(v), "FLOOR": lambda: math.floor(v), "CEIL": lambda: math.ceil(v),
+            "UP": lambda: sign * math.ceil(abs(v)), "DOWN": lambda: sign * math.floor(abs(v)),
+            "HALF_UP": lambda: sign * math.floor(abs(v) + Fraction(1, 2)),
+            "HALF_DOWN": lambda: sign * math.ceil(abs(v) - Fraction(1, 2))}[mode]()
+
+
+def _trunc_ref(S, k, s_in, in_scale, T, mode, qmin, qmax):
+    """QONNX Trunc v2 of an average pool's output, exactly: n = RNE(mean / in_scale), q = clamp(R(n·2**-T))."""
+    n = round(Fraction(S) * Fraction(s_in) / (k * Fraction(in_scale)))
+    return min(max(_qonnx_round(n * Fraction(2) ** -T, mode), qmin), qmax)
+
+
+def test_truncavgpool_export_is_a_shift_of_the_window_sum(digits):
+    m, rec, x = _export("cnn_truncavgpool_pow2", digits)
+    assert [type(n.layer).__name__ for n in m.graph.nodes] == ["Conv2d", "ReLU", "AvgPool2d", "Flatten", "Dense"]
+    tf, relu = m.formats["node_avg_pool2d"], m.formats["node_relu"]
+    # Brevitas: the Trunc's scale is the window sum's (s / 4), its output the input's scale, 10 -> 8 bits
+    assert float(tf.in_scale) == float(relu.scale) / 4 and float(tf.scale) == float(relu.scale)
+    assert int(tf.trunc_shift) == 2 and str(tf.format) == "uint8" and tf.rounding is nf.Rounding.NEAREST_EVEN
+    q = from_qonnx(m, exact=True)
+    pool = q.node("node_avg_pool2d")
+    assert isinstance(pool, QAvgPoolRequant) and (pool.multiplier, pool.shift) == (1, 2)
+    assert pool.x == q.node("node_relu").out and pool.out.scale == float(tf.scale)
+    # against the exact Trunc of every window sum; ties are frequent, so the tie rule is checked
+    vals = q.run(x)
+    S = nn.AvgPool2d(2).windows(vals["node_relu"]).sum(axis=(4, 5)).astype(np.int64)
+    assert np.count_nonzero(S % 8 == 2) > 1000 and np.count_nonzero(S % 8 == 6) > 1000
+    s = float(relu.scale)
+    ref = np.vectorize(lambda v: _trunc_ref(int(v), 4, s, s / 4, 2, "ROUND", 0, 255))(S)
+    assert np.array_equal(vals["node_avg_pool2d"], ref.astype(np.float64))
+    assert "avgpool_requant" in repr(q)
+
+
+def _pool_model(pool, tail, *, in_shape=(1, 2, 2), in_bits=4, in_signed=1, s_in=0.25):
+    """x → Quant(int, s_in) → ``pool`` → ``tail`` (a Trunc or Quant into "t") → Flatten → Gemm (identity
+    weight) → Quant(int16)."""
+    feats = in_shape[0]
+    nodes = [_quant_node("x", "xq", "qin", "s_in", "b_in", signed=in_signed), *pool, *tail,
+             helper.make_node("Flatten", ["t"], ["f"], name="flat"),
+             _quant_node("w0", "w", "qw", "s_w", "b_w"),
+             helper.make_node("Gemm", ["f", "w"], ["g"], name="fc", transB=1),
+             _quant_node("g", "y", "qout", "s_out", "b_out")]
+    inits = [_const("s_in", s_in), _const("b_in", in_bits), _const("z", 0.0), _const("w0", np.eye(feats)),
+             _const("s_w", 1.0), _const("b_w", 2.0), _const("s_out", 2.0 ** -12), _const("b_out", 16.0)]
+    return nodes, inits
+
+
+def _quant_node(inp, out, name, scale, bits, signed=1, narrow=0, mode="ROUND"):
+    return helper.make_node("Quant", [inp, scale, "z", bits], [out], name=name, domain=QDOMAIN, signed=signed,
+                            narrow=narrow, rounding_mode=mode)
+
+
+def _trunc_node(inp="p", *, mode="ROUND", signed=1, narrow=0, extra=()):
+    return helper.make_node("Trunc", [inp, "t_in", "z", "t_ib", "t_out", "t_ob", *extra], ["t"], name="trunc",
+                            domain=QDOMAIN, rounding_mode=mode, signed=signed, narrow=narrow)
+
+
+def _trunc_inits(in_scale, out_scale, out_bits, in_bits=8):
+    return [_const("t_in", in_scale), _const("t_out", out_scale), _const("t_ib", in_bits), _const("t_ob", out_bits)]
+
+
+def _build(nodes, inits, in_shape, out_features):
+    graph = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, *in_shape])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, out_features])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(QDOMAIN, 2)])
+    onnx.checker.check_model(model)
+    return model
+
+
+AVGPOOL = [helper.make_node("AveragePool", ["xq"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2])]
+ALL_INT4_WINDOWS = np.array(list(itertools.product(range(-8, 8), repeat=4)), dtype=np.float64).reshape(-1, 1, 2, 2)
+
+
+@pytest.mark.parametrize("mode", ["ROUND", "FLOOR", "CEIL", "UP", "DOWN", "HALF_UP", "HALF_DOWN"])
+@pytest.mark.parametrize("T,narrow", [(2, 0), (1, 1)])         # T = 1 clamps to int4 (narrow: -7..7)
+def test_trunc_after_avgpool_equals_qonnx_for_every_int4_window(mode, T, narrow):
+    s_in = 0.25
+    nodes, inits = _pool_model(AVGPOOL, [_trunc_node(mode=mode, narrow=narrow)])
+    m = load_onnx(_build(nodes, inits + _trunc_inits(s_in / 4, s_in / 4 * 2 ** T, 4), (1, 2, 2), 1))
+    assert int(m.formats["pool"].trunc_shift) == T
+    q = from_qonnx(m, exact=True)
+    assert (q.node("pool").multiplier, q.node("pool").shift) == (1, T)
+    S = ALL_INT4_WINDOWS.sum(axis=(1, 2, 3)).astype(np.int64)
+    qmin = -7 if narrow else -8
+    table = {v: _trunc_ref(v, 4, s_in, s_in / 4, T, mode, qmin, 7) for v in range(-32, 29)}
+    ref = np.array([table[v] for v in S], dtype=np.float64)
+    xin = ALL_INT4_WINDOWS * s_in
+    assert np.array_equal(q.run(xin)["pool"].reshape(-1), ref)                     # the integer datapath
+    assert np.array_equal(m.run(xin)["pool"].reshape(-1), ref * (s_in / 4 * 2 ** T))  # the fake-quant forward
+    assert np.array_equal(q.forward(xin), m.forward(xin))
+
+
+def test_trunc_off_the_window_sum_scale_is_reported_within_its_bound():
+    # the Trunc's scale is s_in / 3 on a 2x2 pool: x / scale = S·3/4 is rounded first, a second rounding
+    s_in = 0.25
+    nodes, inits = _pool_model(AVGPOOL, [_trunc_node(mode="FLOOR")])
+    m = load_onnx(_build(nodes, inits + _trunc_inits(s_in / 3, s_in / 3 * 4, 4), (1, 2, 2), 1))
+    with pytest.raises(ValueError, match=r"^node 'pool': the Trunc's scale is not the window sum's s_x / k .*"
+                                         r"\(exact=True\)$"):
+        from_qonnx(m, exact=True)
+    with pytest.warns(UserWarning, match="node 'pool'"):
+        q = from_qonnx(m, mult_bits=8)
+    dev = q.deviations["pool"]
+    S = ALL_INT4_WINDOWS.sum(axis=(1, 2, 3)).astype(np.int64)
+    ref = np.array([_trunc_ref(int(v), 4, s_in, float(np.float64(s_in / 3)), 2, "FLOOR", -8, 7) for v in S])
+    diff = np.abs(q.run(ALL_INT4_WINDOWS * s_in)["pool"].reshape(-1) - ref)
+    assert 0 < diff.max() <= dev.max_steps
+
+
+@pytest.mark.parametrize("s_y,exact", [(0.125, True), (0.3, False)])
+def test_quant_after_avgpool(s_y, exact):
+    s_in = 0.25
+    tail = [_quant_node("p", "t", "qp", "s_p", "b_p")]
+    nodes, inits = _pool_model(AVGPOOL, tail)
+    m = load_onnx(_build(nodes, inits + [_const("s_p", s_y), _const("b_p", 4.0)], (1, 2, 2), 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error" if exact else "ignore", UserWarning)
+        q = from_qonnx(m, exact=exact, mult_bits=8)
+    S = ALL_INT4_WINDOWS.sum(axis=(1, 2, 3)).astype(np.int64)
+    ref = np.array([min(max(round(Fraction(int(v)) * Fraction(s_in) / (4 * Fraction(s_y))), -8), 7) for v in S])
+    diff = np.abs(q.run(ALL_INT4_WINDOWS * s_in)["pool"].reshape(-1) - ref)
+    if exact:
+        assert q.deviations == {} and diff.max() == 0
+    else:
+        assert 0 < diff.max() <= q.deviations["pool"].max_steps
+        assert "is not a dyadic number of 8 bits" in q.deviations["pool"].cause
+
+
+@pytest.mark.parametrize("axes", [[2, 3], [-1, -2]])
+def test_global_pool_reducemean_trunc_as_brevitas(axes):
+    """Brevitas' TruncAdaptiveAvgPool2d((1, 1)) over 3x3: ReduceMean, then Trunc with scale fl32(s / 9) and
+    output scale 16·fl32(s / 9) (uint4 in, 8-bit sum, 4 bits out): exact, though s / 9 is not dyadic."""
+    s_in = 0.125
+    t_in = float(np.float32(s_in / 9))
+    pool = [helper.make_node("ReduceMean", ["xq", "axes"], ["p"], name="pool", keepdims=1)]
+    nodes, inits = _pool_model(pool, [_trunc_node(mode="ROUND", signed=0)], in_shape=(2, 3, 3), in_signed=0,
+                               s_in=s_in)
+    inits += _trunc_inits(t_in, t_in * 16, 4) + [numpy_helper.from_array(np.array(axes, dtype=np.int64), "axes")]
+    m = load_onnx(_build(nodes, inits, (2, 3, 3), 2))
+    assert m.graph.node("pool").layer.kernel == (3, 3)
+    q = from_qonnx(m, exact=True)
+    assert (q.node("pool").multiplier, q.node("pool").shift) == (1, 4)
+    rng = np.random.default_rng(5)
+    X = np.concatenate([rng.integers(0, 16, size=(4000, 2, 3, 3)), np.zeros((1, 2, 3, 3)),
+                        np.full((1, 2, 3, 3), 15)]).astype(np.float64)
+    S = X.sum(axis=(2, 3)).astype(np.int64)
+    ref = np.vectorize(lambda v: _trunc_ref(int(v), 9, s_in, t_in, 4, "ROUND", 0, 15))(S).astype(np.float64)
+    assert np.array_equal(q.run(X * s_in)["pool"].reshape(-1, 2), ref)
+    assert np.array_equal(m.run(X * s_in)["pool"].reshape(-1, 2), ref * (t_in * 16))
+    assert ref[-1].tolist() == [8, 8] and ref[-2].tolist() == [0, 0]          # 9·15 = 135 → RNE(135 / 16)
+
+
+def _pool_error_model(pool=AVGPOOL, trunc=None, inits=None, in_shape=(1, 2, 2)):
+    nodes, base = _pool_model(pool, [trunc if trunc is not None else _trunc_node()], in_shape=in_shape)
+    return _build(nodes, base + (inits if inits is not None else _trunc_inits(1 / 16, 0.25, 4)), in_shape,
+                  in_shape[0])
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: _pool_error_model(trunc=helper.make_node("Trunc", ["p", "t_in", "z", "t_ib", "t_ob"], ["t"],
+                                                      name="trunc", domain=QDOMAIN, rounding_mode="FLOOR")),
+     r"node 'trunc' \(Trunc\): a 5-input Trunc \(QONNX Trunc v1"),
+    (lambda: _pool_error_model(inits=_trunc_inits(1 / 16, 0.25, 4)[:-1] + [_const("t_ob", 40.0)]),
+     r"node 'trunc' \(Trunc\): output_bit_width must be one integer in 1..32, not 40.0"),
+    (lambda: _pool_error_model(trunc=_trunc_node(mode="STOCHASTIC")),
+     r"node 'trunc' \(Trunc\): attribute rounding_mode='STOCHASTIC' is not supported"),
+    (lambda: _pool_error_model(inits=_trunc_inits(1 / 16, 2.0 ** 70, 4)),
+     r"node 'trunc' \(Trunc\): log2\(scale / in_scale\) rounds to 74: a Trunc shifts by at most 64 bits"),
+    (lambda: _pool_error_model(pool=[helper.make_node("ReduceMean", ["xq", "ax"], ["p"], name="pool", keepdims=0)],
+                               inits=_trunc_inits(1 / 16, 0.25, 4)
+                               + [numpy_helper.from_array(np.array([2, 3], dtype=np.int64), "ax")]),
+     r"node 'pool' \(ReduceMean\): attribute keepdims=0 is not supported \(only 1: the output is \(N, C, 1, 1\)\)"),
+    (lambda: _pool_error_model(pool=[helper.make_node("ReduceMean", ["xq", "ax"], ["p"], name="pool")],
+                               inits=_trunc_inits(1 / 16, 0.25, 4)
+                               + [numpy_helper.from_array(np.array([1, 2, 3], dtype=np.int64), "ax")]),
+     r"node 'pool' \(ReduceMean\): only a mean over the two spatial axes .* not axes \[1, 2, 3\] of a tensor "
+     r"of shape \(N, 1, 2, 2\)"),
+])
+def test_trunc_and_reducemean_import_errors(make, match):
+    with pytest.raises(ValueError, match=match):
+        load_onnx(make())
+
+
+def test_trunc_needs_zero_point_zero():
+    nodes, inits = _pool_model(AVGPOOL, [helper.make_node("Trunc", ["p", "t_in", "zt", "t_ib", "t_out", "t_ob"],
+                                                          ["t"], name="trunc", domain=QDOMAIN)])
+    with pytest.raises(ValueError, match=r"node 'trunc' \(Trunc\): zeropt must be 0 \(Brevitas exports no other\)"):
+        load_onnx(_build(nodes, inits + _trunc_inits(1 / 16, 0.25, 4) + [_const("zt", 1.0)], (1, 2, 2), 1))
+
+
+def test_trunc_elsewhere_and_unquantized_pool_are_refused():
+    # a Trunc on the Gemm's output (not after an AvgPool2d)
+    nodes = [_quant_node("x", "xq", "qin", "s_in", "b_in"), helper.make_node("Flatten", ["xq"], ["f"], name="flat"),
+             _quant_node("w0", "w", "qw", "s_w", "b_w"), helper.make_node("Gemm", ["f", "w"], ["p"], name="fc",
+                                                                          transB=1),
+             _trunc_node(), helper.make_node("Relu", ["t"], ["y"], name="relu")]
+    inits = [_const("s_in", 0.25), _const("b_in", 4.0), _const("z", 0.0), _const("w0", np.eye(4)),
+             _const("s_w", 1.0), _const("b_w", 2.0)] + _trunc_inits(1 / 16, 0.25, 4)
+    m = load_onnx(_build(nodes, inits, (1, 2, 2), 4))
+    assert m.formats["fc"].in_scale is not None
+    with pytest.raises(ValueError, match=r"^the quantizer on 'fc' is a QONNX Trunc: from_qonnx reads a Trunc only "
+                                         r"after an AvgPool2d"):
+        from_qonnx(m)
+    # an AvgPool2d without a quantizer after it
+    g = nn.Graph.sequential([nn.Conv2d(np.ones((1, 1, 1, 1))), nn.AvgPool2d(2)], input_shape=(1, 2, 2))
+    fmts = {"input": I8, "conv2d0.weight": W4, "conv2d0": I8}
+    with pytest.raises(ValueError, match=r"^node 'avgpool2d1': an AvgPool2d at the graph output needs a Trunc or "
+                                         r"Quant after it$"):
+        from_qonnx(ImportedModel(g, fmts))
+
+
+def test_trunc_tensor_format():
+    u8 = nf.IntFormat(8, signed=False)
+    tf = TensorFormat(u8, 1.0, 0, in_scale=0.25)
+    assert repr(tf) == "TensorFormat(uint8, scale=1.0, zero_point=0, rounding='rne', in_scale=0.25)"
+    assert tf != TensorFormat(u8, 1.0, 0) and tf == TensorFormat(u8, 1.0, 0, in_scale=np.float32(0.25))
+    # T is the nearest integer to log2(scale / in_scale): 2**2.5 ≈ 5.657 is the boundary
+    assert int(TensorFormat(u8, 5.65, 0, in_scale=1.0).trunc_shift) == 2
+    assert int(TensorFormat(u8, 5.66, 0, in_scale=1.0).trunc_shift) == 3
+    assert int(TensorFormat(u8, 0.5, 0, in_scale=1.0).trunc_shift) == -1
+    assert TensorFormat(u8, 1.0, 0).trunc_shift is None
+    with pytest.raises(ValueError, match=r"^in_scale must be positive and finite, not -0.5$"):
+        TensorFormat(u8, 1.0, 0, in_scale=-0.5)
+    with pytest.raises(ValueError, match=r"^a Trunc TensorFormat \(in_scale given\) needs zero_point 0"):
+        TensorFormat(u8, 1.0, 3, in_scale=0.25)

@@ -5,9 +5,9 @@ environment::
 
     python3 -m venv /tmp/brevitas-venv
     /tmp/brevitas-venv/bin/pip install torch==2.13.0 brevitas==0.13.4 onnx onnxscript scikit-learn
-    /tmp/brevitas-venv/bin/python tests/numfmt/nn/qonnx/make_exports.py
+    /tmp/brevitas-venv/bin/python tests/numfmt/nn/qonnx/make_exports.py [NAME ...]
 
-For each model ``NAME`` it writes, next to this script:
+For each model ``NAME`` (all, or only the ones named) it writes, next to this script:
 
 * ``NAME.onnx`` — ``brevitas.export.export_qonnx`` of the trained model with a batch-1
   example input (Brevitas' default: the graph input has a fixed batch of 1);
@@ -34,7 +34,7 @@ import brevitas.nn as qnn
 from brevitas.export import export_qonnx
 from brevitas.quant_tensor import QuantTensor
 from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8ActPerTensorFloat, Int8WeightPerChannelFloat,
-                            Int8WeightPerTensorFixedPoint, Int32Bias, Uint8ActPerTensorFixedPoint,
+                            Int8WeightPerTensorFixedPoint, Int32Bias, RoundTo8bit, Uint8ActPerTensorFixedPoint,
                             Uint8ActPerTensorFloat)
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -131,8 +131,35 @@ class CnnInt8Pow2(nn.Module):
         return self.fc(h.view(h.shape[0], -1))
 
 
+class CnnTruncAvgPoolPow2(nn.Module):
+    """conv3x3(1→4, pad 1) → ReLU (uint8) → ``TruncAvgPool2d(2)`` → flatten (``view``) → Dense(64→10);
+    int8, power-of-two scales, int32 biases, int16 output.
+
+    The pool is Brevitas' quantized average: the 2×2 window sum of the uint8 integers (10 bits)
+    cut to 8 bits by ``RoundTo8bit`` (round half to even, its default), exported as ``AveragePool``
+    then a QONNX ``Trunc``; its output scale is the input's (``s / 4 · 2**2``)."""
+
+    input_shape = (1, 8, 8)
+
+    def __init__(self):
+        super().__init__()
+        self.inp = qnn.QuantIdentity(Int8ActPerTensorFixedPoint, return_quant_tensor=True)
+        self.conv = qnn.QuantConv2d(1, 4, 3, padding=1, bias=True, weight_quant=Int8WeightPerTensorFixedPoint,
+                                    bias_quant=Int32Bias, return_quant_tensor=True)
+        self.relu = qnn.QuantReLU(Uint8ActPerTensorFixedPoint, return_quant_tensor=True)
+        self.pool = qnn.TruncAvgPool2d(2, trunc_quant=RoundTo8bit, return_quant_tensor=True)
+        self.fc = qnn.QuantLinear(64, 10, bias=True, weight_quant=Int8WeightPerTensorFixedPoint,
+                                  bias_quant=Int32Bias, output_quant=Int8ActPerTensorFixedPoint,
+                                  output_bit_width=16, return_quant_tensor=True)
+
+    def forward(self, x):
+        h = self.pool(self.relu(self.conv(self.inp(x))))
+        return self.fc(h.view(h.shape[0], -1))
+
+
 MODELS = {"mlp_int8_pow2": (MlpInt8Pow2, 11), "mlp_w4a4_channel_pow2": (MlpW4A4ChannelPow2, 12),
-          "mlp_w4a8_channel_float": (MlpW4A8ChannelFloat, 13), "cnn_int8_pow2": (CnnInt8Pow2, 14)}
+          "mlp_w4a8_channel_float": (MlpW4A8ChannelFloat, 13), "cnn_int8_pow2": (CnnInt8Pow2, 14),
+          "cnn_truncavgpool_pow2": (CnnTruncAvgPoolPow2, 15)}
 
 
 def train(model, x, y, *, seed, epochs=12, batch=32, lr=1e-2):
@@ -154,10 +181,15 @@ def train(model, x, y, *, seed, epochs=12, batch=32, lr=1e-2):
     model.eval()
 
 
-def main():
+def main(names=()):
+    unknown = sorted(set(names) - set(MODELS))
+    if unknown:
+        raise SystemExit(f"unknown model {unknown[0]!r}; the models are {', '.join(MODELS)}")
     torch.set_num_threads(1)
     x_train, y_train, x_test, y_test = digits_split()
     for name, (cls, seed) in MODELS.items():
+        if names and name not in names:
+            continue
         torch.manual_seed(seed)
         model = cls()
         train(model, x_train, y_train, seed=seed)
@@ -187,4 +219,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    main(sys.argv[1:])
