@@ -18,6 +18,7 @@ from .formats import BLOCKS, BlockCodes, BlockFormat, FixedFormat, FloatFormat, 
 from .modes import Overflow, Rounding, Specials
 from .packing import pack, unpack
 from .parse import parse
+from ._threads import get_threads, set_threads, threads
 
 __all__ = [
     "ExactAccumulator", "FixedAccumulator", "FloatAccumulator", "Order", "arith", "conv2d", "dot",
@@ -25,7 +26,7 @@ __all__ = [
     "AffineQuantizer", "Requantizer", "dyadic_approx", "quant", "scale_zero_point", "units",
     "BLOCKS", "BlockCodes", "BlockFormat", "FLOATS", "FixedFormat", "FloatFormat", "Format",
     "IntFormat", "LFSR", "Overflow", "Rounding", "SignMagFormat", "Specials", "interop", "nn", "pack", "parse",
-    "ptq", "unpack",
+    "ptq", "unpack", "get_threads", "set_threads", "threads",
 ]
 __version__ = "0.1.0"
 

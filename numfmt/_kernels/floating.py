@@ -94,18 +94,40 @@ def encoder(in_e: int, in_m: int, mode: int):
     return kernel
 
 
-@numba.njit(cache=True, nogil=True)
 def encode_lut_hi16(bits, low_bits, table, out):
     """Encode 32/64-bit input bits through a table indexed by ``(hi16, low != 0)``.
 
-    ``low_bits`` is the number of bits below the top 16. Exact when the result
-    depends on the low bits only through whether they are zero: see
-    ``FloatFormat._lut_exact``.
+    ``low_bits`` is the number of bits below the top 16 (16 for float32, 48 for
+    float64); the loop is compiled with it as a constant (about 10 % faster than
+    reading it at run time). Exact when the result depends on the low bits only
+    through whether they are zero: see ``FloatFormat._lut_exact``.
     """
+    _lut_hi16_loop(low_bits)(bits, table, out)
+
+
+@functools.lru_cache(maxsize=None)
+def _lut_hi16_loop(low_bits: int):
+    """The compiled loop of :func:`encode_lut_hi16` for one ``low_bits`` (a compile-time constant)."""
+
+    @numba.njit(cache=True, nogil=True)
+    def kernel(bits, table, out):
+        one = bits.dtype.type(1)
+        shift = bits.dtype.type(low_bits)
+        low_mask = (one << shift) - one
+        for i in range(bits.size):
+            b = bits[i]
+            out[i] = table[(np.int64(b >> shift) << 1) | np.int64((b & low_mask) != 0)]
+
+    return kernel
+
+
+@numba.njit(cache=True, nogil=True)
+def quantize_lut_hi16(bits, low_bits, table, values, out):
+    """``values[code]`` of each input's code from the ``(hi16, low != 0)`` table: decode(encode(x)) in one pass."""
     low_mask = (bits.dtype.type(1) << bits.dtype.type(low_bits)) - bits.dtype.type(1)
     for i in range(bits.size):
         b = bits[i]
-        out[i] = table[(np.int64(b >> low_bits) << 1) | np.int64((b & low_mask) != 0)]
+        out[i] = values[table[(np.int64(b >> low_bits) << 1) | np.int64((b & low_mask) != 0)]]
 
 
 @numba.njit(cache=True, nogil=True)

@@ -30,7 +30,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from .. import _inputs
+from .. import _inputs, _threads
+from .._kernels import block as _kb
 from ..modes import Overflow, Rounding, _ParsedEnum
 from .fixed import FixedFormat
 from .floating import FloatFormat
@@ -344,6 +345,10 @@ class BlockFormat:
         axis = self._axis_for(len(shape))
         n = shape[axis]
         self._check_ragged(n)
+        plan = self._fused_plan(in_e, in_m, len(shape), bits.size, rounding)
+        if plan is not None:
+            codes, e, nan_block = self._fused(plan, bits, shape, values=False)
+            return BlockCodes(scales=self._scale_codes(e, nan_block), elements=codes, format=self)
         bits = bits.reshape(shape)
         sign_shift = in_e + in_m
         mag_mask = (1 << sign_shift) - 1
@@ -426,7 +431,82 @@ class BlockFormat:
         >>> BLOCKS["mxfp8_e4m3"].quantize([1.0, 3.0, 500.0]).tolist()   # 500 -> 512 saturates
         [1.0, 3.0, 448.0]
         """
+        bits, in_e, in_m, shape = _inputs.float_bits(x)
+        self._check_ragged(shape[self._axis_for(len(shape))])
+        plan = self._fused_plan(in_e, in_m, len(shape), bits.size, rounding)
+        if plan is not None:
+            return self._fused(plan, bits, shape, values=True)[0]
         return self.decode(self.encode(x, rounding, rng=rng, sr_bits=sr_bits))
+
+    # -- one-pass kernel -----------------------------------------------------------
+    def _fused_plan(self, in_e, in_m, ndim, size, rounding):
+        """The arguments of the one-pass kernel when it computes exactly what the general path does, else None.
+
+        It takes float32 input (``in_e, in_m = 8, 23``) blocked along the last
+        axis, a :class:`ScaleRule` (not a callable), a deterministic rounding and
+        shared exponents within ±800, so that ``x / 2**e`` is exact in float64 and
+        the general path's float64 corrections never apply. The element encoder's
+        codes of float32 input must depend on the bits below the top 16 only
+        through their being zero, so that one table serves every element: a
+        FloatFormat of ≤ 16 bits with ``_lut_exact(8, 23)``, or a signed FixedFormat
+        of ≤ 8 bits that clamps (``sat``, ``sat_sym``). For the latter, a value
+        below ``2**(width-1-frac_bits)`` in magnitude has its rounding bit among
+        the top 16 bits (sign, exponent, 7 fraction bits: ≥ 8 significant bits
+        against at most ``width - 1 ≤ 7`` kept), and every larger one clamps to
+        the same code whatever its low bits.
+        """
+        if (in_e, in_m) != (8, 23) or size == 0 or self.axis % ndim != ndim - 1 or callable(self.rule):
+            return None
+        enc = self._element_encoder
+        mode = enc.default_rounding if rounding is None else Rounding.parse(rounding, field="rounding")
+        lo, hi = self._scale_range
+        if mode is Rounding.STOCHASTIC or lo < -800 or hi > 800:
+            return None
+        if not ((isinstance(enc, FloatFormat) and enc.bits <= 16 and enc._lut_exact(8, 23))
+                or (isinstance(enc, FixedFormat) and enc.signed and enc.width <= 8
+                    and enc.overflow in (Overflow.SATURATE, Overflow.SATURATE_SYMMETRIC))):
+            return None
+        rule = {ScaleRule.OCP: _kb.RULE_OCP, ScaleRule.CEIL: _kb.RULE_CEIL,
+                ScaleRule.NEAREST: _kb.RULE_NEAREST}[self.rule]
+        k, m_int, up, down = self._rule_thresholds(23)
+        bp = (int(self.nan_policy is NanPolicy.PER_ELEMENT), rule, self.emax_elem, k - 23, m_int,
+              min(up, 1 << 62), down, lo, hi)
+        return enc, mode, bp, _float32_table(enc, mode), _value_table(self.element)
+
+    def _fused(self, plan, bits, shape, *, values):
+        """Run the one-pass kernel: ``(codes or values, e, nan_block)``, the latter two per block."""
+        enc, mode, bp, table, vtable = plan
+        n = shape[-1]
+        rows = bits.size // n
+        nb = -(-n // self.block)
+        e = np.empty(rows * nb, dtype=np.int64)
+        nan_block = np.empty(rows * nb, dtype=np.bool_)
+        if values:
+            out, codes = np.empty(bits.size, dtype=np.float64), np.empty(0, dtype=table.dtype)
+        else:
+            out, codes = np.empty(0, dtype=np.float64), np.empty(bits.size, dtype=table.dtype)
+        slow = np.empty(bits.size, dtype=np.int64)      # pages are touched only where written
+        kern = _kb.kernel(32 if self.block == 32 else 0)
+
+        def chunk(g0, g1):
+            first = (g0 // nb) * n + (g0 % nb) * self.block
+            count = kern(bits, n, self.block, g0, g1, bp, table, vtable, values, codes, out, e, nan_block, slow)
+            return slow[first:first + count]
+
+        listed = _threads.run(chunk, rows * nb, max(1, _threads.MIN_CHUNK // self.block))
+        idx = np.concatenate(listed)
+        if idx.size:     # the elements the table does not cover: the element format's encode, as in general
+            g = (idx // n) * nb + (idx % n) // self.block
+            with np.errstate(invalid="ignore"):    # a signalling NaN is quieted, as in the general path
+                y = bits[idx].view(np.float32).astype(np.float64) * np.ldexp(1.0, -e[g])   # exact: |e| ≤ 800
+            c = enc.encode(y, mode)
+            if values:
+                out[idx] = vtable[c] * np.ldexp(1.0, e[g])
+            else:
+                codes[idx] = c
+        block_shape = shape[:-1] + (nb,)
+        result = out if values else codes
+        return result.reshape(shape), e.reshape(block_shape), nan_block.reshape(block_shape)
 
     # -- helpers -------------------------------------------------------------------
     def _axis_for(self, ndim: int, name: str = "x") -> int:
@@ -457,16 +537,24 @@ class BlockFormat:
         e = exp - self.emax_elem
         if self.rule is ScaleRule.OCP:
             return e
-        # compare significands, aligned to K fraction bits
-        t = Fraction(self.element.max) / Fraction(2) ** self.emax_elem     # in [1, 2)
-        k = max(in_m, t.denominator.bit_length() - 1)
-        m_int = int(t * (1 << k))                                             # exact: t has ≤ 32 bits
+        k, m_int, up, down = self._rule_thresholds(in_m)
         s = sig << np.uint64(k - in_m)
         if self.rule is ScaleRule.CEIL:
             return e + (s > np.uint64(m_int))
+        return e + (s >= np.uint64(min(up, 1 << 63))) - (s <= np.uint64(down))
+
+    def _rule_thresholds(self, in_m):
+        """``(k, m, up, down)``: the rules' significand comparisons, aligned to ``k`` fraction bits.
+
+        ``m`` is the element maximum's significand ``t`` (``1 ≤ t < 2``) times
+        ``2**k``; ``CEIL`` compares ``s > m``, ``NEAREST`` ``s ≥ up`` and ``s ≤ down``.
+        """
+        t = Fraction(self.element.max) / Fraction(2) ** self.emax_elem     # in [1, 2)
+        k = max(in_m, t.denominator.bit_length() - 1)
+        m_int = int(t * (1 << k))                                             # exact: t has ≤ 32 bits
         up = math.isqrt(2 * m_int * m_int) + 1          # smallest s with s**2 ≥ 2 m**2
         down = math.isqrt((m_int * m_int - 1) // 2)     # largest s with 2 s**2 < m**2
-        return e + (s >= np.uint64(min(up, 1 << 63))) - (s <= np.uint64(down))
+        return k, m_int, up, down
 
     def _scale_codes(self, e, nan_block):
         s = self.scale
@@ -536,6 +624,20 @@ def _times_pow2(vb, k):
         return vb * np.ldexp(1.0, k)[..., None]
     kk = np.clip(k, -4000, 4000).astype(np.int32)[..., None]
     return np.ldexp(vb, np.broadcast_to(kk, vb.shape))
+
+
+@functools.lru_cache(maxsize=32)
+def _float32_table(element, rounding):
+    """``element``'s codes of the float32 inputs ``hi16 << 16`` and ``hi16 << 16 | 1``, interleaved.
+
+    Indexed by ``(hi16 << 1) | (low16 != 0)``; built by ``element.encode`` itself.
+    """
+    hi = np.arange(1 << 16, dtype=np.uint32) << np.uint32(16)
+    reps = np.stack([hi, hi | np.uint32(1)], axis=1).reshape(-1).view(np.float32)
+    with _threads.threads(1):
+        table = element.encode(reps, rounding)
+    table.setflags(write=False)
+    return table
 
 
 @functools.lru_cache(maxsize=32)

@@ -17,6 +17,7 @@ import re
 
 import numpy as np
 
+from .. import _threads
 from .._kernels import fixed as _k
 from .. import _inputs
 from .._checks import check_bool as _check_bool
@@ -61,8 +62,13 @@ def _encode(bits, in_e, in_m, *, width, frac_bits, signed, rounding, overflow, s
             rand, sr_bits, dtype):
     """Run the compiled ap_fixed conversion on flat input bits; codes of ``dtype``."""
     out = np.empty(bits.size, dtype=dtype)
-    _k.encode_fixed(bits, in_e, in_m, width, frac_bits, signed, rounding.code, overflow.code,
-                    sat_bits, rand, sr_bits, out)
+
+    def chunk(a, b):
+        r = rand[a:b] if rand.size == bits.size else rand      # one random number per element, or none
+        _k.encode_fixed(bits[a:b], in_e, in_m, width, frac_bits, signed, rounding.code, overflow.code,
+                        sat_bits, r, sr_bits, out[a:b])
+
+    _threads.run(chunk, bits.size)
     return out
 
 

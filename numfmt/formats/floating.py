@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from .. import _inputs, _threads
 from .._kernels import floating as _k
 from .._checks import check_bool as _check_bool
 from .._checks import check_int as _check_int
@@ -27,6 +28,9 @@ __all__ = ["FloatFormat"]
 # Inputs at least this long go through a cached lookup table (built by the
 # exact kernel itself) when the result depends on few input bits.
 _LUT_MIN_SIZE = 1 << 15
+# Codes of ≤ 16-bit formats, at least this many, are decoded through a cached table
+# of every code's value (built by the decode kernel itself).
+_VALUE_TABLE_MIN_SIZE = 1 << 12
 
 _FIELDS = ("bias", "specials", "subnormals", "overflow", "signed", "has_zero", "negative_nan")
 
@@ -276,19 +280,38 @@ class FloatFormat(Format):
 
     def quantize(self, x, rounding=None, *, rng=None, sr_bits: int = 32, nan_payload: bool = False):
         """``decode(encode(x, ...))``: the nearest value of this format, as float64."""
+        if self.bits <= 16 and isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64) \
+                and x.size >= _LUT_MIN_SIZE:
+            # one pass through the encode table of _encode_bits and the decode table of _decode_codes
+            mode = self.default_rounding if rounding is None else Rounding.parse(rounding, field="rounding")
+            bits, in_e, in_m, shape = _inputs.float_bits(x)
+            if mode is not Rounding.STOCHASTIC and self._lut_exact(in_e, in_m):
+                table = _lut(self, mode, in_e, in_m, _check_bool("nan_payload", nan_payload))
+                values, low_bits = _value_table(self), in_e + in_m + 1 - 16
+                out = np.empty(bits.size, dtype=np.float64)
+                _threads.run(lambda a, b: _k.quantize_lut_hi16(bits[a:b], low_bits, table, values, out[a:b]),
+                             bits.size)
+                return out.reshape(shape)
         return self.decode(self.encode(x, rounding, rng=rng, sr_bits=sr_bits, nan_payload=nan_payload))
 
     def _encode_bits(self, bits, in_e, in_m, rounding: Rounding, rand, sr_bits, nan_payload=False):
         out = np.empty(bits.size, dtype=self.code_dtype)
         if rounding is not Rounding.STOCHASTIC and self.bits <= 16 and bits.size >= _LUT_MIN_SIZE:
             if bits.dtype == np.uint16:
-                _k.encode_lut16(bits, _lut(self, rounding, in_e, in_m, nan_payload), out)
+                table = _lut(self, rounding, in_e, in_m, nan_payload)
+                _threads.run(lambda a, b: _k.encode_lut16(bits[a:b], table, out[a:b]), bits.size)
                 return out
             if self._lut_exact(in_e, in_m):
                 low_bits = in_e + in_m + 1 - 16
-                _k.encode_lut_hi16(bits, low_bits, _lut(self, rounding, in_e, in_m, nan_payload), out)
+                table = _lut(self, rounding, in_e, in_m, nan_payload)
+                _threads.run(lambda a, b: _k.encode_lut_hi16(bits[a:b], low_bits, table, out[a:b]), bits.size)
                 return out
-        _k.encoder(in_e, in_m, rounding.code)(bits, self._kernel_params(), rand, sr_bits, nan_payload, out)
+        kernel, p = _k.encoder(in_e, in_m, rounding.code), self._kernel_params()
+        if rand.size != bits.size:          # not stochastic: every chunk reads no random numbers
+            _threads.run(lambda a, b: kernel(bits[a:b], p, rand, sr_bits, nan_payload, out[a:b]), bits.size)
+        else:
+            _threads.run(lambda a, b: kernel(bits[a:b], p, rand[a:b], sr_bits, nan_payload, out[a:b]),
+                         bits.size)
         return out
 
     def _lut_exact(self, in_e: int, in_m: int) -> bool:
@@ -305,8 +328,11 @@ class FloatFormat(Format):
         return in_m - self.man > low and self.min_exp - self.man - in_quantum_exp > low
 
     def _decode_codes(self, codes):
+        if self.bits <= 16 and codes.size >= _VALUE_TABLE_MIN_SIZE:
+            return _value_table(self).take(codes)
         out = np.empty(codes.size, dtype=np.float64)
-        _k.decode_float(codes, self._kernel_params(), out)
+        p = self._kernel_params()
+        _threads.run(lambda a, b: _k.decode_float(codes[a:b], p, out[a:b]), codes.size)
         return out
 
     # -- names ------------------------------------------------------------------------
@@ -344,5 +370,15 @@ def _lut(fmt: FloatFormat, rounding: Rounding, in_e: int, in_m: int, nan_payload
     table = np.empty(reps.size, dtype=fmt.code_dtype)
     _k.encoder(in_e, in_m, rounding.code)(reps, fmt._kernel_params(), np.zeros(1, dtype=np.int64),
                                           32, nan_payload, table)
+    table.setflags(write=False)
+    return table
+
+
+@functools.lru_cache(maxsize=64)
+def _value_table(fmt: FloatFormat):
+    """The value of every code of a ≤ 16-bit format, by the decode kernel (read-only float64)."""
+    codes = np.arange(1 << fmt.bits, dtype=np.uint64)
+    table = np.empty(codes.size, dtype=np.float64)
+    _k.decode_float(codes, fmt._kernel_params(), table)
     table.setflags(write=False)
     return table
