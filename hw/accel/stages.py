@@ -40,7 +40,7 @@ from numfmt.nn.layers import Flatten, ReLU, ReLU6
 from numfmt.nn.quantized import QLinear, QPassThrough
 
 from ..rtl._unit import Field, Unit, pipeline
-from ..rtl.mac import _wrap_or_saturate
+from ..rtl._fixed import wrap_or_saturate
 from ..rtl.requant import Requantizer
 
 __all__ = ["MatrixVector", "Activation", "Argmax", "MVU_OVERHEAD", "constants_digest", "decode_vector",
@@ -300,7 +300,7 @@ class MatrixVector(Unit):
         reg = base                                    # numfmt's FixedAccumulator: wrap or saturate
         for s, t in enumerate(terms):                 # after every addition, one product at a time
             step = Signal(signed(self.register_width), name=f"acc{p}_step{s}")
-            m.d.comb += step.eq(_wrap_or_saturate(m, reg, t << self.shift, self.register))
+            m.d.comb += step.eq(wrap_or_saturate(m, reg, t << self.shift, self.register))
             reg = step
         return reg
 

@@ -27,7 +27,9 @@ Specials: a NaN scale (E8M0 0xFF; any non-positive or non-finite scale value) ma
 result NaN, as in numfmt. A NaN or infinite *element* code (which ``BlockFormat.encode``
 never produces, but an input bus can carry) follows IEEE arithmetic: a NaN product
 (NaN operand, ``0 × inf``) or infinities of both signs give NaN, else an infinity gives
-±inf.
+±inf. A NaN result is the positive NaN. The model is :func:`numfmt.arith.block_matmul`
+with ``ExactAccumulator(nonfinite="ieee")`` inside and across blocks, which defines
+these rules (``docs/arithmetic.md``, *Non-finite values*).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import dataclasses
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 
-from numfmt.arith import block_matmul
+from numfmt.arith import ExactAccumulator, block_matmul
 from numfmt.arith.accumulators import kulisch_width, product_range
 from numfmt.formats import FixedFormat, FloatFormat, IntFormat, SignMagFormat
 from numfmt.formats.block import BlockCodes, BlockFormat
@@ -50,6 +52,7 @@ from .bitserial import _CHUNK, extend, shift_left
 __all__ = ["BlockDot"]
 
 _SPECIAL = Field(2)            # 0 finite, 1 NaN, 2 +inf, 3 −inf
+_IEEE_EXACT = ExactAccumulator(nonfinite="ieee")
 
 
 def _check_block(name, fmt):
@@ -70,11 +73,6 @@ def _scale_range(s):
     if isinstance(s, IntFormat):
         return s.min, s.max
     return s.min_exp, s.max_exp
-
-
-def _unit_scale(s) -> int:
-    """The scale code of 2**0 (a FloatFormat scale stores 2**e, an IntFormat scale e)."""
-    return int(s.encode(np.array([0.0 if isinstance(s, IntFormat) else 1.0]))[0])
 
 
 def _signed_width(lo, hi):
@@ -166,35 +164,23 @@ class BlockDot(Unit):
         ea_codes = np.stack([np.asarray(inputs[f"a{j}"], dtype=np.uint64) for j in range(k)], axis=1)
         eb_codes = np.stack([np.asarray(inputs[f"b{j}"], dtype=np.uint64) for j in range(k)], axis=1)
         sa = np.asarray(inputs["sa"], dtype=np.uint64)[:, None]
-        sb = np.asarray(inputs["sb"], dtype=np.uint64)[:, None]
+        sb = np.asarray(inputs["sb"], dtype=np.uint64)[None, :]
         A = BlockCodes(sa, ea_codes, dataclasses.replace(self.a_fmt, axis=1))
-        B = BlockCodes(sb.T, eb_codes.T, dataclasses.replace(self.b_fmt, axis=0))
-        va, xa, nan_a = A.factors()
-        vb, xb, nan_b = B.factors()
-        T = va.shape[0]
-        e = xa[:, 0] + xb[0, :]
-        finite = np.isfinite(va).all(axis=1) & np.isfinite(vb.T).all(axis=1)
-        # the element dot products: block_matmul of the same elements under the scale 2**0
-        # (chunks of rows, the diagonal of each chunk's product), then the scale apply
-        A1 = BlockCodes(np.full_like(sa, _unit_scale(self.a_fmt.scale)), ea_codes, A.format)
-        B1 = BlockCodes(np.full_like(sb.T, _unit_scale(self.b_fmt.scale)), eb_codes.T, B.format)
-        dots = np.empty(T)
-        rows = np.flatnonzero(finite)
-        for c in range(0, rows.size, _CHUNK):
-            r = rows[c:c + _CHUNK]
-            dots[r] = np.diagonal(block_matmul(BlockCodes(A1.scales[r], A1.elements[r], A1.format),
-                                               BlockCodes(B1.scales[:, r], B1.elements[:, r], B1.format)))
-        if not finite.all():                        # element NaN/inf: IEEE arithmetic
-            bad = ~finite
-            with np.errstate(invalid="ignore"):
-                dots[bad] = (va[bad] * vb.T[bad]).sum(axis=1)
-        values = np.ldexp(dots, np.where(np.isfinite(dots), e, 0).astype(np.int32))   # exact
-        values[nan_a[:, 0] | nan_b[0, :] | np.isnan(dots)] = np.nan                  # one NaN (positive)
+        B = BlockCodes(sb, eb_codes.T, dataclasses.replace(self.b_fmt, axis=0))
+        e = A.factors()[1][:, 0] + B.factors()[1][0, :]
+        # one block per transaction: the block_dot of transaction t is entry [t, t] of the
+        # product of the transactions' rows and columns (chunks of rows, each chunk's diagonal)
+        values = np.empty(e.size)
+        for c in range(0, e.size, _CHUNK):
+            r = slice(c, c + _CHUNK)
+            values[r] = np.diagonal(block_matmul(BlockCodes(A.scales[r], A.elements[r], A.format),
+                                                 BlockCodes(B.scales[:, r], B.elements[:, r], B.format),
+                                                 _IEEE_EXACT, block_acc=_IEEE_EXACT))
         if self.out_fmt is not None:
             return {"y": self.out_fmt.encode(values, self.rounding).astype(np.uint64)}
         special = np.select([np.isnan(values), values == np.inf, values == -np.inf], [1, 2, 3], 0)
         fin = special == 0
-        y = np.where(fin, dots, 0.0)
+        y = np.ldexp(np.where(fin, values, 0.0), np.where(fin, -e, 0).astype(np.int32))   # exact: D·2**q
         return {"y": self.y_fmt.encode(y).astype(np.uint64),
                 "e": self.e_fmt.encode(np.where(fin, e, 0).astype(np.float64)).astype(np.uint64),
                 "special": special.astype(np.uint64)}

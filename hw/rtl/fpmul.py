@@ -7,7 +7,8 @@ specials policy, overflow policy, subnormals on or off, unsigned formats.
 
 NaN results (a NaN operand, or ``0 × inf``) carry the sign ``sign(a) XOR sign(b)``, so the
 product of two codes has one defined answer even where the output format has two NaN
-codes (``ieee``, ``fn``); :meth:`FloatMul.model` gives numfmt's encoder that signed NaN.
+codes (``ieee``, ``fn``): the rule of :func:`numfmt.arith.multiply`, which
+:meth:`FloatMul.model` calls before numfmt's encoder rounds the product.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from amaranth.hdl import Module
 
 from numfmt import FloatFormat, Rounding
+from numfmt.arith import multiply
 from numfmt.modes import Specials
 
 from ._float import exp_range, round_pack, signed_bits, unpack
@@ -137,10 +139,7 @@ class FloatMul(Unit):
     def model(self, inputs: dict) -> dict:
         x = self.a_fmt.decode(np.asarray(inputs["a"]))
         y = self.b_fmt.decode(np.asarray(inputs["b"]))
-        with np.errstate(invalid="ignore"):          # inf · 0 is NaN
-            prod = x * y                               # exact (checked in __init__)
-        nan_sign = np.where(np.signbit(x) ^ np.signbit(y), -1.0, 1.0)
-        prod = np.where(np.isnan(prod), np.copysign(np.nan, nan_sign), prod)
+        prod = multiply(x, y)                          # exact; IEEE specials, NaN sign a XOR b
         rng = GivenRandom(inputs["rand"]) if self.sr_bits else None
         codes = self.out_fmt.encode(prod, self.rounding, rng=rng, sr_bits=self.sr_bits or 32)
         return {"p": codes.astype(np.uint64)}

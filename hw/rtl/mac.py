@@ -45,15 +45,18 @@ The models call :func:`numfmt.arith.matmul` with the unit's accumulator (see
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data
 
-from numfmt.arith import (FixedAccumulator, FloatAccumulator, Order, exact_fixed_accumulator, kulisch_width,
-                          matmul)
+from numfmt.arith import (FixedAccumulator, FloatAccumulator, NonFinite, Order, exact_fixed_accumulator,
+                          kulisch_width, matmul, multiply)
 from numfmt.formats import FixedFormat, FloatFormat, IntFormat
-from numfmt.modes import Overflow, Rounding, Specials
+from numfmt.modes import Rounding, Specials
 
+from ._fixed import cast_fixed, wrap_or_saturate
 from ._float import bits_for, clz, round_pack, unpack
 from .fpmul import product_bits
 from ._unit import Cuts, Field, Unit
@@ -233,16 +236,6 @@ def _int_operand(code, fmt_signed: bool):
     return code.as_signed() if fmt_signed else code.as_unsigned()
 
 
-def _wrap_or_saturate(m, base, prod, acc: FixedAccumulator):
-    """``base + prod`` reduced to ``acc.width`` bits (modulo) or clamped (sat)."""
-    w = acc.width
-    total = Signal(signed(max(w, len(prod)) + 2), name="sum")
-    m.d.comb += total.eq(base + prod)
-    if acc.overflow is Overflow.WRAP:
-        return total[:w].as_signed()
-    return Mux(total > acc.max_int, acc.max_int, Mux(total < acc.min_int, acc.min_int, total))
-
-
 # -- IntMac ---------------------------------------------------------------------------------
 def _int_product(m, payload, a_fmt, b_fmt):
     """The exact product of the integer (or fixed-point) codes ``payload.a * payload.b``."""
@@ -342,7 +335,7 @@ class IntMac(_Mac):
         return nodes[0][0], {}
 
     def _next(self, m, base, prod):
-        return _wrap_or_saturate(m, base, prod, self.acc)
+        return wrap_or_saturate(m, base, prod, self.acc)
 
     def _outputs(self, m, reg, flags):
         return {"acc": reg.as_unsigned()}
@@ -354,109 +347,6 @@ class IntMac(_Mac):
 
 
 # -- FixedMac -------------------------------------------------------------------------------
-def _round_up_from_floor(rounding: Rounding, neg, lsb, nonzero, above, at):
-    """1 if ``t = floor(x)`` rounds to ``t + 1`` under ``rounding`` (two's complement view).
-
-    ``neg``: x < 0; ``lsb``: bit 0 of ``t``; ``nonzero``/``above``/``at``: the fraction
-    ``x - t`` compared with 0 and with one half. The modes' tie rules are those of
-    :class:`numfmt.Rounding` (``rnp``: ties toward +inf, ``rna``: away from zero, ...).
-    """
-    return {
-        Rounding.FLOOR: Const(0, 1),
-        Rounding.TOWARD_ZERO: nonzero & neg,
-        Rounding.CEIL: nonzero,
-        Rounding.AWAY: nonzero & ~neg,
-        Rounding.NEAREST_UP: above | at,
-        Rounding.NEAREST_DOWN: above,
-        Rounding.NEAREST_EVEN: above | (at & lsb),
-        Rounding.NEAREST_AWAY: above | (at & ~neg),
-        Rounding.NEAREST_ZERO: above | (at & neg),
-    }[rounding]
-
-
-def _round_shift(m, k, d: int, rounding: Rounding):
-    """``(q, t)``: the signed Value ``k / 2**d`` rounded to an integer with ``rounding``,
-    and ``t = floor(k / 2**d)``; ``d ≤ 0`` is an exact left shift."""
-    if d <= 0:
-        q = Signal(signed(len(k) - d + 1), name="cast_q")
-        m.d.comb += q.eq(k << -d)
-        return q, q
-    t = Signal(signed(max(len(k) - d, 1) + 1), name="cast_floor")
-    m.d.comb += t.eq(k >> d)
-    k_ext = Signal(signed(max(len(k), d) + 1), name="cast_ext")
-    m.d.comb += k_ext.eq(k)
-    rem = k_ext.as_unsigned()[:d]                   # k - t * 2**d, in [0, 2**d)
-    half = 1 << (d - 1)
-    up = _round_up_from_floor(rounding, k < 0, t[0], rem != 0, rem > half, rem == half)
-    q = Signal(signed(len(t) + 1), name="cast_q")
-    m.d.comb += q.eq(t + up)
-    return q, t
-
-
-def _ap_overflow(m, q, t, fmt: FixedFormat):
-    """The ``fmt.width``-bit code of the rounded integer ``q`` after ``fmt``'s overflow mode
-    (``t``: the value before rounding, floored, for AP_WRAP_SM's ``lD`` bit)."""
-    w, n, ovm = fmt.width, fmt.sat_bits, fmt.overflow
-    low = Signal(w, name="cast_low")
-    m.d.comb += low.eq(q.as_signed())                 # low w bits (sign-extended when q is narrower)
-    if ovm is Overflow.WRAP and n == 0:
-        return low
-    if fmt.signed:
-        lim_pos, lim_neg = (1 << (w - 1)) - 1, -(1 << (w - 1))
-    else:
-        lim_pos, lim_neg = (1 << w) - 1, 0
-    ovf = q > lim_pos
-    unf = q < lim_neg
-    if ovm is Overflow.SATURATE_SYMMETRIC and fmt.signed:
-        unf = q <= lim_neg
-    sign = q < 0
-    top = w - 1
-    out = Signal(w, name="cast_code")
-    m.d.comb += out.eq(low)
-
-    def bits(lo, hi, value):                          # set bits lo..hi (inclusive) of out
-        return out[lo:hi + 1].eq(Mux(value, (1 << (hi - lo + 1)) - 1, 0))
-
-    with m.If(ovf | unf):
-        if ovm is Overflow.WRAP:
-            if fmt.signed:
-                if n > 1:
-                    m.d.comb += bits(w - n, top - 1, ~sign)
-                m.d.comb += out[top].eq(sign)
-            else:
-                m.d.comb += bits(w - n, top, 1)
-        elif ovm is Overflow.SATURATE_ZERO:
-            m.d.comb += out.eq(0)
-        elif ovm is Overflow.WRAP_SIGN_MAGNITUDE:
-            ro = low[top]
-            if n == 0:
-                ld = t[min(w, len(t) - 1)]
-                with m.If(ld != ro):
-                    m.d.comb += [out.eq(~low), out[top].eq(ld)]
-            else:
-                if n == 1:
-                    with m.If(sign != ro):
-                        m.d.comb += out.eq(~low)
-                else:
-                    with m.If(low[w - n] == sign):
-                        m.d.comb += out.eq(~low)
-                    m.d.comb += bits(w - n, top - 1, ~sign)
-                m.d.comb += out[top].eq(sign)
-        else:                                          # SAT, SAT_SYM
-            if fmt.signed:
-                sat_neg = (lim_neg + (ovm is Overflow.SATURATE_SYMMETRIC)) & ((1 << w) - 1)
-                m.d.comb += out.eq(Mux(ovf, lim_pos, sat_neg))
-            else:
-                m.d.comb += out.eq(Mux(ovf, lim_pos, 0))
-    return out
-
-
-def _cast_fixed(m, k, frac_bits: int, fmt: FixedFormat):
-    """The code of ``fmt.encode(k * 2**-frac_bits)`` for the exact signed integer Value ``k``."""
-    q, t = _round_shift(m, k, frac_bits - fmt.frac_bits, fmt.rounding)
-    return _ap_overflow(m, q, t, fmt)
-
-
 class FixedMac(_Mac):
     """``ap_fixed`` MAC: exact products into an exact register, cast to ``out_fmt``.
 
@@ -509,10 +399,10 @@ class FixedMac(_Mac):
         return _int_product(m, payload, self.a_fmt, self.b_fmt), {}
 
     def _next(self, m, base, prod):
-        return _wrap_or_saturate(m, base, prod, self.register)
+        return wrap_or_saturate(m, base, prod, self.register)
 
     def _outputs(self, m, reg, flags):
-        return {"acc": _cast_fixed(m, reg, self.register.frac_bits, self.out_fmt)}
+        return {"acc": cast_fixed(m, reg, self.register.frac_bits, self.out_fmt)}
 
     def model(self, inputs: dict) -> dict:
         prods = self.a_fmt.decode(inputs["a"]) * self.b_fmt.decode(inputs["b"])   # exact
@@ -619,7 +509,7 @@ class FloatKulischMac(_Mac):
         return prod, {"invalid": special}
 
     def _next(self, m, base, prod):
-        return _wrap_or_saturate(m, base, prod, self.register)
+        return wrap_or_saturate(m, base, prod, self.register)
 
     def _outputs(self, m, reg, flags):
         return {"acc": reg.as_unsigned(), "invalid": flags["invalid"]}
@@ -648,14 +538,12 @@ def float_running_codes(products, first, acc: FloatAccumulator) -> np.ndarray:
     """Codes of ``acc.fmt`` held by a sequential float register after each product of a MAC.
 
     Register ``r`` (+0 at the start and at every ``first``): ``r = R(r + p[k])``, each
-    addition one :func:`numfmt.arith.matmul` step of ``acc`` (one product, ``init=r``;
-    the steps at one position of every sum run as one call). Once the register or a
-    product is inf or NaN, IEEE arithmetic continues as ``docs/arithmetic.md`` says
-    (``inf + finite = inf``, ``inf + −inf = NaN``, NaN stays NaN), rounded with
-    ``acc.fmt.quantize``; a NaN so produced is the code ``acc.fmt.encode(nan)`` (+NaN,
-    as numfmt's ``block_matmul`` writes it; float64 leaves the sign of such NaNs to
-    the CPU). A NaN from rounding an overflowing finite sum (``fn`` formats) keeps the
-    sum's sign, as ``acc.fmt.encode`` gives it.
+    addition one :func:`numfmt.arith.matmul` step of ``acc`` with
+    ``nonfinite="ieee"`` (one product, ``init=r``; the steps at one position of every
+    sum run as one call). Inf and NaN follow numfmt's rule (``docs/arithmetic.md``,
+    *Non-finite values*): ``inf + finite = inf``, ``inf + −inf = NaN``, NaN stays NaN,
+    a NaN so made is the positive NaN (the code ``acc.fmt.encode(nan)``), and a NaN
+    from rounding an overflowing finite sum (``fn`` formats) keeps the sum's sign.
 
     Parameters
     ----------
@@ -683,6 +571,7 @@ def float_running_codes(products, first, acc: FloatAccumulator) -> np.ndarray:
     codes = np.zeros(n, dtype=np.uint64)
     if n == 0:
         return codes
+    ieee = dataclasses.replace(acc, nonfinite=NonFinite.IEEE)
     r = np.zeros(n)
     idx = np.arange(n)
     start = np.maximum.accumulate(np.where(f | (idx == 0), idx, 0))
@@ -693,18 +582,8 @@ def float_running_codes(products, first, acc: FloatAccumulator) -> np.ndarray:
     for j in range(int(pos.max()) + 1):
         rows = order[bounds[j]:bounds[j + 1]]
         prev = r[rows - 1] if j else np.zeros(rows.size)
-        pj = p[rows]
-        ok = np.isfinite(prev) & np.isfinite(pj)
-        vals = np.empty(rows.size)
-        if ok.any():
-            vals[ok] = matmul(pj[ok, None], one, acc, init=prev[ok, None])[:, 0]
-        if not ok.all():
-            with np.errstate(invalid="ignore"):
-                ieee = prev[~ok] + pj[~ok]
-            vals[~ok] = fmt.quantize(np.where(np.isnan(ieee), np.nan, ieee), rounding)
-        r[rows] = vals
-        codes[rows] = fmt.encode(vals, rounding)
-    return codes
+        r[rows] = matmul(p[rows, None], one, ieee, init=prev[:, None])[:, 0]
+    return fmt.encode(r, rounding).astype(np.uint64)
 
 
 class FloatAccMac(_Mac):
@@ -871,8 +750,5 @@ class FloatAccMac(_Mac):
         return {"acc": reg}
 
     def model(self, inputs: dict) -> dict:
-        a = self.a_fmt.decode(inputs["a"])
-        b = self.b_fmt.decode(inputs["b"])
-        with np.errstate(invalid="ignore"):
-            prods = a * b                                 # exact; IEEE for inf/NaN (0·inf = NaN)
+        prods = multiply(self.a_fmt.decode(inputs["a"]), self.b_fmt.decode(inputs["b"]))   # exact, IEEE
         return {"acc": float_running_codes(prods, inputs["first"], self.acc)}

@@ -18,14 +18,13 @@ wrap to the output :class:`~numfmt.IntFormat`. Per-tensor or per-channel paramet
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Const, Module, Signal, signed
 
 from numfmt import quant as _quant
 from numfmt.formats import FixedFormat, IntFormat
-from numfmt.modes import Overflow
 
+from ._fixed import ap_overflow, round_up_from_floor
 from ._unit import Field, Unit, pipeline
-from .mac import _round_up_from_floor
 
 __all__ = ["Requantizer"]
 
@@ -128,16 +127,11 @@ class Requantizer(Unit):
         half = Signal(max(cmax, 1), name="half")
         m.d.comb += half.eq((Const(1, max(cmax, 1) + 1) << c) >> 1)
         nonzero = rem != 0
-        up = _round_up_from_floor(r.rounding, p < 0, t[0], nonzero, rem > half,
-                                  (rem == half) & (half != 0))
+        up = round_up_from_floor(r.rounding, p < 0, t[0], nonzero, rem > half,
+                                 (rem == half) & (half != 0))
         y = Signal(signed(max(w, r.zero_point.bit_length() + 1) + 2), name="rounded")
         m.d.comb += y.eq(t + up + r.zero_point)
-        fmt = self.out_fmt
-        code = Signal(fmt.bits, name="code")
-        if fmt.overflow is Overflow.SATURATE:
-            m.d.comb += code.eq(Mux(y > fmt.max, fmt.max, Mux(y < fmt.min, fmt.min, y)))
-        else:
-            m.d.comb += code.eq(y)                                 # the low bits (wrap)
+        code = ap_overflow(m, y, y, self.out_fmt)                  # sat: clamp; wrap: the low bits
         result = Signal(self.out_layout, name="result")
         m.d.comb += result.q.eq(code)
         pipeline(m, self.i, self.o, result, self.stages)

@@ -12,10 +12,11 @@ additions. See ``docs/arithmetic.md`` for the exact definitions.
 [[-3.83984375, -0.724609375], [0.931640625, -3.92718505859375]]
 """
 
-from .accumulators import (ExactAccumulator, FixedAccumulator, FloatAccumulator, Order,
+from .accumulators import (ExactAccumulator, FixedAccumulator, FloatAccumulator, NonFinite, Order,
                            exact_fixed_accumulator, kulisch_width, product_range)
 from .block import block_dot, block_matmul
-from .linalg import conv2d, dot, matmul
+from .linalg import conv2d, dot, matmul, multiply
 
-__all__ = ["block_dot", "block_matmul", "ExactAccumulator", "FixedAccumulator", "FloatAccumulator", "Order", "conv2d", "dot",
-           "exact_fixed_accumulator", "kulisch_width", "matmul", "product_range"]
+__all__ = ["block_dot", "block_matmul", "ExactAccumulator", "FixedAccumulator", "FloatAccumulator", "NonFinite",
+           "Order", "conv2d", "dot", "exact_fixed_accumulator", "kulisch_width", "matmul", "multiply",
+           "product_range"]

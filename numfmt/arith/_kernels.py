@@ -218,6 +218,8 @@ def round_exact_sum(s, x, y, p, mode, fast32):
     """``R(s)`` for ``s = x + y`` computed exactly in float64 (see :func:`add_round`)."""
     if s == 0.0 and mode == FLOOR and (f64_bits(x) < 0 or f64_bits(y) < 0):
         s = -0.0        # IEEE 754 §6.3: an exact zero sum is -0 under roundTowardNegative
+    elif s != s:
+        s = np.nan      # a NaN addend or inf - inf: the positive NaN, whatever the CPU made
     if fast32:
         return np.float64(np.float32(s))
     return decode_one(_fk.encode_one(f64_bits(s), 11, 52, p, mode, np.int64(0), 32, False), p)
@@ -232,8 +234,16 @@ def add_round(x, y, p, mode, fast32):
     float encoder: a correct single rounding, as the format has at most 32
     significant bits. ``fast32`` (fp32 with round-to-nearest-even only) does
     the last step with the hardware float64→float32 conversion.
+
+    Non-finite addends follow IEEE 754 (``inf + -inf = NaN``, NaN stays NaN); a NaN
+    sum is the positive NaN (the CPU's NaN sign and payload are not used).
     """
     s = x + y
+    if s != s:
+        s = np.nan
+        if fast32:
+            return s
+        return decode_one(_fk.encode_one(f64_bits(s), 11, 52, p, mode, np.int64(0), 32, False), p)
     bb = s - x
     t = (x - (s - bb)) + (y - bb)
     if s == 0.0:

@@ -12,6 +12,9 @@ reach it. An accumulator spec states both:
 * :class:`FloatAccumulator` — a register in a :class:`~numfmt.FloatFormat`,
   every addition rounded to it, in a stated :class:`Order`.
 
+:class:`NonFinite` says what the exact and floating accumulators do with inf and
+NaN operands: refuse them (the default) or continue as IEEE 754 hardware does.
+
 The exact definitions are in ``docs/arithmetic.md``.
 
 >>> import numfmt as nf
@@ -34,7 +37,7 @@ import numpy as np
 from ..formats import FixedFormat, FloatFormat, IntFormat, SignMagFormat
 from ..modes import Overflow, Rounding, _ParsedEnum
 
-__all__ = ["Order", "ExactAccumulator", "FixedAccumulator", "FloatAccumulator",
+__all__ = ["Order", "NonFinite", "ExactAccumulator", "FixedAccumulator", "FloatAccumulator",
            "kulisch_width", "product_range", "exact_fixed_accumulator"]
 
 
@@ -72,6 +75,29 @@ class Order(_ParsedEnum):
 _ORDER_CODES = {member: i for i, member in enumerate(Order)}
 
 
+class NonFinite(_ParsedEnum):
+    """What an :class:`ExactAccumulator` or :class:`FloatAccumulator` does with inf and NaN.
+
+    * ``RAISE`` (default): an inf or NaN operand or initial value is an error
+      (``ValueError`` naming the first one).
+    * ``IEEE``: they are accepted and the sum continues as IEEE 754 hardware
+      computes it: ``x·inf = ±inf`` (``x ≠ 0``), ``0·inf = NaN``, NaN operands give
+      NaN products; ``inf + finite = inf``, ``inf + (−inf) = NaN``, NaN stays NaN.
+      A NaN made by this arithmetic is the *positive* NaN; a NaN made by rounding
+      an overflowing finite sum (``fn`` formats) keeps the sum's sign. See
+      ``docs/arithmetic.md`` (*Non-finite values*).
+
+    For finite operands both modes give the same result, bit for bit.
+    """
+
+    RAISE = "raise"
+    IEEE = "ieee"
+
+
+def _nonfinite_field(value):
+    return NonFinite.parse(value, field="nonfinite")
+
+
 @dataclasses.dataclass(frozen=True)
 class ExactAccumulator:
     """The exact sum of the products (a Kulisch accumulator), rounded once at the end.
@@ -81,12 +107,29 @@ class ExactAccumulator:
     operand formats ``fa``, ``fb`` and ``n`` products a two's-complement
     register of :func:`kulisch_width` ``(fa, fb, n)`` bits computes the same.
 
+    Parameters
+    ----------
+    nonfinite : NonFinite or str
+        ``"raise"`` (default) or ``"ieee"``: an output with an inf or NaN among
+        its products or initial value is then the IEEE sum (+NaN if some product
+        is NaN or infinities of both signs meet, else the infinity).
+
     >>> ExactAccumulator()
     ExactAccumulator()
+    >>> ExactAccumulator(nonfinite="ieee")
+    ExactAccumulator(nonfinite=ieee)
     """
 
+    nonfinite: NonFinite = dataclasses.field(default=NonFinite.RAISE, kw_only=True)
+
+    def __post_init__(self):
+        object.__setattr__(self, "nonfinite", _nonfinite_field(self.nonfinite))
+
     def __str__(self) -> str:
-        return "ExactAccumulator()"
+        return "ExactAccumulator()" if self.nonfinite is NonFinite.RAISE else \
+            f"ExactAccumulator(nonfinite={self.nonfinite})"
+
+    __repr__ = __str__
 
 
 _MAX_FIXED_WIDTH = 64
@@ -166,27 +209,36 @@ class FloatAccumulator:
     chunk : int, optional
         Chunk length for ``order="chunked"`` (required there, ≥ 1; not
         allowed otherwise).
+    nonfinite : NonFinite or str
+        ``"raise"`` (default): inf/NaN operands and initial values are errors.
+        ``"ieee"``: they are accepted and the additions continue in IEEE
+        arithmetic (see below and :class:`NonFinite`).
 
     Notes
     -----
-    Each addition ``x + y`` is computed exactly and rounded once to ``fmt``
-    as :meth:`FloatFormat.quantize` rounds: the result equals
-    ``fmt.quantize(x + y, rounding)`` with ``x + y`` the exact real sum
-    (overflow gives inf/NaN or ±max as ``fmt`` says). An exactly zero sum is
-    ``-0`` if both addends are ``-0``, else ``+0`` (``-0`` under ``"floor"``
-    when the addends differ), as in IEEE 754; ``fnuz`` formats have only +0.
-    Once the register holds inf or NaN, IEEE arithmetic continues
-    (``inf + -inf = NaN``).
+    Each addition ``x + y`` of finite ``x``, ``y`` is computed exactly and
+    rounded once to ``fmt`` as :meth:`FloatFormat.quantize` rounds: the result
+    equals ``fmt.quantize(x + y, rounding)`` with ``x + y`` the exact real sum
+    (overflow gives inf, ±max, or a NaN of the sum's sign, as ``fmt`` says). An
+    exactly zero sum is ``-0`` if both addends are ``-0``, else ``+0`` (``-0``
+    under ``"floor"`` when the addends differ), as in IEEE 754; ``fnuz`` formats
+    have only +0. An addition with an inf or NaN addend follows IEEE 754: NaN if
+    an addend is NaN or the two are infinities of opposite signs — always the
+    positive NaN — else the infinity, which ``fmt`` then holds as
+    ``fmt.quantize`` converts ±inf (inf, a NaN of its sign, or ±max).
 
     >>> import numfmt as nf
     >>> FloatAccumulator(nf.FLOATS["bf16"], order="pairwise").order
     <Order.PAIRWISE: 'pairwise'>
+    >>> str(FloatAccumulator(nf.FLOATS["fp16"], nonfinite="ieee"))
+    'FloatAccumulator(fp16, rounding=rne, order=sequential, nonfinite=ieee)'
     """
 
     fmt: FloatFormat
     rounding: Rounding = dataclasses.field(default=Rounding.NEAREST_EVEN, kw_only=True)
     order: Order = dataclasses.field(default=Order.SEQUENTIAL, kw_only=True)
     chunk: int | None = dataclasses.field(default=None, kw_only=True)
+    nonfinite: NonFinite = dataclasses.field(default=NonFinite.RAISE, kw_only=True)
 
     def __post_init__(self):
         if not isinstance(self.fmt, FloatFormat):
@@ -207,9 +259,12 @@ class FloatAccumulator:
         object.__setattr__(self, "rounding", rounding)
         object.__setattr__(self, "order", order)
         object.__setattr__(self, "chunk", chunk)
+        object.__setattr__(self, "nonfinite", _nonfinite_field(self.nonfinite))
 
     def __str__(self) -> str:
         tail = f", chunk={self.chunk}" if self.order is Order.CHUNKED else ""
+        if self.nonfinite is not NonFinite.RAISE:
+            tail += f", nonfinite={self.nonfinite}"
         return f"FloatAccumulator({self.fmt}, rounding={self.rounding}, order={self.order}{tail})"
 
 

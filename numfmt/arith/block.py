@@ -32,8 +32,9 @@ import dataclasses
 import numpy as np
 
 from ..formats.block import BlockCodes, BlockFormat
-from .accumulators import ExactAccumulator, FixedAccumulator, FloatAccumulator
-from .linalg import matmul
+from .accumulators import ExactAccumulator, FixedAccumulator, FloatAccumulator, NonFinite
+from . import _fast
+from .linalg import _ieee, matmul
 
 __all__ = ["block_dot", "block_matmul"]
 
@@ -100,11 +101,22 @@ def block_matmul(A: BlockCodes, B: BlockCodes, acc=None, *, block_acc=None,
     numpy.ndarray of float64, shape (m, p). An output whose contraction meets a block
     with a NaN scale is NaN (OCP: the whole block is NaN).
 
+    Notes
+    -----
+    Inf/NaN element values (element formats with inf/NaN codes) need a ``block_acc``
+    with ``nonfinite="ieee"``; the block result is then the IEEE sum. Inf/NaN block
+    results (also from a float ``block_acc`` that overflowed, or a NaN scale) are summed
+    over the blocks in IEEE arithmetic by a ``FloatAccumulator`` ``acc`` (in its order:
+    ``max + max`` may overflow to inf before a ``−inf`` block makes NaN) or an
+    ``ExactAccumulator(nonfinite="ieee")``; another ``acc`` gives NaN for a NaN block
+    and raises for an infinite one. A NaN so made is the positive NaN.
+
     Raises
     ------
     ValueError
-        Shapes or blockings that do not match (naming both), or a scaled block result
-        outside float64's range.
+        Shapes or blockings that do not match (naming both), inf/NaN elements with a
+        ``block_acc`` that refuses them (naming the first), an infinite block result
+        that ``acc`` cannot hold, or a scaled block result outside float64's range.
 
     Examples
     --------
@@ -128,37 +140,39 @@ def block_matmul(A: BlockCodes, B: BlockCodes, acc=None, *, block_acc=None,
     if B.format.block != block:
         raise ValueError(f"block_matmul: A's block is {block} and B's block is {B.format.block}; "
                          "they must be equal")
+    fast = _fast.exact_block_matmul(A, B, va, ea, nan_a, vb, eb, nan_b, acc, block_acc, out_format, out_rounding)
+    if fast is not None:        # exact accumulators: one exact matmul of the decoded operands (see _fast)
+        return fast
+    if not _ieee(block_acc):
+        for name, v in (("A", va), ("B", vb)):
+            bad = np.argwhere(~np.isfinite(v))
+            if bad.size:
+                i, k = bad[0]
+                raise ValueError(f"block_matmul: the element {name}[{i}, {k}] is {float(v[i, k])!r}; "
+                                 f"block_acc={block_acc} refuses inf/NaN (nonfinite='ieee' continues as "
+                                 "IEEE 754 hardware does)")
     nb = ea.shape[1]
     scaled = np.empty((m, p, nb))
     for j in range(nb):
         k = slice(j * block, min((j + 1) * block, n))
         partial = matmul(va[:, k], vb[k, :], block_acc)
         scaled[:, :, j] = _times_pow2(partial, ea[:, j, None] + eb[None, j, :], j)
-    nan_scale = (nan_a[:, None, :] | nan_b.T[None, :, :]).any(axis=2)
-    fixed, value = _special_sums(np.where(nan_scale[:, :, None], np.nan, scaled), acc)
-    scaled[fixed] = 0.0
-    C = matmul(scaled.reshape(m * p, nb), np.ones((nb, 1)), acc, out_format=out_format,
+    nan_scale = nan_a[:, None, :] | nan_b.T[None, :, :]
+    scaled[nan_scale] = np.nan
+    ones = np.ones((nb, 1))
+    if isinstance(acc, FloatAccumulator) or _ieee(acc):
+        ieee = dataclasses.replace(acc, nonfinite=NonFinite.IEEE)
+        return matmul(scaled.reshape(m * p, nb), ones, ieee, out_format=out_format,
+                      out_rounding=out_rounding).reshape(m, p)
+    for i, q, j in np.argwhere(np.isinf(scaled)):
+        raise ValueError(f"block_matmul: block {j} of output [{i}, {q}] is {float(scaled[i, q, j])!r} "
+                         f"(block_acc overflowed); {type(acc).__name__} cannot hold it")
+    nan = np.isnan(scaled).any(axis=2)
+    scaled[nan] = 0.0
+    C = matmul(scaled.reshape(m * p, nb), ones, acc, out_format=out_format,
                out_rounding=out_rounding).reshape(m, p)
-    if fixed.any():
-        C[fixed] = value if out_format is None else out_format.quantize(value)
+    C[nan] = np.nan if out_format is None else out_format.quantize(np.nan)
     return C
-
-
-def _special_sums(scaled, acc):
-    """Outputs decided by a NaN scale or an infinite/NaN block result (a float ``block_acc``
-    that overflowed), with their IEEE sums: ``(mask, values)``."""
-    bad = ~np.isfinite(scaled)
-    fixed = bad.any(axis=2)
-    if not fixed.any():
-        return fixed, np.empty(0)
-    if not isinstance(acc, FloatAccumulator):
-        for i, q, j in np.argwhere(bad & ~np.isnan(scaled)):
-            raise ValueError(f"block_matmul: block {j} of output [{i}, {q}] is {float(scaled[i, q, j])!r} "
-                             f"(block_acc overflowed); {type(acc).__name__} cannot hold it")
-    sub = scaled[fixed]
-    pos, neg = (sub == np.inf).any(axis=1), (sub == -np.inf).any(axis=1)
-    value = np.where(np.isnan(sub).any(axis=1) | (pos & neg), np.nan, np.where(pos, np.inf, -np.inf))
-    return fixed, value
 
 
 def block_dot(a_elements, a_scales, b_elements, b_scales, fmt: BlockFormat, acc=None, *,

@@ -4,9 +4,11 @@ Operands are float64 arrays whose values are exactly those of their formats
 (e.g. ``e4m3.quantize(x)`` or ``e4m3.decode(codes)``). Passing the formats
 (``a_format=``, ``b_format=``; ``x_format=``, ``w_format=`` for
 :func:`conv2d`) checks that every operand is a value of its format; without
-them any finite float64 values are accepted. Results are float64 values:
-those of ``out_format`` when it is given, else the accumulator's result
-(which must then be a float64).
+them any finite float64 values are accepted. Inf and NaN operands are errors
+unless the accumulator says ``nonfinite="ieee"`` (:class:`NonFinite`); then
+they follow IEEE 754 arithmetic (``docs/arithmetic.md``, *Non-finite values*).
+Results are float64 values: those of ``out_format`` when it is given, else the
+accumulator's result (which must then be a float64).
 
 Every product is exact. The sum of products is formed as the accumulator
 says (see :mod:`numfmt.arith.accumulators` and ``docs/arithmetic.md``):
@@ -42,10 +44,11 @@ import numpy as np
 
 from ..formats import FixedFormat, FloatFormat, IntFormat
 from ..modes import Overflow, Rounding
+from . import _fast
 from . import _kernels as _k
-from .accumulators import ExactAccumulator, FixedAccumulator, FloatAccumulator, Order
+from .accumulators import ExactAccumulator, FixedAccumulator, FloatAccumulator, NonFinite, Order
 
-__all__ = ["dot", "matmul", "conv2d"]
+__all__ = ["dot", "matmul", "conv2d", "multiply"]
 
 _FP32 = FloatFormat(8, 23)
 
@@ -59,21 +62,35 @@ def _as_float64(x, name):
 
 
 class _Stats:
-    """Exponent ranges of an array's nonzero finite values (from :func:`_k.scan`)."""
+    """Exponent ranges of an array's nonzero finite values (from :func:`_k.scan`),
+    and whether it holds inf or NaN (``nonfinite``)."""
 
-    __slots__ = ("lo", "hi", "sig", "empty")
+    __slots__ = ("lo", "hi", "sig", "empty", "nonfinite")
 
-    def __init__(self, x, name):
+    def __init__(self, x):
         nonfinite, lo, hi, sig = _k.scan(x.reshape(-1))
-        if nonfinite:
-            bad = np.unravel_index(int(np.flatnonzero(~np.isfinite(x.reshape(-1)))[0]), x.shape)
-            raise ValueError(f"{name} must be finite, not {name}{_index(bad)} = {float(x[bad])!r}")
         self.lo, self.hi, self.sig = int(lo), int(hi), int(sig)
-        self.empty = sig == 0   # all zero
+        self.empty = sig == 0   # no nonzero finite value
+        self.nonfinite = bool(nonfinite)
+
+
+def _refuse_nonfinite(x, acc, name, element):
+    """ValueError naming the first inf/NaN of ``x`` (``element(idx)`` names it)."""
+    idx = np.unravel_index(int(np.flatnonzero(~np.isfinite(x.reshape(-1)))[0]), x.shape)
+    if isinstance(acc, FixedAccumulator):
+        hint = " (a FixedAccumulator holds no inf or NaN)"
+    else:
+        args = "nonfinite='ieee'" if isinstance(acc, ExactAccumulator) else "..., nonfinite='ieee'"
+        hint = f"; {type(acc).__name__}({args}) continues as IEEE 754 hardware does"
+    raise ValueError(f"{name} must be finite, not {element(idx)} = {float(x[idx])!r}{hint}")
 
 
 def _index(idx):
     return "[" + ", ".join(str(int(i)) for i in idx) + "]"
+
+
+def _ieee(acc) -> bool:
+    return getattr(acc, "nonfinite", NonFinite.RAISE) is NonFinite.IEEE
 
 
 def _check_format(x, fmt, name):
@@ -81,8 +98,9 @@ def _check_format(x, fmt, name):
         return
     if not isinstance(fmt, (FloatFormat, FixedFormat, IntFormat)):
         raise ValueError(f"{name}_format must be a FloatFormat, FixedFormat or IntFormat, not {fmt!r}")
-    q = fmt.quantize(x, Rounding.NEAREST_EVEN)
-    bad = np.flatnonzero((q != x).reshape(-1))
+    with np.errstate(invalid="ignore"):
+        q = fmt.quantize(x, Rounding.NEAREST_EVEN)
+    bad = np.flatnonzero(((q != x) & ~(np.isnan(q) & np.isnan(x))).reshape(-1))
     if bad.size:
         idx = np.unravel_index(int(bad[0]), x.shape)
         raise ValueError(f"{name}{_index(idx)} = {float(x[idx])!r} is not a value of {name}_format {fmt}")
@@ -173,6 +191,9 @@ def _exact(A, BT, init, sa, sb, si):
         terms.append((si.lo, 1, si.hi + 1))
     if not terms:
         return np.zeros((m, BT.shape[0])), False
+    if n == 1 and si.empty and _products_exact(sa, sb):
+        # one product per output and a zero initial value: the (exact) product itself
+        return A[:, 0][:, None] * BT[:, 0][None, :] + 0.0, False   # + 0.0: -0 → +0
     Q = min(t[0] for t in terms)
     bound = sum(count << (top - Q) for _, count, top in terms)   # |partial sum| < bound * 2**Q
     if bound <= 1 << 53 and Q >= -1074 and _products_exact(sa, sb):
@@ -244,15 +265,18 @@ def _float(A, BT, init, acc, sa, sb):
     top = max(fmt.max_exp + 1, (sa.hi + sb.hi + 2) if not (sa.empty or sb.empty) else -1074)
     if top + 1 > 1024:
         raise ValueError(f"sums of {fmt} values and these products may exceed float64's range")
-    q = fmt.quantize(init, acc.rounding)
-    bad = np.flatnonzero((q != init).reshape(-1))
+    with np.errstate(invalid="ignore"):
+        q = fmt.quantize(init, acc.rounding)
+    bad = np.flatnonzero(((q != init) & ~(np.isnan(q) & np.isnan(init))).reshape(-1))
     if bad.size:
         idx = np.unravel_index(int(bad[0]), init.shape)
         raise ValueError(f"init{_index(idx)} = {float(init[idx])!r} is not a value of {fmt}")
     fast32 = fmt == _FP32 and acc.rounding is Rounding.NEAREST_EVEN
     out = np.empty((A.shape[0], BT.shape[0]), dtype=np.float64)
     init = np.ascontiguousarray(init)
-    if acc.order is Order.SEQUENTIAL and _sums_exact(fmt, A.shape[1], sa, sb, _Stats(init, "init")):
+    si = _Stats(init)
+    finite = not (sa.nonfinite or sb.nonfinite or si.nonfinite)
+    if acc.order is Order.SEQUENTIAL and finite and _sums_exact(fmt, A.shape[1], sa, sb, si):
         kernel = _k.float_matmul_exact_adds(acc.rounding.code, fast32)
         kernel(A, np.ascontiguousarray(BT.T), init, fmt._kernel_params(), out)
     else:
@@ -292,15 +316,76 @@ def _sums_exact(fmt, n, sa, sb, si) -> bool:
     return bound <= math.ldexp(1.0, 53 + Qs)
 
 
+def _special_products(A, BT):
+    """``(nan, pos, neg)``, each (m, p): some product ``A[i, k]·BT[j, k]`` is NaN / +inf / −inf
+    in IEEE arithmetic (``0·inf = NaN``, a NaN operand gives NaN), from counts of indicator
+    matrices (exact float64 products of 0/1 matrices: no NaN ever enters BLAS)."""
+    def some(x, y):
+        return (x.astype(np.float64) @ y.astype(np.float64).T) > 0
+
+    pinf_a, ninf_a, pinf_b, ninf_b = A == np.inf, A == -np.inf, BT == np.inf, BT == -np.inf
+    pos_a, neg_a, pos_b, neg_b = A > 0, A < 0, BT > 0, BT < 0
+    nan = (np.isnan(A).any(axis=1)[:, None] | np.isnan(BT).any(axis=1)[None, :]
+           | some(pinf_a | ninf_a, BT == 0) | some(A == 0, pinf_b | ninf_b))
+    pos = some(pinf_a, pos_b) | some(ninf_a, neg_b) | some(pos_a, pinf_b) | some(neg_a, ninf_b)
+    neg = some(pinf_a, neg_b) | some(ninf_a, pos_b) | some(pos_a, ninf_b) | some(neg_a, pinf_b)
+    return nan, pos, neg
+
+
+def _ieee_total(nan, pos, neg, init):
+    """The IEEE sum of the products classified by :func:`_special_products` and ``init``:
+    +NaN, ±inf, or 0.0 where no product and not ``init`` is inf or NaN."""
+    pos = pos | (init == np.inf)
+    neg = neg | (init == -np.inf)
+    nan = nan | np.isnan(init) | (pos & neg)
+    return np.where(nan, np.nan, np.where(pos, np.inf, np.where(neg, -np.inf, 0.0)))
+
+
+def _nonfinite_sums(A, BT, init):
+    """``(mask, values)``: the outputs with an inf/NaN among their products or initial
+    value, and their IEEE sums (+NaN, +inf or −inf; every such output is one of them).
+
+    Order does not matter: any order of IEEE additions of the exact products gives
+    NaN if some product is NaN or infinities of both signs occur, else the infinity.
+    """
+    bad_a = ~np.isfinite(A).all(axis=1)
+    bad_b = ~np.isfinite(BT).all(axis=1)
+    mask = bad_a[:, None] | bad_b[None, :] | ~np.isfinite(init)
+    values = np.where(np.isfinite(init), 0.0, init)      # outputs whose products are all finite
+    rows, cols = np.flatnonzero(bad_a), np.flatnonzero(bad_b)
+    if rows.size:
+        values[rows] = _ieee_total(*_special_products(A[rows], BT), init[rows])
+    if cols.size:
+        values[:, cols] = _ieee_total(*_special_products(A, BT[cols]), init[:, cols])
+    values[np.isnan(values)] = np.nan      # the positive NaN
+    return mask, values
+
+
 def _accumulate(A, BT, acc, init, out_format, out_rounding, names, describe):
     """The core: ``C[i, j] = Σ_k A[i, k] * BT[j, k]`` with ``acc``, from ``init``."""
     _check_acc(acc)
     m, p = A.shape[0], BT.shape[0]
     init = np.zeros((m, p)) if init is None else np.ascontiguousarray(
         np.broadcast_to(_as_float64(init, "init"), (m, p)))
-    sa, sb, si = _Stats(A, names[0]), _Stats(BT, names[1]), _Stats(init, "init")
+    sa, sb, si = _Stats(A), _Stats(BT), _Stats(init)
+    if not _ieee(acc):
+        for x, st, name, element in ((A, sa, names[0], lambda idx: describe(idx[0], 0, idx[1])[0]),
+                                     (BT, sb, names[1], lambda idx: describe(0, idx[0], idx[1])[1]),
+                                     (init, si, "init", lambda idx: "init" + _index(idx))):
+            if st.nonfinite:
+                _refuse_nonfinite(x, acc, name, element)
     if isinstance(acc, ExactAccumulator):
-        vals, inexact = _exact(A, BT, init, sa, sb, si)
+        if sa.nonfinite or sb.nonfinite or si.nonfinite:
+            mask, special = _nonfinite_sums(A, BT, init)
+            # the other outputs meet finite operands only: clear the rows and columns that hold
+            # inf/NaN (every output they enter is in mask) and the non-finite initial values
+            A = np.where(np.isfinite(A).all(axis=1)[:, None], A, 0.0)
+            BT = np.where(np.isfinite(BT).all(axis=1)[:, None], BT, 0.0)
+            init = np.where(np.isfinite(init), init, 0.0)
+            vals, inexact = _exact(A, BT, init, _Stats(A), _Stats(BT), _Stats(init))
+            vals[mask] = special[mask]
+        else:
+            vals, inexact = _exact(A, BT, init, sa, sb, si)
     elif isinstance(acc, FixedAccumulator):
         vals, inexact = _fixed(A, BT, init, acc, sa, sb, describe)
     else:
@@ -355,6 +440,9 @@ def matmul(A, B, acc, *, a_format=None, b_format=None, init=None, out_format=Non
         detail = (f"the inner dimensions {A.shape[1]} and {B.shape[0]} differ"
                   if A.ndim == 2 and B.ndim == 2 else "both must be 2-D")
         raise ValueError(f"matmul: A has shape {A.shape} and B has shape {B.shape}: {detail}")
+    fast = _fast.exact_matmul(A, B, acc, a_format, b_format, init, out_format, out_rounding)
+    if fast is not None:        # exact, formats that guarantee a BLAS-exact sum: one check pass, one BLAS call
+        return fast
     _check_format(A, a_format, "a")
     _check_format(B, b_format, "b")
     BT = np.ascontiguousarray(B.T)
@@ -387,6 +475,57 @@ def dot(a, b, acc, *, a_format=None, b_format=None, init=None, out_format=None, 
     out = _accumulate(a[None, :], b[None, :], acc, init, out_format, out_rounding, ("a", "b"),
                       lambda i, j, k: (f"a[{k}]", f"b[{k}]"))
     return out[0, 0]
+
+
+def multiply(a, b, *, a_format=None, b_format=None):
+    """The exact products ``a * b``, elementwise (broadcast), with IEEE 754 special cases.
+
+    What a hardware multiplier forms before it rounds: the exact product of two
+    values, ``x·inf = ±inf`` (``x ≠ 0``), ``0·inf = NaN`` and NaN for a NaN operand.
+    Every product, a NaN included, has the sign ``sign(a) XOR sign(b)`` (a NaN
+    operand's sign bit counts), so that rounding it with ``fmt.encode`` gives one
+    defined code even where ``fmt`` has a NaN of each sign.
+
+    Parameters
+    ----------
+    a, b : array_like
+        float64 values (inf and NaN allowed). The products must be exact in
+        float64: the operands' significands together at most 53 bits and no
+        product beyond float64's range (checked from the operands' bits).
+    a_format, b_format : Format, optional
+        If given, every element of ``a`` (``b``) must be a value of it.
+
+    Returns
+    -------
+    numpy.ndarray of float64, the broadcast shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = multiply([3.0, -0.0, np.inf, np.nan], [0.5, 2.0, -0.0, -1.0])
+    >>> p.tolist(), np.signbit(p).tolist()          # inf·(−0) is NaN with the sign +·− = −
+    ([1.5, -0.0, nan, nan], [False, True, True, True])
+    """
+    shapes = np.shape(a), np.shape(b)
+    try:
+        shape = np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"multiply: a has shape {shapes[0]} and b has shape {shapes[1]}; "
+                         "they do not broadcast") from None
+    a, b = (np.broadcast_to(_as_float64(v, n).reshape(s), shape) for v, n, s in ((a, "a", shapes[0]),
+                                                                                (b, "b", shapes[1])))
+    _check_format(a, a_format, "a")
+    _check_format(b, b_format, "b")
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    sa, sb = _Stats(a), _Stats(b)
+    if not _products_exact(sa, sb):
+        raise ValueError(f"multiply: the products are not exact in float64 (operands with {sa.sig} and "
+                         f"{sb.sig} significant bits, exponents up to {sa.hi} and {sb.hi}, down to "
+                         f"{sa.lo} and {sb.lo})")
+    with np.errstate(invalid="ignore"):
+        p = np.multiply(a, b)
+    nan_sign = np.where(np.signbit(a) ^ np.signbit(b), -1.0, 1.0)
+    return np.where(np.isnan(p), np.copysign(np.nan, nan_sign), p).reshape(shape)
 
 
 def _pair(name, v):

@@ -17,7 +17,10 @@ iff ``M > √2``, i.e. ``s > isqrt(2**105)`` (``s² > 2**105``), else ``E``. A t
 (``M = √2``) cannot occur since ``√2`` is irrational; if it could, it would round up.
 ``rounding="linear"`` instead picks the nearest power of two in value (``M ≥ 3/2`` → up,
 ties up). Zero has no code: ``+0 → +2**p_min``, ``−0 → −2**p_min``. ``±inf`` → ``±2**p_max``;
-NaN raises.
+NaN raises. Integer inputs (any width, int64 and uint64 included) are read exactly, never
+through float64: with ``|x|`` of bit length ``E + 1``, ``p* = E + 1`` iff
+``|x| > isqrt(2**(2E+1))`` (log; ``√2·2**E`` is irrational for ``E ≥ 0``) or
+``|x| ≥ 3·2**(E−1)`` (linear).
 
 Dot product model (:func:`shift_matmul`): ``out[m, n] = Σ_k sign·(A[m, k] << p)`` with
 integer activations; results are exact (``values`` float64, exact: each term is an
@@ -46,6 +49,8 @@ from ._common import UnitResult, check_choice, index_str, int_operand
 __all__ = ["ShiftFormat", "shift_dot", "shift_matmul"]
 
 _SQRT2_SIG = math.isqrt(1 << 105)     # s > this  <=>  (s / 2**52)**2 > 2
+#: integer |x| of bit length E + 1 is above √2·2**E iff |x| > _SQRT2_INT[E]
+_SQRT2_INT = np.array([math.isqrt(1 << (2 * e + 1)) for e in range(64)], dtype=np.uint64)
 _ROUNDINGS = ("log", "linear")
 
 
@@ -96,6 +101,8 @@ class ShiftFormat:
         arr = np.asarray(x)
         if arr.dtype.kind not in "biuf":
             raise ValueError(f"x must be a real numeric array, not dtype {arr.dtype}")
+        if arr.dtype.kind in "biu":
+            return self._encode_ints(arr, rounding)
         arr = np.asarray(arr, dtype=np.float64)
         bad = np.flatnonzero(np.isnan(arr).reshape(-1))
         if bad.size:
@@ -117,6 +124,30 @@ class ShiftFormat:
         p = E + up
         p = np.where(bexp == 0x7FF, self.p_max, p)            # ±inf
         p = np.where((bexp == 0) & (frac == 0), self.p_min, p)  # ±0
+        p = np.clip(p, self.p_min, self.p_max)
+        return ((neg << (self.bits - 1)) | (p - self.p_min)).astype(np.uint16)
+
+    def _encode_ints(self, arr, rounding):
+        """:meth:`encode` of an integer array, exactly (magnitudes as uint64)."""
+        if arr.dtype.kind == "u":
+            neg = np.zeros(arr.shape, dtype=np.int64)
+            mag = arr.astype(np.uint64)
+        else:
+            a = arr.astype(np.int64)
+            neg = (a < 0).astype(np.int64)
+            u = a.view(np.uint64)
+            mag = np.where(a < 0, ~u + np.uint64(1), u)          # |int64 min| = 2**63 fits
+        E = np.zeros(mag.shape, dtype=np.int64)                  # bit_length(mag) - 1 (0 for mag 0)
+        rest = mag.copy()
+        for step in (32, 16, 8, 4, 2, 1):
+            big = rest >= (np.uint64(1) << np.uint64(step))
+            E += np.where(big, step, 0)
+            rest = np.where(big, rest >> np.uint64(step), rest)
+        if rounding == "log":
+            up = mag > _SQRT2_INT[E]
+        else:
+            up = (E >= 1) & (mag >= (np.uint64(3) << np.maximum(E - 1, 0).astype(np.uint64)))
+        p = np.where(mag == 0, self.p_min, E + up)
         p = np.clip(p, self.p_min, self.p_max)
         return ((neg << (self.bits - 1)) | (p - self.p_min)).astype(np.uint16)
 
@@ -188,7 +219,7 @@ def shift_matmul(A, W_codes, w_format) -> UnitResult:
         raise ValueError(f"A and W_codes must agree on K: A has shape {A.shape}, W_codes has shape {C.shape}")
     sign, p = w_format.fields(C)
     q = min(w_format.p_min, 0)                          # unit of the result: 2**q
-    amax = int(np.abs(A).max()) if A.size else 0
+    amax = max(int(A.max()), -int(A.min())) if A.size else 0     # no int64 overflow at -2**63
     top = (max(amax, 1) * max(K, 1)).bit_length() + (w_format.p_max - q)
     if top > 62:
         raise ValueError(f"the shifted sums need {top} bits; they must fit int64 (use a narrower ShiftFormat)")

@@ -16,7 +16,8 @@ from numfmt.arith import ExactAccumulator, FixedAccumulator, FloatAccumulator, O
 from numfmt.formats import FloatFormat
 from numfmt.modes import Overflow, Rounding, Specials
 
-__all__ = ["round_to_format", "ref_sum", "ref_dot", "same"]
+__all__ = ["round_to_format", "ref_sum", "ref_dot", "same", "ref_product", "ieee_add", "ieee_sum", "exact_ieee_sum", "hold_inf",
+           "same_bits"]
 
 
 def _floor_log2(a: Fraction) -> int:
@@ -170,4 +171,92 @@ def same(x: float, y: float) -> bool:
     """Bit-identical floats (NaN equals NaN, signed zeros differ)."""
     if math.isnan(x) or math.isnan(y):
         return math.isnan(x) and math.isnan(y)
+    return x == y and math.copysign(1, x) == math.copysign(1, y)
+
+
+# -- non-finite mode (nonfinite="ieee"), NaN signs included ---------------------------------------
+def ref_product(x: float, y: float) -> float:
+    """``x·y`` exactly (a float64 by assumption), IEEE specials, every sign ``sign(x) XOR sign(y)``."""
+    neg = (math.copysign(1, x) < 0) != (math.copysign(1, y) < 0)
+    sign = -1.0 if neg else 1.0
+    if math.isnan(x) or math.isnan(y) or (math.isinf(x) and y == 0) or (x == 0 and math.isinf(y)):
+        return math.copysign(math.nan, sign)
+    if math.isinf(x) or math.isinf(y):
+        return sign * math.inf
+    p = Fraction(x) * Fraction(y)
+    v = float(p)
+    assert Fraction(v) == p, "product not exact"
+    return math.copysign(abs(v), sign)
+
+
+def hold_inf(fmt: FloatFormat, neg: bool) -> float:
+    """An infinite sum held in ``fmt``: inf, ±max (saturating) or a NaN of its sign."""
+    if fmt.specials is Specials.IEEE:
+        return -math.inf if neg else math.inf
+    if fmt.overflow is Overflow.SATURATE:
+        return -fmt.max if neg else fmt.max
+    return math.copysign(math.nan, -1.0 if neg else 1.0)
+
+
+def ieee_add(fmt: FloatFormat, rounding, x: float, y: float) -> float:
+    """``R(x + y)`` by docs/arithmetic.md, *Non-finite values*: NaN from a NaN addend or
+    ``inf + (−inf)`` is +NaN; an infinity is held as ``fmt`` holds it; a finite sum that
+    overflows to NaN keeps its sign."""
+    if math.isnan(x) or math.isnan(y) or (math.isinf(x) and math.isinf(y) and x != y):
+        return math.nan
+    if math.isinf(x) or math.isinf(y):
+        return hold_inf(fmt, (x if math.isinf(x) else y) < 0)
+    q = Fraction(x) + Fraction(y)
+    if q == 0:
+        nx, ny = math.copysign(1, x) < 0, math.copysign(1, y) < 0
+        neg_zero = (nx and ny) or (Rounding.parse(rounding) is Rounding.FLOOR and (nx or ny))
+        return round_to_format(fmt, q, rounding, neg_zero)
+    v = round_to_format(fmt, q, rounding)
+    return math.copysign(math.nan, q) if math.isnan(v) else v
+
+
+def ieee_sum(products, acc: FloatAccumulator, init: float = 0.0) -> float:
+    """:func:`ref_sum` of a FloatAccumulator with :func:`ieee_add` (any order)."""
+    fmt, rnd = acc.fmt, acc.rounding
+    add = lambda x, y: ieee_add(fmt, rnd, x, y)  # noqa: E731
+    if acc.order is Order.SEQUENTIAL:
+        s = float(init)
+        for p in products:
+            s = add(s, p)
+        return s
+    if acc.order is Order.PAIRWISE:
+        level = list(products)
+        while len(level) > 1:
+            nxt = [add(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            if len(level) % 2:
+                nxt.append(level[-1])
+            level = nxt
+        return add(float(init), level[0] if level else 0.0)
+    s = float(init)
+    for c in range(0, len(products), acc.chunk):
+        part = 0.0
+        for p in products[c:c + acc.chunk]:
+            part = add(part, p)
+        s = add(s, part)
+    return s
+
+
+def exact_ieee_sum(products, init: float = 0.0) -> float:
+    """ExactAccumulator(nonfinite="ieee"): +NaN if a term is NaN or infinities of both signs
+    meet, else the infinity, else the exact sum (a float64 by assumption; zero is +0)."""
+    terms = [float(init), *products]
+    if any(math.isnan(t) for t in terms) or (math.inf in terms and -math.inf in terms):
+        return math.nan
+    if math.inf in terms or -math.inf in terms:
+        return math.inf if math.inf in terms else -math.inf
+    s = sum((Fraction(t) for t in terms), Fraction(0))
+    v = float(s)
+    assert Fraction(v) == s, "sum not a float64"
+    return v + 0.0
+
+
+def same_bits(x: float, y: float) -> bool:
+    """Identical floats: signed zeros differ, NaNs equal only with the same sign bit."""
+    if math.isnan(x) or math.isnan(y):
+        return math.isnan(x) and math.isnan(y) and math.copysign(1, x) == math.copysign(1, y)
     return x == y and math.copysign(1, x) == math.copysign(1, y)

@@ -65,6 +65,43 @@ def test_float32_input_and_sqrt2_boundary():
     assert f.quantize([1.5], "linear").tolist() == [2.0 if f.p_max >= 1 else 1.0]
 
 
+def _brute_int(fmt, x: int, rounding):
+    """:func:`brute` for a Python integer (exact, no float64 on the way)."""
+    a, best, best_d = Fraction(abs(x)), None, None
+    for p in range(fmt.p_min, fmt.p_max + 1):
+        w = Fraction(2) ** p
+        d = w if a == 0 else (max(a / w, w / a) if rounding == "log" else abs(a - w))
+        if best is None or d < best_d or (d == best_d and w > best):
+            best, best_d = w, d
+    return float(-best if x < 0 else best)
+
+
+@pytest.mark.parametrize("rounding", ["log", "linear"])
+def test_64_bit_integers_are_read_exactly(rounding):
+    fmt = ShiftFormat(8, p_max=70)
+    sqrt2 = [math.isqrt(1 << (2 * e + 1)) + d for e in (52, 53, 60, 62) for d in (0, 1)]   # around √2·2**e
+    ints = [2 ** 53 + 1, 2 ** 53 - 1, 3 * 2 ** 53 - 1, 3 * 2 ** 53, 3 * 2 ** 53 + 1, 2 ** 63 - 1, -2 ** 63,
+            -2 ** 63 + 1, 0, 1, 2, 3, -3, 5, -6, *sqrt2, *(-v for v in sqrt2)]
+    got = fmt.quantize(np.array(ints, dtype=np.int64), rounding).tolist()
+    assert got == [_brute_int(fmt, v, rounding) for v in ints]
+    uints = [2 ** 64 - 1, 2 ** 63, 3 * 2 ** 62 - 1, 3 * 2 ** 62, 2 ** 53 + 1, 0]
+    got = fmt.quantize(np.array(uints, dtype=np.uint64), rounding).tolist()
+    assert got == [_brute_int(fmt, v, rounding) for v in uints]
+    # through float64 some of these would round to the other power of two
+    via_float = fmt.quantize(np.array(ints, dtype=np.float64), rounding).tolist()
+    assert via_float != [_brute_int(fmt, v, rounding) for v in ints]
+    # small integer dtypes and bools agree with their float64 values (exact there)
+    small = np.arange(-300, 300, dtype=np.int16)
+    assert np.array_equal(fmt.encode(small, rounding), fmt.encode(small.astype(np.float64), rounding))
+    assert fmt.encode(np.array([True, False]), rounding).tolist() == fmt.encode([1.0, 0.0], rounding).tolist()
+
+
+def test_matmul_refuses_int64_min_instead_of_overflowing():
+    f = ShiftFormat(3)
+    with pytest.raises(ValueError, match="they must fit int64"):
+        shift_matmul(np.array([[-2 ** 63]], dtype=np.int64), f.encode([[1.0]]), f)
+
+
 def test_codes_roundtrip_and_values():
     for fmt in FORMATS[:6]:
         codes = np.arange(2 ** fmt.bits)
