@@ -23,6 +23,8 @@ format's MAC unit in LUTs, synthesizes and verifies the Pareto front and writes 
 
     $ numfmt explore
     $ numfmt explore --families int,minifloat --bits 4-6 --methods rtn --out small/ --resume
+    $ numfmt explore --families int --verify full --images 20 --fold 4,8 --out int/
+    $ numfmt explore --families int,minifloat --bits 4 --target ecp5 --out ecp5/
 
 ``numfmt cache`` prints where the simulator builds are cached, their size and the
 bound (``$NUMFMT_CACHE_MAX_MB``); ``numfmt cache --clear`` empties the cache::
@@ -277,12 +279,14 @@ def _cmd_explore(args) -> int:
             modes=tuple(args.modes), methods=tuple(args.methods), granularity=_granularity(args.granularity),
             calib=args.calib, target=args.target, budget=args.budget, out=args.out, resume=args.resume,
             overwrite=args.overwrite, verify=args.verify, synth=not args.no_synth, workers=args.workers,
-            scheduler=args.scheduler, vectors=args.vectors)
+            scheduler=args.scheduler, vectors=args.vectors,
+            fold=explore.DEFAULT_FOLD if args.fold is None else _fold(args.fold), images=args.images)
         opts.check()
     except sweep.OptionError as exc:
         return fail(f"--{exc.option.replace('_', '-')}: {exc}")
     progress = None if args.quiet else _Progress(digits=args.model in ("mlp", "cnn"), command="explore",
                                                  unit="task")
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     try:
         res = explore.explore(opts, progress=progress)
     except KeyboardInterrupt:
@@ -308,11 +312,35 @@ def _cmd_explore(args) -> int:
     print(f"{len(res.records)} formats × modes, {len(on)} on the front (validation accuracy against LUTs):")
     for r in on:
         print(f"  {r['label']:<36} {r['method']:<9} test {_percent(r['accuracy']):>7}  {r['luts']:8.1f} LUTs"
-              + (f"  verified: {r['verified']}" if "verified" in r else ""))
+              + (f"  verified: {r['verified']}" if "verified" in r else "")
+              + (f"  accelerator: {r['accel_verified']}" if "accel_verified" in r else ""))
     for line in res.finding:
         print(line)
     print(f"\nreport: {res.paths['html']}, {res.paths['markdown']}, {res.paths['plot']}")
+    wall, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    print(f"wall time {_duration(wall)} ({cpu:.0f} CPU seconds in this process and its workers{load})")
     return 0
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and of its finished child processes."""
+    import resource
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    return f"{m} min {s} s" if m else f"{s} s"
+
+
+def _fold(text):
+    """``"pe,simd"`` → ``(pe, simd)``; anything else is passed on for Options.check to name."""
+    parts = text.split(",") if isinstance(text, str) else []
+    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+        return tuple(int(p) for p in parts)
+    return text
 
 
 def _mb(n: int) -> str:
@@ -428,13 +456,20 @@ def main(argv=None) -> int:
     ex.add_argument("--methods", type=_names, default=["rtn", "gptq", "adaround"], help="e.g. rtn,gptq,adaround")
     ex.add_argument("--granularity", default="channel", help="weight scales per tensor, channel or group of N")
     ex.add_argument("--calib", default="minmax", help="scale calibration: minmax, percentile or mse")
-    ex.add_argument("--target", default="xilinx", help="cost target (xilinx: synth_xilinx -nodsp)")
+    ex.add_argument("--target", default="xilinx",
+                    help="cost target: xilinx (cost model, synth_xilinx -nodsp), ecp5 or ice40 (no calibration: "
+                         "every unit synthesized by Yosys for that target)")
+    ex.add_argument("--fold", help="pe,simd of every layer (default 2,8), cut to divisors of its outputs/inputs: "
+                                   "the whole-accelerator LUTs and --verify full")
     ex.add_argument("--budget", type=int, help="most LUTs per MAC lane a front point may have")
     ex.add_argument("--out", default="numfmt-explore", help="directory of the results store and the report")
     again = ex.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue the exploration in --out")
     again.add_argument("--overwrite", action="store_true", help="discard the results already in --out")
-    ex.add_argument("--verify", default="unit", help="unit (simulate each front unit against numfmt) or none")
+    ex.add_argument("--verify", default="unit",
+                    help="unit (simulate each front unit against numfmt), full (also each front point's whole "
+                         "accelerator over --images test images) or none")
+    ex.add_argument("--images", type=int, default=20, help="test images per accelerator with --verify full")
     ex.add_argument("--vectors", type=int, default=10_000, help="random vectors per verified unit")
     ex.add_argument("--no-synth", action="store_true", help="no Yosys: units outside the cost model get no cost")
     ex.add_argument("--workers", type=int, help="local worker processes (default: the usable cores)")

@@ -10,10 +10,14 @@ accuracy per LUT for a network (``numfmt explore``).
 3. prices each kept point by the multiply–accumulate unit its formats need, in LUTs per
    MAC lane on ``xilinx -nodsp`` (:func:`unit_of`; the analytic model
    :func:`numfmt.hw.cost.model.estimate`, or real Yosys synthesis, cached, for a unit
-   outside the model's families or domain);
+   outside the model's families or domain, and for every unit on a target the model has no
+   calibration for), and the whole accelerator's MAC array at a folding (:func:`folding`);
 4. takes the Pareto front of validation accuracy against LUTs (within ``budget``),
    synthesizes the front's units for real, writes each one's Verilog and checks it
-   against its numfmt model in a simulator (:func:`numfmt.sim.check`);
+   against its numfmt model in a simulator (:func:`numfmt.sim.check_many`); with
+   ``verify="full"`` also generates each front point's whole accelerator
+   (:class:`numfmt.hw.accel.Accelerator`) and checks it over test images against the
+   QuantizedGraph, or says why it cannot be built;
 5. writes the report (:func:`numfmt.flow.report.write`: ``pareto.png``, ``index.html``,
    ``summary.md``, plus ``points.json``, the table behind them) with *test* accuracy.
 
@@ -26,10 +30,10 @@ set or grid is refused. Tasks run in local worker processes, or on a Dask cluste
 >>> opts = Options(families=("int",), bits=(4,), modes=("wa",), methods=("rtn",), out="x")
 >>> [p.weight for p in opts.points()]
 ['int4']
->>> Options(verify="full").check()
+>>> Options(verify="all").check()
 Traceback (most recent call last):
 ...
-numfmt.flow.sweep.OptionError: verify 'full' (the whole accelerator) is not supported yet; use 'unit' or 'none'
+numfmt.flow.sweep.OptionError: verify must be one of 'unit', 'full', 'none', not 'all'
 """
 
 from __future__ import annotations
@@ -51,12 +55,18 @@ from numfmt._files import write_atomic
 from . import pareto, report, results, sweep
 from .sweep import OptionError
 
-__all__ = ["Options", "Result", "STORE", "explore", "unit_of"]
+__all__ = ["DEFAULT_FOLD", "Options", "Result", "STORE", "TARGET_OPTIONS", "calibrated", "explore", "folding",
+           "unit_of"]
 
 STORE = "points.jsonl"
-#: the synthesis the costs refer to (the cost model's calibrated target)
+#: the default target (the one the cost model is calibrated for) and its synthesis flags
 TARGET, SYNTH_OPTIONS = "xilinx", ("-nodsp",)
-_VERIFY = ("unit", "none", "full")
+#: the targets and the flags of their Yosys runs: LUT-only where the target has DSPs (ice40's
+#: synthesis infers none unless given -dsp)
+TARGET_OPTIONS = {"xilinx": SYNTH_OPTIONS, "ecp5": ("-nodsp",), "ice40": ()}
+#: (pe, simd) of every layer, each cut to the largest divisor of the layer's outputs / inputs
+DEFAULT_FOLD = (2, 8)
+_VERIFY = ("unit", "full", "none")
 _SCHEDULER = re.compile(r"^tcp://[^\s:/]+:\d{1,5}$")
 
 
@@ -70,10 +80,15 @@ class Options:
     ``families``, ``bits``, ``modes``, ``methods``, ``granularity``, ``calib``: the grid, as
     :func:`numfmt.flow.sweep.points` takes it. ``val_fraction`` of the calibration data
     (seeded permutation, ``seed``) is held out to choose on. ``budget``: largest LUTs per
-    MAC lane a front point may have. ``verify``: ``"unit"`` (simulate each front unit) or
-    ``"none"``. ``synth``: run Yosys (off: units outside the cost model get no cost).
-    ``workers``: local processes (default: the usable cores); ``scheduler``: a Dask
-    scheduler address instead. ``vectors``: random vectors per verified unit.
+    MAC lane a front point may have. ``target``: ``"xilinx"`` (the cost model's calibrated
+    target), ``"ecp5"`` or ``"ice40"`` (no calibration: every unit is priced by Yosys for that
+    target, so ``synth`` must be on). ``fold``: ``(pe, simd)`` of the accelerator's layers
+    (:func:`folding`), for the whole-accelerator LUTs and ``verify="full"``. ``verify``:
+    ``"unit"`` (simulate each front unit), ``"full"`` (also the whole accelerator of each
+    front point over ``images`` test images) or ``"none"``. ``synth``: run Yosys (off: units
+    outside the cost model get no cost). ``workers``: local processes (default: the usable
+    cores); ``scheduler``: a Dask scheduler address instead. ``vectors``: random vectors per
+    verified unit.
     """
     model: str = "mlp"
     data: str | None = None
@@ -95,6 +110,8 @@ class Options:
     workers: int | None = None
     scheduler: str | None = None
     vectors: int = 10_000
+    fold: tuple = DEFAULT_FOLD
+    images: int = 20
 
     def points(self) -> list:
         """The grid (:class:`numfmt.flow.sweep.Point` s); OptionError for a bad grid option."""
@@ -104,17 +121,21 @@ class Options:
     def check(self) -> list:
         """Check every option (OptionError naming it); return the grid."""
         pts = self.points()
-        if self.target != TARGET:
-            raise OptionError("target", f"target must be {TARGET!r} (the cost model's calibrated target, "
-                                        f"synthesized with {' '.join(SYNTH_OPTIONS)}), not {self.target!r}")
-        if self.verify not in _VERIFY:
+        if not isinstance(self.target, str) or self.target not in TARGET_OPTIONS:
+            raise OptionError("target", f"target must be one of {', '.join(map(repr, TARGET_OPTIONS))}, "
+                                        f"not {self.target!r}")
+        if not self.synth and not calibrated(self.target):
+            raise OptionError("target", f"target {self.target!r} has no cost-model calibration, so its units are "
+                                        "priced by Yosys synthesis, which synth=False (--no-synth) turns off")
+        if not isinstance(self.verify, str) or self.verify not in _VERIFY:
             raise OptionError("verify", f"verify must be one of {', '.join(map(repr, _VERIFY))}, not {self.verify!r}")
-        if self.verify == "full":
-            raise OptionError("verify", "verify 'full' (the whole accelerator) is not supported yet; "
-                                        "use 'unit' or 'none'")
+        try:
+            _check_fold(self.fold)
+        except ValueError as exc:
+            raise OptionError("fold", str(exc)) from None
         if not (isinstance(self.val_fraction, float) and 0 < self.val_fraction < 1):
             raise OptionError("val_fraction", f"val_fraction must be a float in (0, 1), not {self.val_fraction!r}")
-        for name, least in (("seed", 0), ("budget", 1), ("workers", 1), ("vectors", 1)):
+        for name, least in (("seed", 0), ("budget", 1), ("workers", 1), ("vectors", 1), ("images", 1)):
             value = getattr(self, name)
             if name in ("budget", "workers") and value is None:
                 continue
@@ -228,8 +249,55 @@ def _identity(wl, pts, opts) -> dict:
     ident = sweep._identity(wl.label, wl.graph, wl.x_fit, wl.x_test, wl.y_test, pts)
     del ident["sweep"]
     ident = {"explore": 1, **ident, "validation": f"sha256:{sweep._sha256(wl.x_val, wl.y_val)}",
-             "cost": f"{TARGET} {' '.join(SYNTH_OPTIONS)}, LUTs per MAC lane, fan-in {wl.fan_in}"}
+             "cost": f"{_synth_command(opts.target)}, LUTs per MAC lane, fan-in {wl.fan_in}"}
     return ident
+
+
+def _synth_command(target) -> str:
+    return " ".join((target,) + TARGET_OPTIONS[target])
+
+
+def calibrated(target: str) -> bool:
+    """Whether the cost model has a calibration for ``target`` (with its :data:`TARGET_OPTIONS`).
+
+    >>> calibrated("xilinx"), calibrated("ice40")
+    (True, False)
+    """
+    from numfmt.hw.cost import model
+    try:
+        model.calibration(target, TARGET_OPTIONS[target])
+    except ValueError:
+        return False
+    return True
+
+
+def _check_fold(fold):
+    if (not isinstance(fold, (tuple, list)) or len(fold) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in fold)):
+        raise ValueError(f"fold must be two integers ≥ 1 (pe, simd), not {fold!r}")
+
+
+def _largest_divisor(n: int, most: int) -> int:
+    return max(d for d in range(1, min(n, most) + 1) if n % d == 0)
+
+
+def folding(graph, fold=DEFAULT_FOLD) -> dict:
+    """``{layer: (pe, simd)}`` of the Dense/Conv2d layers of ``graph`` at ``fold = (pe, simd)``:
+    each cut to the largest divisor of the layer's outputs (pe) and inputs (simd), as
+    :class:`numfmt.hw.accel.MatrixVector` needs. The layer has ``pe·simd`` MAC lanes.
+
+    >>> from numfmt import nn
+    >>> folding(nn.digits_mlp(), (4, 8))
+    {'dense0': (4, 8), 'dense2': (4, 8), 'dense4': (2, 8)}
+    """
+    from numfmt import nn
+    _check_fold(fold)
+    out = {}
+    for node in graph.nodes:
+        if isinstance(node.layer, (nn.Dense, nn.Conv2d)):
+            n_out, n_in = node.layer.weight.shape[0], int(np.prod(node.layer.weight.shape[1:]))
+            out[node.name] = (_largest_divisor(n_out, fold[0]), _largest_divisor(n_in, fold[1]))
+    return out
 
 
 # -- units and their cost ----------------------------------------------------------------------
@@ -290,48 +358,73 @@ def _cost_key(weight, mode, fan_in, synth) -> str:
     return f"{weight}|{mode}|{fan_in}|{'synth' if synth else 'model'}"
 
 
-def _synth(unit):
+def _synth(unit, target=TARGET):
     from numfmt.hw.cost import synth
-    return synth.synthesize(unit, target=TARGET, options=SYNTH_OPTIONS)
+    return synth.synthesize(unit, target=target, options=TARGET_OPTIONS[target], place=False)
 
 
-def _cost_task(weight, mode, fan_in, allow_synth) -> dict:
-    """The cost record of the unit of (weight, mode): model, else Yosys, else n/a with the reason."""
+def _cost_task(formats, fan_in, allow_synth, target=TARGET) -> list:
+    """The cost records of ``formats`` (``(weight, mode)`` pairs priced by one unit): the model,
+    else Yosys, else n/a with the reason. On a target without a calibration: Yosys."""
     from numfmt.hw.cost import SynthesisError, model
-    rec = {"kind": "cost", "key": _cost_key(weight, mode, fan_in, allow_synth), "weight": weight, "mode": mode,
-           "unit": None, "lanes": 1, "luts": math.nan, "ffs": math.nan, "source": None, "note": ""}
+    recs = [{"kind": "cost", "key": _cost_key(w, m, fan_in, allow_synth), "weight": w, "mode": m, "unit": None,
+             "lanes": 1, "luts": math.nan, "ffs": math.nan, "source": None, "note": ""} for w, m in formats]
+    fill = lambda **fields: [{**r, **fields} for r in recs]
     try:
-        unit, lanes = unit_of(weight, mode, fan_in)
+        unit, lanes = unit_of(*formats[0], fan_in)
     except ValueError as exc:
-        rec["note"] = str(exc)
-        return rec
-    rec.update(unit=unit.name, lanes=lanes)
+        return fill(note=str(exc))
+    recs = fill(unit=unit.name, lanes=lanes)
     family = type(unit).__name__
-    if family not in model.calibration(TARGET, SYNTH_OPTIONS).coefficients:    # a family not (yet) fitted
-        why = f"the {TARGET} {' '.join(SYNTH_OPTIONS)} calibration has no {family} coefficients"
+    options = TARGET_OPTIONS[target]
+    if not calibrated(target):
+        why = None
+    elif family not in model.calibration(target, options).coefficients:    # a family not (yet) fitted
+        why = f"the {_synth_command(target)} calibration has no {family} coefficients"
     else:
+        twin = _integer_twin(unit)
         try:
-            est = model.estimate(unit, target=TARGET, options=SYNTH_OPTIONS)
-            rec.update(luts=est.luts / lanes, ffs=est.ffs / lanes, source="model")
-            return rec
+            est = model.estimate(unit if twin is None else twin, target=target, options=options)
+            note = "" if twin is None else (f"priced as the BlockDot of {twin.a_fmt.element} elements (its integer "
+                                            "codes; the binary point only offsets the block exponent)")
+            return fill(luts=est.luts / lanes, ffs=est.ffs / lanes, source="model", note=note)
         except ValueError as exc:
             why = str(exc)
     if not allow_synth:
-        rec["note"] = f"outside the cost model ({why}); synthesis is off"
-        return rec
+        return fill(note=f"outside the cost model ({why}); synthesis is off")
     try:
-        res = _synth(unit)
+        res = _synth(unit, target)
     except SynthesisError as exc:
-        rec["note"] = f"synthesis failed: {str(exc).splitlines()[0]}"
-        return rec
-    rec.update(luts=res.luts / lanes, ffs=res.ffs / lanes, source="yosys", synth_luts=res.luts / lanes,
-               note=f"outside the cost model ({why}); priced by Yosys")
-    return rec
+        return fill(note=f"synthesis failed: {str(exc).splitlines()[0]}")
+    return fill(luts=res.luts / lanes, ffs=res.ffs / lanes, source="yosys", synth_luts=res.luts / lanes,
+                note="" if why is None else f"outside the cost model ({why}); priced by Yosys")
 
 
-def _synth_task(weight, mode, fan_in) -> dict:
+def _integer_twin(unit):
+    """For a BlockDot of fixed-point elements (``mxint8``: ``ap_fixed<8,2>`` codes), the BlockDot
+    of signed integer elements of the same width and block scale; None for any other unit.
+
+    A fixed-point element is an integer code with a binary point, and the block's products and
+    their exact sum are those of the codes shifted by a constant: the same datapath, which the
+    BlockDot model prices (its calibrated domain has integer elements, not fixed-point ones).
+    """
+    from numfmt.hw.rtl import BlockDot
+    if type(unit) is not BlockDot or unit.out_fmt is not None:
+        return None
+    fmts = []
+    for blk in (unit.a_fmt, unit.b_fmt):
+        if not isinstance(blk.element, nf.FixedFormat):
+            return None
+        fmts.append(dataclasses.replace(blk, element=nf.IntFormat(blk.element.width,
+                                                                 signed=blk.element.signed)))
+    twin = BlockDot(*fmts, stages=unit.stages)
+    twin._MustUse__silence = True
+    return twin
+
+
+def _synth_task(weight, mode, fan_in, target=TARGET) -> dict:
     unit, lanes = unit_of(weight, mode, fan_in)
-    res = _synth(unit)
+    res = _synth(unit, target)
     return {"kind": "synth", "key": unit.name, "unit": unit.name, "synth_luts": res.luts / lanes,
             "synth_ffs": res.ffs / lanes}
 
@@ -356,10 +449,13 @@ def _verify_key(unit_name, vectors, seed) -> str:
     return f"{unit_name}|{vectors}|{seed}"
 
 
-def _point_task(wl, p) -> dict:
-    rec = sweep.evaluate(p, wl.label, wl.graph, wl.x_fit, wl.x_test, wl.y_test, wl.float_acc,
-                         val=(wl.x_val, wl.y_val))
-    return {"kind": "point", "key": list(p.key), **rec}
+def _point_task(wl, pts) -> list:
+    """The records of ``pts`` (points of one format and method, e.g. both modes): the weights are
+    rounded once for all of them (``numfmt.nn.quantize``'s ``memo``; the same records)."""
+    memo = {}
+    return [{"kind": "point", "key": list(p.key),
+             **sweep.evaluate(p, wl.label, wl.graph, wl.x_fit, wl.x_test, wl.y_test, wl.float_acc,
+                              val=(wl.x_val, wl.y_val), memo=memo)} for p in pts]
 
 
 def _warm():
@@ -371,6 +467,49 @@ def _warm():
     return os.getpid()
 
 
+def _accel_key(p, images, fold, seed) -> list:
+    return [*p.key, images, "_".join(f"{pe}x{simd}" for pe, simd in fold.values()), seed]
+
+
+def _accelerator(wl, p, fold):
+    """(QuantizedGraph, Accelerator) of point ``p``; ValueError when the generator cannot build it."""
+    from numfmt import nn
+    from numfmt.hw.accel import Accelerator
+    q = nn.quantize(wl.graph, p.qconfig(), wl.x_fit)
+    acc = Accelerator(q, dict(fold))
+    return q, acc
+
+
+def _accel_task(wl, p, images, fold, seed) -> dict:
+    """The whole accelerator of point ``p`` at ``fold`` checked over the first ``images`` test
+    images against its QuantizedGraph (:func:`numfmt.sim.check`: every logit and label, and
+    the cycles per image and latency of the generator's model), as
+    :func:`numfmt.flow.build.build` does; or why the generator cannot build it."""
+    from numfmt import sim
+    rec = {"kind": "accel", "key": _accel_key(p, images, fold, seed), "weight": p.weight, "mode": p.mode,
+           "method": p.method, "folding": {k: list(v) for k, v in fold.items()}, "seed": seed}
+    try:
+        q, acc = _accelerator(wl, p, fold)
+    except ValueError as exc:
+        return {**rec, "built": False, "passed": False, "message": str(exc)}
+    x, y = wl.x_test[:images], np.asarray(wl.y_test[:images])
+    try:
+        r = sim.check(acc, vectors=acc.input_codes(x), seed=seed, stall_limit=3 * acc.latency_cycles + 16,
+                      waves=False)
+    except (sim.MismatchError, sim.SimulationError) as exc:
+        return {**rec, "built": True, "passed": False, "message": str(exc).splitlines()[0]}
+    measured_ii = sorted(set(np.diff(r.out_cycles).astype(np.int64).tolist()))
+    latency = int(r.latencies[0])
+    timing_ok = measured_ii in ([], [acc.ii]) and latency == acc.latency_cycles
+    return {**rec, "built": True, "passed": timing_ok, "module": acc.name, "simulator": r.simulator,
+            "images": int(r.n_vectors),
+            "comparison": "every output code (logits and label) equals the QuantizedGraph's, bit for bit",
+            "cycles_per_image": {"model": acc.ii, "measured": measured_ii},
+            "latency_cycles": {"model": acc.latency_cycles, "measured_first_image": latency},
+            "hardware_accuracy": float(np.mean(q.predict(x) == y)),
+            "message": "" if timing_ok else "the measured cycles differ from the generator's model"}
+
+
 # -- running tasks -----------------------------------------------------------------------------
 _WORKER_WL = None
 
@@ -378,10 +517,19 @@ _WORKER_WL = None
 def _init_worker(wl):
     global _WORKER_WL
     _WORKER_WL = wl
+    try:        # one BLAS thread per worker: the workers already use every core (results are the same)
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(1)
+    except ImportError:                     # pragma: no cover - threadpoolctl comes with scikit-learn
+        pass
 
 
-def _local_point(p):
-    return _point_task(_WORKER_WL, p)
+def _with_workload(fn) -> bool:
+    return fn is _point_task or fn is _accel_task
+
+
+def _local_task(name, *args):
+    return globals()[name](_WORKER_WL, *args)
 
 
 def _usable_cores() -> int:
@@ -414,7 +562,7 @@ class _Runner:
             from distributed import as_completed
             futures = {}
             for i, (fn, args) in enumerate(tasks):
-                f = (self.client.submit(_point_task, self.wl_future, *args, pure=False) if fn is _point_task
+                f = (self.client.submit(fn, self.wl_future, *args, pure=False) if _with_workload(fn)
                      else self.client.submit(fn, *args, pure=False))
                 futures[f] = i
             for f in as_completed(futures):
@@ -423,8 +571,8 @@ class _Runner:
             if self.pool is None:                # started at the first task: a resumed run may need none
                 self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                                    initializer=_init_worker, initargs=(self.wl,))
-            futures = {(self.pool.submit(_local_point, *args) if fn is _point_task else self.pool.submit(fn, *args)): i
-                       for i, (fn, args) in enumerate(tasks)}
+            futures = {(self.pool.submit(_local_task, fn.__name__, *args) if _with_workload(fn)
+                        else self.pool.submit(fn, *args)): i for i, (fn, args) in enumerate(tasks)}
             try:
                 for f in cf.as_completed(futures):
                     yield futures[f], f.result()
@@ -433,7 +581,7 @@ class _Runner:
                     f.cancel()
         else:
             for i, (fn, args) in enumerate(tasks):
-                yield i, (fn(self.wl, *args) if fn is _point_task else fn(*args))
+                yield i, (fn(self.wl, *args) if _with_workload(fn) else fn(*args))
 
     def close(self):
         if self.pool is not None:
@@ -445,10 +593,15 @@ class _Runner:
 def _label(task) -> str:
     fn, args = task
     if fn is _point_task:
-        p = args[0]
-        return f"{p.weight} {p.mode} {p.method}"
+        return f"{args[0][0].weight} {'+'.join(p.mode for p in args[0])} {args[0][0].method}"
     if fn is _verify_task:
         return f"verify {', '.join(u[0] for u in args[0])}"
+    if fn is _accel_task:
+        return f"accelerator {args[0].weight} {args[0].mode} {args[0].method}"
+    if fn is _emit_task:
+        return f"Verilog {args[0][0]} {args[0][1]}"
+    if fn is _cost_task:
+        return f"cost {', '.join(f'{w} {m}' for w, m in args[0])}"
     return f"{fn.__name__.strip('_').replace('_task', '')} {args[0]} {args[1]}"
 
 
@@ -461,7 +614,8 @@ def _run_phase(runner, tasks, store, progress):
     out = []
     for done, (i, recs) in enumerate(runner.run(tasks), 1):
         for rec in recs if isinstance(recs, list) else [recs]:
-            store.append(rec)
+            if rec["kind"] != "files":              # generated files are written by the caller, not stored
+                store.append(rec)
             out.append(rec)
         if progress is not None:
             progress(done, len(tasks), _label(tasks[i]))
@@ -484,14 +638,14 @@ def _choose(pts, records, methods) -> list:
     return [r for _, r in best.values()]
 
 
-def _row(r, cost, fan_in) -> dict:
+def _row(r, cost, fan_in, lanes) -> dict:
     wa = r["mode"] == "wa"
     label = r["weight"] if wa else f"{r['weight']} W-only"
     return {"label": label, "family": r["family"], "bits": r["bits"], "mode": "W=A" if wa else "W-only",
             "method": r["method"], "weight": r["weight"], "val_accuracy": r["val_accuracy"],
-            "accuracy": r["accuracy"], "luts": cost["luts"], "ffs": cost["ffs"], "cost_source": cost["source"],
-            "unit": cost["unit"], "note": "; ".join(n for n in (r["note"], cost["note"]) if n),
-            "fan_in": fan_in}
+            "accuracy": r["accuracy"], "luts": cost["luts"], "ffs": cost["ffs"], "acc_luts": lanes * cost["luts"],
+            "cost_source": cost["source"], "unit": cost["unit"],
+            "note": "; ".join(n for n in (r["note"], cost["note"]) if n), "fan_in": fan_in}
 
 
 def _finding(rows) -> list:
@@ -500,22 +654,37 @@ def _finding(rows) -> list:
     return [f"W=A {f.sentence()}" for f in pareto.integer_finding(wa)]
 
 
-def _write_report(out, rows, on_front, wl, opts, n_points, finding):
+def _write_report(out, rows, on_front, wl, opts, n_points, finding, fold):
     write_atomic(out / "points.json", json.dumps(rows, indent=1, allow_nan=True) + "\n")
     counts = {s: sum(r["cost_source"] == s for r in rows) for s in ("model", "yosys")}
+    command = _synth_command(opts.target)
+    if calibrated(opts.target):
+        cost = (f"LUTs per MAC lane, {command}: analytic model for {counts['model']} points, Yosys for "
+                f"{counts['yosys']}")
+    else:
+        cost = (f"LUTs per MAC lane, {command}: the cost model has no {opts.target} calibration, so every unit is "
+                f"priced by Yosys synthesis (synth_{opts.target}, not placed): {counts['yosys']} points")
+    lanes = sum(pe * simd for pe, simd in fold.values())
+    fold_text = ", ".join(f"{k} {pe}×{simd}" for k, (pe, simd) in fold.items())
     meta = {"model": f"{wl.label} (largest fan-in {wl.fan_in}), float accuracy {100 * wl.float_acc:.2f} %",
             "data": f"calibration {len(wl.x_fit)}, validation {len(wl.x_val)} (chosen on), test {len(wl.x_test)} "
                     "(reported)",
             "grid": f"{n_points} points: {', '.join(opts.families)} × bits {min(opts.bits)}–{max(opts.bits)} × "
                     f"{', '.join(opts.modes)} × {', '.join(opts.methods)}; per format and mode the method best on "
                     "validation is kept",
-            "cost": f"LUTs per MAC lane, {TARGET} {' '.join(SYNTH_OPTIONS)}: analytic model for {counts['model']} "
-                    f"points, Yosys for {counts['yosys']}, n/a for {len(rows) - sum(counts.values())} (no unit; "
-                    "left out of the front). Fixed point is priced as the integer MAC of its codes (the binary "
-                    "point only moves the requantizer's shift); MX as a BlockDot divided by its block",
+            "cost": f"{cost}, n/a for {len(rows) - sum(counts.values())} (no unit; left out of the front). Fixed "
+                    "point is priced as the integer MAC of its codes (the binary point only moves the requantizer's "
+                    "shift); MX as a BlockDot divided by its block",
+            "accelerator": f"LUTs (accel.) = the MAC array of the whole accelerator at folding (pe×simd) "
+                           f"{fold_text}: {lanes} MAC lanes × LUTs per lane (requantizers, ROMs, FIFOs and control "
+                           "not counted)",
             "front": "validation accuracy against LUTs" + (f", at most {opts.budget} LUTs" if opts.budget else "")}
+    if opts.verify == "full":
+        meta["verification"] = (f"front units against their numfmt models; the whole accelerator of each front point "
+                                f"the generator can build over {opts.images} test images against the QuantizedGraph")
     title = f"numfmt explore: {wl.label}, accuracy against MAC LUTs"
-    return report.write(out, rows, title=title, meta=meta, front=on_front, finding=finding)
+    return report.write(out, rows, title=title, meta=meta, front=on_front, finding=finding,
+                        xlabel=f"LUTs per MAC lane ({'cost model, ' if counts['model'] else ''}{command})")
 
 
 # -- the entry point ---------------------------------------------------------------------------
@@ -539,70 +708,137 @@ def explore(options: Options, *, progress=None) -> Result:
     pts = opts.check()
     wl = _workload(opts)
     sweep._check_groups(wl.graph, pts)
+    fold = folding(wl.graph, tuple(opts.fold))
     out = Path(opts.out)
     store = results.ResultStore(out / STORE, _identity(wl, pts, opts), resume=opts.resume, overwrite=opts.overwrite)
     runner = None
     try:
         have = {(r["kind"], json.dumps(r["key"])): r for r in store.records}
-        formats = list(dict.fromkeys((p.weight, p.mode) for p in pts))
-        cost_tasks = [(_cost_task, (w, m, wl.fan_in, opts.synth)) for w, m in formats
-                      if ("cost", json.dumps(_cost_key(w, m, wl.fan_in, opts.synth))) not in have]
-        point_tasks = [(_point_task, (p,)) for p in pts if ("point", json.dumps(list(p.key))) not in have]
+        missing = lambda kind, key: (kind, json.dumps(key)) not in have
+        # one cost task per unit (fixed point and integers share theirs), one point task per format and
+        # method (its modes share the rounded weights); the longest first
+        by_unit = {}
+        for w, m in dict.fromkeys((p.weight, p.mode) for p in pts):
+            if missing("cost", _cost_key(w, m, wl.fan_in, opts.synth)):
+                try:
+                    name = unit_of(w, m, wl.fan_in)[0].name
+                except ValueError:
+                    name = (w, m)
+                by_unit.setdefault(name, []).append((w, m))
+        cost_tasks = [(_cost_task, (tuple(group), wl.fan_in, opts.synth, opts.target)) for group in by_unit.values()]
+        by_format = {}
+        for p in pts:
+            if missing("point", list(p.key)):
+                by_format.setdefault((p.weight, p.method), []).append(p)
+        slow = {"adaround": 0, "gptq": 1}
+        point_tasks = [(_point_task, (tuple(group),))
+                       for group in sorted(by_format.values(), key=lambda g: slow.get(g[0].method, 2))]
         runner = _Runner(opts, wl)
         for rec in _run_phase(runner, cost_tasks + point_tasks, store, progress):
             have[(rec["kind"], json.dumps(rec["key"]))] = rec
         points = {tuple(r["key"]): r for (kind, _), r in have.items() if kind == "point"}
         costs = {(r["weight"], r["mode"]): r for (kind, key), r in have.items()
                  if kind == "cost" and r["key"].endswith("synth" if opts.synth else "model")}
-        rows = [_row(r, costs[(r["weight"], r["mode"])], wl.fan_in) for r in _choose(pts, points, opts.methods)]
+        lanes = sum(pe * simd for pe, simd in fold.values())
+        rows = [_row(r, costs[(r["weight"], r["mode"])], wl.fan_in, lanes)
+                for r in _choose(pts, points, opts.methods)]
         rows.sort(key=lambda r: (sweep.FAMILIES.index(r["family"]), r["bits"], r["weight"], r["mode"]))
         budget = math.inf if opts.budget is None else opts.budget
         on_front = pareto.front([r["luts"] if r["luts"] <= budget else math.nan for r in rows],
                                 [r["val_accuracy"] for r in rows])
         for r, f in zip(rows, on_front):
             r["front"] = bool(f)
-        # the front: real synthesis and verification of each unit
+        # the front: real synthesis and verification of each unit (and of each whole accelerator)
         front_rows = [r for r, f in zip(rows, on_front) if f]
+        point_of = {(p.weight, p.mode, p.method): p for p in pts}
         specs = {}                                  # unit name → (weight, mode, fan_in): each unit once
         for r in front_rows:
             specs.setdefault(r["unit"], (r["weight"], "wa" if r["mode"] == "W=A" else "w", wl.fan_in))
-        later = [(_synth_task, spec) for name, spec in specs.items()
-                 if opts.synth and ("synth", json.dumps(name)) not in have
-                 and costs[spec[:2]]["source"] == "model"]
+        accel = {}                                  # row label → its point
+        if opts.verify == "full":
+            for r in front_rows:
+                accel[r["label"]] = point_of[(r["weight"], "wa" if r["mode"] == "W=A" else "w", r["method"])]
         to_verify = {}                              # one simulator build per unit class and latency
         for name, spec in specs.items():
-            if opts.verify == "unit" and ("verify", json.dumps(_verify_key(name, opts.vectors, opts.seed))) not in have:
+            if opts.verify != "none" and missing("verify", _verify_key(name, opts.vectors, opts.seed)):
                 unit, _ = unit_of(*spec)
                 to_verify.setdefault((type(unit).__name__, unit.latency), []).append(spec)
-        later += [(_verify_task, (tuple(group), opts.vectors, opts.seed)) for group in to_verify.values()]
+        # the simulator builds first (the longest tasks), then the syntheses
+        later = [(_verify_task, (tuple(group), opts.vectors, opts.seed)) for group in to_verify.values()]
+        # each front unit's Verilog once (rows sharing a unit share it), generated on the workers
+        later += [(_emit_task, (spec,)) for spec in specs.values()] if opts.verify != "none" else []
+        later += [(_accel_task, (p, opts.images, fold, opts.seed)) for p in accel.values()
+                  if missing("accel", _accel_key(p, opts.images, fold, opts.seed))]
+        later += [(_synth_task, spec + (opts.target,)) for name, spec in specs.items()
+                  if opts.synth and missing("synth", name) and costs[spec[:2]]["source"] == "model"]
+        files = {}
         for rec in _run_phase(runner, later, store, progress):
-            have[(rec["kind"], json.dumps(rec["key"]))] = rec
+            if rec["kind"] == "files":
+                files[rec["key"]] = rec
+            else:
+                have[(rec["kind"], json.dumps(rec["key"]))] = rec
         for r in front_rows:
             synth_rec = have.get(("synth", json.dumps(r["unit"])))
             if r["cost_source"] == "yosys":
                 r["synth_luts"] = r["luts"]
             elif synth_rec is not None:
                 r["synth_luts"] = synth_rec["synth_luts"]
-            if opts.verify == "unit":
-                _emit(out, r, specs[r["unit"]], have[("verify", json.dumps(_verify_key(r["unit"], opts.vectors,
+            if opts.verify != "none":
+                _emit(out, r, files[r["unit"]], have[("verify", json.dumps(_verify_key(r["unit"], opts.vectors,
                                                                                         opts.seed)))])
+            if r["label"] in accel:
+                p = accel[r["label"]]
+                _emit_accel(out, r, wl, p, fold, have[("accel", json.dumps(_accel_key(p, opts.images, fold,
+                                                                                      opts.seed)))])
     finally:
         if runner is not None:
             runner.close()
         store.close()
     finding = _finding(rows)
-    paths = _write_report(out, rows, on_front, wl, opts, len(pts), finding)
+    paths = _write_report(out, rows, on_front, wl, opts, len(pts), finding, fold)
     return Result(rows, on_front, [points[tuple(p.key)] for p in pts], finding, paths)
 
 
-def _emit(out, row, spec, verification):
-    """Write the unit's Verilog and manifest and its verification report under ``out/units/<label>/``."""
+def _emit_task(spec) -> dict:
+    """The files :func:`numfmt.hw.emit.emit` writes for the unit of ``spec`` (Verilog and manifest),
+    as ``{"kind": "files", "key": unit name, "files": {name: text}, "verilog": name}``: generated
+    on a worker, written by the parent (not a result: never stored)."""
+    import tempfile
     from numfmt.hw import emit
     unit, _ = unit_of(*spec)
+    with tempfile.TemporaryDirectory() as d:
+        paths = emit(unit, d)
+        files = {p.name: p.read_text(encoding="utf-8") for p in paths.values()}
+    return {"kind": "files", "key": unit.name, "files": files, "verilog": paths["verilog"].name}
+
+
+def _emit(out, row, files, verification):
+    """Write the unit's files (:func:`_emit_task`) and its verification report under
+    ``out/units/<label>/``."""
     folder = out / "units" / _slug(row["label"])
-    paths = emit(unit, folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files["files"].items():
+        write_atomic(folder / name, text)
     report_path = folder / "verification.json"
     write_atomic(report_path, json.dumps(verification, indent=1) + "\n")
-    row.update(verilog=paths["verilog"].relative_to(out).as_posix(),
+    row.update(verilog=(folder / files["verilog"]).relative_to(out).as_posix(),
                verification=report_path.relative_to(out).as_posix(),
                verified="yes" if verification["passed"] else "MISMATCH")
+
+
+def _emit_accel(out, row, wl, p, fold, verification):
+    """Write the point's accelerator Verilog (when the generator builds it) and its verification
+    report under ``out/accel/<label>/``; say in the row what was verified, or why nothing was."""
+    folder = out / "accel" / _slug(row["label"])
+    folder.mkdir(parents=True, exist_ok=True)
+    if verification["built"]:
+        from numfmt.hw import emit
+        _, acc = _accelerator(wl, p, fold)
+        row["accel_verilog"] = emit(acc, folder)["verilog"].relative_to(out).as_posix()
+        row["accel_verified"] = (f"yes, {verification['images']} images" if verification["passed"]
+                                 else f"MISMATCH: {verification['message']}")
+    else:
+        row["accel_verified"] = f"cannot build: {verification['message']}"
+    report_path = folder / "verification.json"
+    write_atomic(report_path, json.dumps(verification, indent=1) + "\n")
+    row["accel_verification"] = report_path.relative_to(out).as_posix()

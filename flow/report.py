@@ -11,7 +11,8 @@ directory:
 * ``summary.md`` — the same finding and front table in Markdown.
 
 Optional record keys shown when present: ``mode``, ``method``, ``val_accuracy``, ``ffs``,
-``synth_luts``, ``verified``. Every file is written atomically.
+``acc_luts``, ``synth_luts``, ``verified``, ``accel_verified`` (and links ``accel_verilog``,
+``accel_verification``). Every file is written atomically.
 
 >>> import tempfile, pathlib
 >>> recs = [{"label": "int4", "family": "int", "bits": 4, "accuracy": 0.95, "luts": 40},
@@ -41,10 +42,12 @@ COLUMNS = (("label", "point", True), ("family", "family", True), ("bits", "bits"
            ("mode", "mode", True), ("method", "method", True),
            ("val_accuracy", "validation acc. %", False), ("accuracy", "test acc. %", False),
            ("luts", "LUTs (model)", False), ("ffs", "FFs (model)", False),
-           ("synth_luts", "LUTs (Yosys)", False), ("verified", "verified", True),
-           ("verilog", "Verilog", True), ("verification", "verification", True))
+           ("acc_luts", "LUTs (accel.)", False), ("synth_luts", "LUTs (Yosys)", False),
+           ("verified", "verified", True), ("verilog", "Verilog", True), ("verification", "verification", True),
+           ("accel_verified", "accelerator", True), ("accel_verilog", "accel. Verilog", True),
+           ("accel_verification", "accel. verification", True))
 _PERCENT = ("val_accuracy", "accuracy")
-_LINKS = ("verilog", "verification")
+_LINKS = ("verilog", "verification", "accel_verilog", "accel_verification")
 _MARKERS = {"int": "o", "minifloat": "^", "fixed": "s", "mx": "D"}
 _REQUIRED = ("label", "family", "bits", "accuracy", "luts")
 
@@ -89,7 +92,7 @@ def _table(heading, table_id, records, on_front) -> dict:
             "columns": [{"label": h, "text": t} for _, h, t in cols], "rows": rows}
 
 
-def _plot(records, on_front, path: Path, title: str) -> None:
+def _plot(records, on_front, path: Path, title: str, xlabel: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -105,7 +108,7 @@ def _plot(records, on_front, path: Path, title: str) -> None:
         ax.step([_number(r["luts"]) for r in front], [100 * _number(r["accuracy"]) for r in front],
                 where="post", color="k", linewidth=1, label="Pareto front")
     ax.set_xscale("log")
-    ax.set_xlabel("LUTs (cost model)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
@@ -131,14 +134,15 @@ def _markdown(title, meta, finding, records, on_front) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(directory, records, *, title: str, meta: dict | None = None, front=None, finding=None) -> dict:
+def write(directory, records, *, title: str, meta: dict | None = None, front=None, finding=None,
+          xlabel: str = "LUTs (cost model)") -> dict:
     """Write ``pareto.png``, ``index.html`` and ``summary.md`` into ``directory``.
 
     ``front``: a boolean mask of the records on the front (default: :func:`pareto.front`
     of ``luts`` against ``accuracy``) — pass the front chosen on validation accuracy when
     the records carry test accuracy. ``finding``: the sentences to state (default: those of
-    :func:`pareto.integer_finding` over all records). Returns ``{"plot", "html",
-    "markdown"}`` paths.
+    :func:`pareto.integer_finding` over all records). ``xlabel``: the plot's cost axis.
+    Returns ``{"plot", "html", "markdown"}`` paths.
     """
     import jinja2
 
@@ -157,7 +161,7 @@ def write(directory, records, *, title: str, meta: dict | None = None, front=Non
     finding = [str(s) for s in finding]
     paths = {"plot": directory / "pareto.png", "html": directory / "index.html",
              "markdown": directory / "summary.md"}
-    _plot(records, front, paths["plot"], title)
+    _plot(records, front, paths["plot"], title, xlabel)
     env = jinja2.Environment(loader=jinja2.PackageLoader("numfmt.flow", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     order = sorted(range(len(records)), key=lambda i: (_number(records[i]["luts"]), records[i]["label"]))

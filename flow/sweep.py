@@ -343,10 +343,11 @@ def _key_of_record(r) -> tuple:
             r.get("act_scale", "float"))
 
 
-def evaluate(p, label, graph, x_calib, x_test, y_test, float_acc, *, val=None) -> dict:
+def evaluate(p, label, graph, x_calib, x_test, y_test, float_acc, *, val=None, memo=None) -> dict:
     """The record of one point (:data:`RECORD_FIELDS`): ``p`` quantized with ``x_calib``,
     its accuracy on ``(x_test, y_test)``; with ``val=(x_val, y_val)`` also
     ``val_accuracy``, the accuracy on a validation split (the same quantized network).
+    ``memo``: a dict shared with other points, passed to ``numfmt.nn.quantize``.
 
     A point the datapath cannot build has accuracy NaN and the reason in ``note``.
     """
@@ -354,7 +355,7 @@ def evaluate(p, label, graph, x_calib, x_test, y_test, float_acc, *, val=None) -
     t0 = time.perf_counter()
     val_acc = math.nan
     try:
-        q = nn.quantize(graph, p.qconfig(), x_calib)
+        q = nn.quantize(graph, p.qconfig(), x_calib, memo=memo)
         acc, note = nn.accuracy(q, x_test, y_test), ""
         if val is not None:
             val_acc = nn.accuracy(q, *val)

@@ -20,6 +20,7 @@ hardware does; ``docs/nn.md`` is the definition.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import pathlib
@@ -773,7 +774,12 @@ def _product_bits(acc_bits, b, c) -> int:
     return acc_bits + max(_bound_bits(int(bi) << max(-int(ci), 0)) for bi, ci in zip(b, c))
 
 
-def _quantize_linear(node, layer, x_float, xq: QTensor, yq: QTensor, cfg):
+def _digest(a) -> str:
+    a = np.ascontiguousarray(a)
+    return hashlib.sha256(f"{a.dtype.str}{a.shape}".encode() + a.tobytes()).hexdigest()
+
+
+def _quantize_linear(node, layer, x_float, xq: QTensor, yq: QTensor, cfg, memo=None):
     from .. import ptq
     name = node.name
     W4 = layer.weight
@@ -782,7 +788,15 @@ def _quantize_linear(node, layer, x_float, xq: QTensor, yq: QTensor, cfg):
     grid = ptq.weight_grid(W, cfg.weight, granularity=cfg.granularity, calib=cfg.calib,
                            percentile=cfg.percentile)
     kwargs = {"seed": cfg.seed} if cfg.method == "adaround" else {}
-    W_hat = ptq.METHODS[cfg.method](W, X, grid, **kwargs)
+    key = None
+    if memo is not None:        # the rounding depends only on W, X, the grid's definition and the method
+        key = (str(cfg.weight), cfg.granularity, cfg.calib, cfg.percentile, cfg.method, tuple(kwargs.items()),
+               _digest(W), _digest(X))
+    W_hat = memo.get(key) if memo is not None else None
+    if W_hat is None:
+        W_hat = ptq.METHODS[cfg.method](W, X, grid, **kwargs)
+        if memo is not None:
+            memo[key] = W_hat
     codes = grid.encode(W_hat)
     elem = grid.element
     sigma, wexp = _split_scale(np.broadcast_to(grid.scale, W.shape).astype(np.float64), name)
@@ -996,7 +1010,7 @@ def _rescale_pairs(graph, cfg, calib_x):
     return graph
 
 
-def quantize(model, config, calib_x):
+def quantize(model, config, calib_x, *, memo=None):
     """Quantize a float graph for the bit-exact integer datapath of ``docs/nn.md``.
 
     Parameters
@@ -1006,6 +1020,13 @@ def quantize(model, config, calib_x):
     config : QConfig
     calib_x : array_like
         Calibration inputs ``(N,) + model.input_shape``, run through the float graph.
+    memo : dict, optional
+        A dict shared by calls that may round the same weights the same way (e.g. one
+        format and PTQ method, weight-only and with quantized activations): each layer's
+        rounded weights are stored under a key of the weight format, granularity,
+        calibration, method (and seed) and digests of the layer's float weights and
+        calibration inputs, and reused when that key comes again. The result is the same
+        as without it.
 
     Returns
     -------
@@ -1032,6 +1053,8 @@ def quantize(model, config, calib_x):
     >>> q.trace(np.array([[1.0, 2.0]]))["dense0"].tolist()      # 0.0 in ap_fixed<8,3>
     [[0]]
     """
+    if memo is not None and not isinstance(memo, dict):
+        raise TypeError(f"memo must be a dict or None, not {type(memo).__name__}")
     if not isinstance(model, Graph):
         raise TypeError(f"model must be a numfmt.nn.Graph, not {type(model).__name__}")
     if not isinstance(config, QConfig):
@@ -1054,7 +1077,7 @@ def quantize(model, config, calib_x):
         ins = [specs[i] for i in node.inputs]
         if isinstance(layer, (Dense, Conv2d)):
             yq = _act_tensor(config, _calib_values(graph, vals[node.name], node.name), node.name)
-            q = _quantize_linear(node, layer, vals[node.inputs[0]], ins[0], yq, config)
+            q = _quantize_linear(node, layer, vals[node.inputs[0]], ins[0], yq, config, memo)
         elif isinstance(layer, Add):
             yq = _act_tensor(config, _calib_values(graph, vals[node.name], node.name), node.name)
             q = _quantize_add(node, ins[0], ins[1], yq, config)

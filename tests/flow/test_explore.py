@@ -7,6 +7,7 @@ import importlib
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -52,9 +53,13 @@ def _gemm_onnx(path, n_in):
     (["--granularity", "row"], "--granularity: granularity must be 'tensor', 'channel' or an integer group"),
     (["--bits", "8-3"], "--bits: bits range '8-3' is empty: give the low end first (3-8)"),
     (["--modes", "a"], "--modes: modes must be one of 'w', 'wa', not 'a'"),
-    (["--verify", "full"], "--verify: verify 'full' (the whole accelerator) is not supported yet"),
-    (["--verify", "all"], "--verify: verify must be one of 'unit', 'none', 'full', not 'all'"),
-    (["--target", "ecp5"], "--target: target must be 'xilinx'"),
+    (["--verify", "all"], "--verify: verify must be one of 'unit', 'full', 'none', not 'all'"),
+    (["--target", "stratix"], "--target: target must be one of 'xilinx', 'ecp5', 'ice40', not 'stratix'"),
+    (["--target", "ecp5", "--no-synth"], "--target: target 'ecp5' has no cost-model calibration, so its units are "
+                                         "priced by Yosys synthesis, which synth=False (--no-synth) turns off"),
+    (["--fold", "4"], "--fold: fold must be two integers ≥ 1 (pe, simd), not '4'"),
+    (["--fold", "0,8"], "--fold: fold must be two integers ≥ 1 (pe, simd), not (0, 8)"),
+    (["--verify", "full", "--images", "0"], "--images: images must be an integer ≥ 1, not 0"),
     (["--budget", "0"], "--budget: budget must be an integer ≥ 1, not 0"),
     (["--workers", "0"], "--workers: workers must be an integer ≥ 1, not 0"),
     (["--scheduler", "localhost:8786"], "--scheduler: scheduler must be a Dask scheduler address"),
@@ -108,11 +113,19 @@ def test_unit_of_prices_each_family_by_its_mac():
 
 
 def test_cost_task_without_synthesis_says_why_there_is_no_cost():
-    rec = explore._cost_task("fp4_e1m2", "wa", 64, False)
+    [rec] = explore._cost_task((("fp4_e1m2", "wa"),), 64, False)
     assert math.isnan(rec["luts"]) and rec["source"] is None
     assert rec["note"].startswith("outside the cost model (") and rec["note"].endswith("synthesis is off")
-    rec = explore._cost_task("int4", "wa", 64, False)
+    [rec] = explore._cost_task((("int4", "wa"),), 64, False)
     assert rec["source"] == "model" and rec["luts"] > 0
+
+
+def test_cost_task_prices_formats_sharing_a_unit_once_with_their_own_keys():
+    fixed = "ap_fixed<4,1,AP_RND_CONV,AP_SAT>"
+    recs = explore._cost_task((("int4", "wa"), (fixed, "wa")), 64, False)
+    alone = [explore._cost_task(((w, "wa"),), 64, False)[0] for w in ("int4", fixed)]
+    assert recs == alone
+    assert [r["key"] for r in recs] == [f"int4|wa|64|model", f"{fixed}|wa|64|model"]
 
 
 def test_small_exploration_end_to_end_chooses_on_validation_and_reports_test(tmp_path):
@@ -157,7 +170,10 @@ def test_small_exploration_end_to_end_chooses_on_validation_and_reports_test(tmp
 def test_rerun_is_refused_resume_recomputes_nothing_and_a_foreign_store_is_refused(tmp_path, capsys, monkeypatch):
     out = str(tmp_path / "out")
     assert main(["explore", "--out", out] + _SMALL_ARGV) == 0
+    untimed = lambda text: [line for line in text.splitlines() if not line.startswith("wall time ")]
     first = capsys.readouterr().out
+    assert re.search(r"^wall time (\d+ min )?\d+ s \(\d+ CPU seconds in this process and its workers, load average "
+                     r"\d+\.\d\)$", first.splitlines()[-1]), first
     assert main(["explore", "--out", out] + _SMALL_ARGV) == 2
     assert capsys.readouterr().err == (f"numfmt explore: {os.path.join(out, explore.STORE)} already holds 8 results "
                                        "of this exploration; --resume continues it, --overwrite discards them, or "
@@ -165,7 +181,7 @@ def test_rerun_is_refused_resume_recomputes_nothing_and_a_foreign_store_is_refus
     monkeypatch.setattr(explore, "_point_task", lambda *a: pytest.fail("recomputed"))
     monkeypatch.setattr(explore, "_cost_task", lambda *a: pytest.fail("recomputed"))
     assert main(["explore", "--out", out, "--resume"] + _SMALL_ARGV) == 0
-    assert capsys.readouterr().out == first
+    assert untimed(capsys.readouterr().out) == untimed(first)
     assert main(["explore", "--out", out, "--resume", "--budget", "40"] + _SMALL_ARGV) == 0     # only the front moves
     rows = json.loads((tmp_path / "out" / "points.json").read_text())
     assert [r["weight"] for r in rows if r["front"]] == ["int4"] and rows[0]["luts"] <= 40
@@ -244,3 +260,94 @@ def test_dask_local_cluster_gives_the_records_of_the_local_run(tmp_path):
     assert local.front.tolist() == remote.front.tolist()
     assert (tmp_path / "local" / "points.json").read_text() == (tmp_path / "dask" / "points.json").read_text()
     assert _same(results.read(tmp_path / "local" / explore.STORE)[1], results.read(tmp_path / "dask" / explore.STORE)[1])
+
+
+def test_whole_accelerator_luts_follow_the_folding(tmp_path):
+    """LUTs (accel.) = Σ pe·simd over the layers × LUTs per lane, pe and simd cut to divisors."""
+    assert explore.folding(nn.digits_mlp(), (3, 5)) == {"dense0": (2, 4), "dense2": (2, 4), "dense4": (2, 4)}
+    assert explore.folding(nn.digits_mlp(), (1, 1)) == {"dense0": (1, 1), "dense2": (1, 1), "dense4": (1, 1)}
+    assert explore.folding(nn.digits_mlp(), (64, 64)) == {"dense0": (64, 64), "dense2": (32, 64),
+                                                         "dense4": (10, 32)}
+    for fold, lanes in (((2, 8), 16 + 16 + 16), ((3, 5), 8 + 8 + 8)):
+        out = tmp_path / f"f{fold[0]}"
+        argv = _SMALL_ARGV if fold == explore.DEFAULT_FOLD else _SMALL_ARGV + ["--fold", f"{fold[0]},{fold[1]}"]
+        assert main(["explore", "--out", str(out)] + argv) == 0
+        rows = json.loads((out / "points.json").read_text())
+        priced = [r for r in rows if not math.isnan(r["luts"])]
+        assert priced and all(r["acc_luts"] == lanes * r["luts"] for r in priced)
+        assert f"{lanes} MAC lanes × LUTs per lane" in (out / "summary.md").read_text()
+        assert "LUTs (accel.)" in (out / "index.html").read_text()
+
+
+@pytest.mark.slow
+def test_verify_full_checks_each_buildable_front_accelerator_and_names_the_others(tmp_path, monkeypatch):
+    from numfmt.hw.accel import Accelerator
+    from numfmt.hw.emit import verilog
+    opts = dict(families=("int", "mx"), bits=(4,), modes=("wa",), methods=("rtn",), synth=False,
+                verify="full", images=5, workers=1, vectors=500)
+    res = explore.explore(explore.Options(out=str(tmp_path / "ok"), **opts))
+    rows = {r["weight"]: r for r, f in zip(res.records, res.front) if f}
+    assert set(rows) == {"int4", "mxfp4"}
+    for name, r in rows.items():
+        report = json.loads((tmp_path / "ok" / r["accel_verification"]).read_text())
+        if name == "int4":                     # the generator builds integer W=A points
+            assert r["accel_verified"] == "yes, 5 images" and report["passed"] and report["images"] == 5
+            assert report["cycles_per_image"]["measured"] == [report["cycles_per_image"]["model"]]
+            wl = explore._workload(explore.Options())
+            q = nn.quantize(wl.graph, sweep.Point("int4", "int4").qconfig(), wl.x_fit)
+            acc = Accelerator(q, explore.folding(wl.graph))
+            assert (tmp_path / "ok" / r["accel_verilog"]).read_text() == verilog(acc)
+        else:                                  # and says why it cannot build the others
+            assert r["accel_verified"].startswith("cannot build: node 'dense0': block (MX) activations")
+            assert not report["built"] and "accel_verilog" not in r
+    html = (tmp_path / "ok" / "index.html").read_text()
+    assert "yes, 5 images" in html and "cannot build: " in html
+    # a model that differs from the RTL in one logit is caught
+    real = Accelerator.model
+    def off_by_one(self, inputs):
+        out = real(self, inputs)
+        out["y3"] = out["y3"] ^ 1
+        return out
+    monkeypatch.setattr(Accelerator, "model", off_by_one)
+    bad = explore.explore(explore.Options(out=str(tmp_path / "bad"), **opts))
+    row = next(r for r, f in zip(bad.records, bad.front) if f and r["weight"] == "int4")
+    assert row["accel_verified"].startswith("MISMATCH: ")
+
+
+@pytest.mark.slow
+def test_a_target_without_calibration_is_priced_by_yosys_for_that_target(tmp_path):
+    from numfmt.hw.cost import synth
+    assert not explore.calibrated("ecp5")
+    res = explore.explore(explore.Options(out=str(tmp_path / "out"), families=("int",), bits=(4,), modes=("wa",),
+                                          methods=("rtn",), verify="none", workers=1, target="ecp5"))
+    [row] = res.records
+    unit, _ = explore.unit_of("int4", "wa", 64)
+    want = synth.synthesize(unit, target="ecp5", options=("-nodsp",), place=False)
+    assert row["cost_source"] == "yosys" and row["luts"] == want.luts and row["synth_luts"] == want.luts
+    assert row["note"] == ""
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "the cost model has no ecp5 calibration, so every unit is priced by Yosys synthesis" in summary
+    header, _ = results.read(tmp_path / "out" / explore.STORE)
+    assert header["identity"]["cost"] == "ecp5 -nodsp, LUTs per MAC lane, fan-in 64"
+
+
+def test_mxint8_is_priced_by_the_blockdot_model_of_its_integer_codes():
+    from numfmt.hw.cost import model
+    unit, lanes = explore.unit_of("mxint8", "wa", 64)
+    twin = explore._integer_twin(unit)
+    mx = nf.parse("mxint8")
+    assert twin.a_fmt == twin.b_fmt == nf.BlockFormat(element=nf.IntFormat(8), block=mx.block, scale=mx.scale)
+    assert isinstance(unit.a_fmt.element, nf.FixedFormat) and unit.a_fmt.element.width == 8
+    with pytest.raises(ValueError, match="BlockDot model's calibrated domain"):
+        model.estimate(unit)
+    [rec] = explore._cost_task((("mxint8", "wa"),), 64, False)
+    assert rec["source"] == "model" and rec["luts"] == model.estimate(twin).luts / lanes == model.estimate(twin).luts / 32
+    assert rec["unit"] == unit.name and rec["note"].startswith("priced as the BlockDot of int8 elements")
+    assert explore._integer_twin(explore.unit_of("mxfp4", "wa", 64)[0]) is None
+    assert explore._integer_twin(explore.unit_of("int8", "wa", 64)[0]) is None
+
+
+@pytest.mark.parametrize("fold", [(0, 8), (2,), "2,8", (2.0, 8), (True, 8)])
+def test_folding_refuses_a_bad_fold(fold):
+    with pytest.raises(ValueError, match=r"fold must be two integers ≥ 1 \(pe, simd\), not "):
+        explore.folding(nn.digits_mlp(), fold)

@@ -114,3 +114,22 @@ def test_page_loads_in_headless_chromium(tmp_path):
     run = subprocess.run(browser + [f"--screenshot={shot}", "--window-size=1200,1400", url],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and shot.read_bytes()[:4] == b"\x89PNG", run.stderr[-2000:]
+
+
+def test_accelerator_columns_and_links(tmp_path):
+    recs = _recs()
+    recs[0].update(acc_luts=1920, accel_verified="yes, 20 images", accel_verilog="accel/int4/acc.v",
+                   accel_verification="accel/int4/verification.json")
+    recs[1].update(acc_luts=3360, accel_verified="cannot build: node 'dense0': weights must be integers")
+    paths = report.write(tmp_path, recs, title="t", front=[True, True, False, False], xlabel="LUTs per MAC lane")
+    page = _Tables()
+    page.feed(paths["html"].read_text())
+    head, *rows = page.tables["front"]
+    cols = {h: k for k, h in enumerate(head)}
+    assert {"LUTs (accel.)", "accelerator", "accel. Verilog", "accel. verification"} <= set(cols)
+    assert [r[cols["LUTs (accel.)"]] for r in rows] == ["1920", "3360"]
+    assert [r[cols["accelerator"]] for r in rows] == ["yes, 20 images",
+                                                       "cannot build: node 'dense0': weights must be integers"]
+    assert "accel/int4/acc.v" in page.links and "accel/int4/verification.json" in page.links
+    md = paths["markdown"].read_text()
+    assert "| accelerator |" in md and "accel/int4/acc.v" not in md      # links only in the HTML
