@@ -146,7 +146,7 @@ def test_int8_model_against_python(w, a, n, g, sym):
     assert unit.denominator == (254 if sym else 127) and unit.latency == unit.cycles
 
 
-@pytest.mark.parametrize("w, a, n, g, sym", [(I(2), I(4), 2, 2, False),
+@pytest.mark.parametrize("w, a, n, g, sym", [pytest.param(I(2), I(4), 2, 2, False, marks=pytest.mark.slow),
                                              pytest.param(I(2), I(4), 2, 2, True, marks=pytest.mark.slow),
                                              *(pytest.param(*c, sym, marks=pytest.mark.exhaustive)
                                                for c in [(U(2), I(3), 3, 2), (I(1), U(3), 4, 2)]

@@ -156,8 +156,14 @@ class float_acc {
   public:
     explicit float_acc(code_t init = 0) : reg_(init) {}
 
-    // reg = R(reg + x), the exact sum rounded once.
-    void add(const exact_value& x) { reg_ = encode<F>(numfmt::add(decode<F>(reg_), x, R), R); }
+    // reg = R(reg + x), the exact sum rounded once. A NaN that an addition yields (a NaN term or
+    // register, inf + -inf) is +NaN, as numfmt's FloatAccumulator and the RTL MAC make it
+    // (docs/arithmetic.md, "Non-finite values"); a finite sum rounded to NaN keeps its sign.
+    void add(const exact_value& x) {
+        exact_value s = numfmt::add(decode<F>(reg_), x, R);
+        if (s.cls == fclass::nan) s = make_special(false, fclass::nan);
+        reg_ = encode<F>(s, R);
+    }
 
     // reg = R(reg + decode(a) * decode(b)): the exact product, one rounding per addition.
     template <class FA, class FB>
