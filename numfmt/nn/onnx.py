@@ -76,6 +76,17 @@ def _readonly(a, dtype):
 
 
 # -- formats ------------------------------------------------------------------------
+def _positive_scales(name: str, value) -> np.ndarray:
+    """``value`` as a float64 array of positive finite scales, else an error naming ``name``."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a real array, not dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not (np.isfinite(arr) & (arr > 0)).all():
+        raise ValueError(f"{name} must be positive and finite, not {arr.tolist()!r}")
+    return arr
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class TensorFormat:
     """The integer quantization of one tensor: a QONNX ``Quant``, ``BipolarQuant`` or ``Trunc``.
@@ -144,12 +155,7 @@ class TensorFormat:
         rounding = Rounding.parse(self.rounding, field="rounding")
         if rounding is Rounding.STOCHASTIC:
             raise ValueError("rounding must be a deterministic mode, not 'stochastic'")
-        scale = np.asarray(self.scale)
-        if scale.dtype.kind not in "iuf":
-            raise TypeError(f"scale must be a real array, not dtype {scale.dtype}")
-        scale = scale.astype(np.float64)
-        if not (np.isfinite(scale) & (scale > 0)).all():
-            raise ValueError(f"scale must be positive and finite, not {scale.tolist()!r}")
+        scale = _positive_scales("scale", self.scale)
         zp = np.asarray(self.zero_point)
         if zp.dtype.kind not in "iuf":
             raise TypeError(f"zero_point must be a real array, not dtype {zp.dtype}")
@@ -176,12 +182,7 @@ class TensorFormat:
 
     def _init_trunc(self, zp_int):
         """Check ``in_scale`` and compute ``T = round(log2(scale / in_scale))`` exactly, per element."""
-        s_in = np.asarray(self.in_scale)
-        if s_in.dtype.kind not in "iuf":
-            raise TypeError(f"in_scale must be a real array, not dtype {s_in.dtype}")
-        s_in = s_in.astype(np.float64)
-        if not (np.isfinite(s_in) & (s_in > 0)).all():
-            raise ValueError(f"in_scale must be positive and finite, not {s_in.tolist()!r}")
+        s_in = _positive_scales("in_scale", self.in_scale)
         if self.bipolar or (zp_int != 0).any():
             raise ValueError(f"a Trunc TensorFormat (in_scale given) needs zero_point 0 and bipolar=False, not "
                              f"zero_point={zp_int.tolist()!r}, bipolar={self.bipolar}")
