@@ -45,6 +45,7 @@ import math
 import multiprocessing
 import os
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -467,6 +468,33 @@ def _warm():
     return os.getpid()
 
 
+def _compile_ahead(wl, samples, stop) -> None:
+    """Run the point tasks of ``samples`` here (in the parent), discarding their records, and
+    round with the modes the PTQ methods use (nearest even, floor and ceil; short and long
+    arrays take different kernels) in each sample's weight format.
+
+    Numba compiles the kernels the points need (about half a minute on a cold cache) and
+    writes them to its disk cache; the local workers, busy with the cost tasks meanwhile, then
+    load them instead of each compiling the same kernels at the same time. Only a warm-up: a
+    point that fails here fails again, and is reported, in its own task. ``stop`` (an Event)
+    ends it before the next sample.
+    """
+    x = np.linspace(-2.0, 2.0, 4096)
+    try:
+        with nf.threads(1):
+            for p in samples:
+                if stop.is_set():
+                    return
+                _point_task(wl, (p,))
+                fmt = nf.parse(p.weight)
+                element = fmt.element if isinstance(fmt, nf.BlockFormat) else fmt
+                for rounding in ("rne", "floor", "ceil"):
+                    for v in (x[:8], x):
+                        element.quantize(v, rounding=rounding)
+    except Exception:                       # noqa: BLE001 - see above
+        pass
+
+
 def _accel_key(p, images, fold, seed) -> list:
     return [*p.key, images, "_".join(f"{pe}x{simd}" for pe, simd in fold.values()), seed]
 
@@ -540,8 +568,9 @@ class _Runner:
     """Runs tasks ``(fn, args)`` on local processes (or in this one with one worker) or on Dask;
     :meth:`run` yields results as they complete."""
 
-    def __init__(self, opts, wl):
-        self.wl, self.client, self.pool = wl, None, None
+    def __init__(self, opts, wl, warm=()):
+        self.wl, self.client, self.pool, self.warm, self.warming = wl, None, None, tuple(warm), None
+        self.stop_warming = threading.Event()
         if opts.scheduler is not None:
             try:
                 from distributed import Client
@@ -571,6 +600,10 @@ class _Runner:
             if self.pool is None:                # started at the first task: a resumed run may need none
                 self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                                    initializer=_init_worker, initargs=(self.wl,))
+                if self.warm:                    # the workers start with the cost tasks meanwhile
+                    self.warming = threading.Thread(target=_compile_ahead, daemon=True,
+                                                    args=(self.wl, self.warm, self.stop_warming))
+                    self.warming.start()
             futures = {(self.pool.submit(_local_task, fn.__name__, *args) if _with_workload(fn)
                         else self.pool.submit(fn, *args)): i for i, (fn, args) in enumerate(tasks)}
             try:
@@ -584,6 +617,9 @@ class _Runner:
                 yield i, (fn(self.wl, *args) if _with_workload(fn) else fn(*args))
 
     def close(self):
+        if self.warming is not None:
+            self.stop_warming.set()
+            self.warming.join()
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
         if self.client is not None:
@@ -733,7 +769,11 @@ def explore(options: Options, *, progress=None) -> Result:
         slow = {"adaround": 0, "gptq": 1}
         point_tasks = [(_point_task, (tuple(group),))
                        for group in sorted(by_format.values(), key=lambda g: slow.get(g[0].method, 2))]
-        runner = _Runner(opts, wl)
+        # one cheap point per family to run is compiled ahead in this process (see _compile_ahead)
+        warm = {}
+        for _, (group,) in sorted(point_tasks, key=lambda t: t[1][0][0].method != "rtn"):
+            warm.setdefault(sweep.family_of(group[0].weight), group[0])
+        runner = _Runner(opts, wl, warm.values())
         for rec in _run_phase(runner, cost_tasks + point_tasks, store, progress):
             have[(rec["kind"], json.dumps(rec["key"]))] = rec
         points = {tuple(r["key"]): r for (kind, _), r in have.items() if kind == "point"}
@@ -758,11 +798,14 @@ def explore(options: Options, *, progress=None) -> Result:
         if opts.verify == "full":
             for r in front_rows:
                 accel[r["label"]] = point_of[(r["weight"], "wa" if r["mode"] == "W=A" else "w", r["method"])]
-        to_verify = {}                              # one simulator build per unit class and latency
+        # one simulator build per unit class and latency; a block dot product (a wide datapath whose
+        # C++ compile is the longest task of the run) builds alone, so that two of them compile at once
+        to_verify = {}
         for name, spec in specs.items():
             if opts.verify != "none" and missing("verify", _verify_key(name, opts.vectors, opts.seed)):
                 unit, _ = unit_of(*spec)
-                to_verify.setdefault((type(unit).__name__, unit.latency), []).append(spec)
+                group = name if sweep.family_of(spec[0]) == "mx" else (type(unit).__name__, unit.latency)
+                to_verify.setdefault(group, []).append(spec)
         # the simulator builds first (the longest tasks), then the syntheses
         later = [(_verify_task, (tuple(group), opts.vectors, opts.seed)) for group in to_verify.values()]
         # each front unit's Verilog once (rows sharing a unit share it), generated on the workers
