@@ -468,23 +468,20 @@ def _warm():
     return os.getpid()
 
 
-def _compile_ahead(wl, samples, stop) -> None:
+def _compile_ahead(wl, samples) -> None:
     """Run the point tasks of ``samples`` here (in the parent), discarding their records, and
     round with the modes the PTQ methods use (nearest even, floor and ceil; short and long
     arrays take different kernels) in each sample's weight format.
 
     Numba compiles the kernels the points need (about half a minute on a cold cache) and
-    writes them to its disk cache; the local workers, busy with the cost tasks meanwhile, then
-    load them instead of each compiling the same kernels at the same time. Only a warm-up: a
-    point that fails here fails again, and is reported, in its own task. ``stop`` (an Event)
-    ends it before the next sample.
+    writes them to its disk cache, before the local workers start; they load them instead of
+    each compiling the same kernels at the same time. Only a warm-up: a point that fails here
+    fails again, and is reported, in its own task.
     """
     x = np.linspace(-2.0, 2.0, 4096)
     try:
         with nf.threads(1):
             for p in samples:
-                if stop.is_set():
-                    return
                 _point_task(wl, (p,))
                 fmt = nf.parse(p.weight)
                 element = fmt.element if isinstance(fmt, nf.BlockFormat) else fmt
@@ -569,8 +566,7 @@ class _Runner:
     :meth:`run` yields results as they complete."""
 
     def __init__(self, opts, wl, warm=()):
-        self.wl, self.client, self.pool, self.warm, self.warming = wl, None, None, tuple(warm), None
-        self.stop_warming = threading.Event()
+        self.wl, self.client, self.pool, self.warm = wl, None, None, tuple(warm)
         if opts.scheduler is not None:
             try:
                 from distributed import Client
@@ -598,12 +594,9 @@ class _Runner:
                 yield futures[f], f.result()
         elif self.workers > 1 and tasks:
             if self.pool is None:                # started at the first task: a resumed run may need none
+                _compile_ahead(self.wl, self.warm)
                 self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                                    initializer=_init_worker, initargs=(self.wl,))
-                if self.warm:                    # the workers start with the cost tasks meanwhile
-                    self.warming = threading.Thread(target=_compile_ahead, daemon=True,
-                                                    args=(self.wl, self.warm, self.stop_warming))
-                    self.warming.start()
             futures = {(self.pool.submit(_local_task, fn.__name__, *args) if _with_workload(fn)
                         else self.pool.submit(fn, *args)): i for i, (fn, args) in enumerate(tasks)}
             try:
@@ -617,9 +610,6 @@ class _Runner:
                 yield i, (fn(self.wl, *args) if _with_workload(fn) else fn(*args))
 
     def close(self):
-        if self.warming is not None:
-            self.stop_warming.set()
-            self.warming.join()
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
         if self.client is not None:
@@ -774,7 +764,13 @@ def explore(options: Options, *, progress=None) -> Result:
         for _, (group,) in sorted(point_tasks, key=lambda t: t[1][0][0].method != "rtn"):
             warm.setdefault(sweep.family_of(group[0].weight), group[0])
         runner = _Runner(opts, wl, warm.values())
-        for rec in _run_phase(runner, cost_tasks + point_tasks, store, progress):
+        if opts.synth or not calibrated(opts.target):
+            # YoWASP compiles Yosys on its first run (80 CPU seconds; cached): once, here, beside
+            # the Numba warm-up, not in each worker at its first synthesis (they wait for it)
+            from numfmt.hw.cost import synth
+            preparing = threading.Thread(target=synth.prepare, args=("yosys",), daemon=True)
+            preparing.start()
+        for rec in _run_phase(runner, point_tasks + cost_tasks, store, progress):
             have[(rec["kind"], json.dumps(rec["key"]))] = rec
         points = {tuple(r["key"]): r for (kind, _), r in have.items() if kind == "point"}
         costs = {(r["weight"], r["mode"]): r for (kind, key), r in have.items()

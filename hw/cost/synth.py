@@ -399,6 +399,49 @@ def _cache_put(root: Path, job: SynthJob, result: SynthResult) -> None:
 
 
 # -- running the tools --------------------------------------------------------------------
+_VERSION_FLAG = {"yosys": "-V", "nextpnr-ecp5": "--version"}
+_PREPARED: set = set()
+
+
+def prepare(tool: str = "yosys") -> None:
+    """Have YoWASP compile ``tool`` to machine code now, once for all processes on this machine.
+
+    YoWASP compiles a tool's WebAssembly on its first run (about 80 CPU seconds for Yosys)
+    and caches the machine code (``$YOWASP_CACHE_DIR``, default the user cache directory);
+    processes that start synthesizing at once would each compile it. Here that first run (a
+    version query) happens under a lock file beside YoWASP's cache: one process compiles, the
+    others wait and then load the cached code. Every tool run calls this first; after the
+    first call in a process it costs nothing.
+
+    >>> prepare("yosys")
+    """
+    if tool not in _TOOLS:
+        raise ValueError(f"tool must be one of {', '.join(sorted(_TOOLS))}, not {tool!r}")
+    if tool in _PREPARED:
+        return
+    _, module, function = _TOOLS[tool]
+    argv = [sys.executable, "-c", f"import sys, {module}; sys.exit({module}.{function}(sys.argv[1:]))",
+            _VERSION_FLAG[tool]]
+    try:
+        import fcntl
+
+        import platformdirs
+    except ImportError:                     # pragma: no cover - no flock (Windows) or no YoWASP: run unlocked
+        fcntl = None
+    lock = None
+    if fcntl is not None:
+        root = Path(os.environ.get("YOWASP_CACHE_DIR") or platformdirs.user_cache_dir("YoWASP", appauthor=False))
+        root.mkdir(parents=True, exist_ok=True)
+        lock = open(root / f"numfmt-{tool}.lock", "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    try:    # a failure here is the real run's to report, with its log
+        subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finally:
+        if lock is not None:
+            lock.close()                    # releases the lock
+    _PREPARED.add(tool)
+
+
 def _tail(text: str, n: int = _TAIL_LINES) -> list[str]:
     return [line for line in text.splitlines() if line.strip()][-n:]
 
@@ -406,6 +449,7 @@ def _tail(text: str, n: int = _TAIL_LINES) -> list[str]:
 def _run_tool(tool: str, args: list[str], cwd: Path, log: str, timeout: float | None) -> None:
     """Run ``yowasp-<tool> args`` in ``cwd`` (a child Python process); SynthesisError with the
     last lines of ``cwd/log`` (and of its output) when it fails."""
+    prepare(tool)
     _, module, function = _TOOLS[tool]
     command = f"yowasp-{tool} {shlex.join(args)}"
     argv = [sys.executable, "-c", f"import sys, {module}; sys.exit({module}.{function}(sys.argv[1:]))", *args]

