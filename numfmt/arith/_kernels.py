@@ -18,7 +18,7 @@ import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
 
-from .._kernels._core import FLOOR, FINITE, bit_length, unpack_float
+from .._kernels._core import FLOOR, FINITE, RNE, bit_length, unpack_float
 from .._kernels import floating as _fk
 
 _jit = numba.njit(cache=True, nogil=True)
@@ -213,6 +213,60 @@ def decode_one(c, p):
     return -v if neg else v
 
 
+@_inline
+def nearest_even_fast(s, emin, man):
+    """``s`` (finite, nonzero) rounded to nearest even on the grid of a format with ``man``
+    fraction bits and smallest normal exponent ``emin`` (subnormals below it): ``(s + C) - C``
+    with ``C = 1.5·2**(q+52)`` and ``2**q`` the format's quantum at ``s`` (see
+    :func:`round_to_format`, which says when the result is the format's rounding)."""
+    e = ((f64_bits(s) & _MAG) >> 52) - 1023
+    q = max(e, emin) - man
+    c = bits_f64(((q + 52 + 1023) << 52) | (np.int64(1) << 51))
+    return (s + c) - c
+
+
+@_inline
+def fast_range(p):
+    """``(ok, top)`` for :func:`nearest_even_fast` in the format ``p``: ``ok`` when its grid
+    constants stay in float64's range, and ``top = 2**E``, ``E`` the exponent of the format's
+    second-highest exponent field (results at or above it go to the encoder: overflow)."""
+    top_exp = (np.int64(1) << p[_fk.P_EXP]) - 2 - p[_fk.P_BIAS]
+    ok = top_exp - p[_fk.P_MAN] <= 960 and p[_fk.P_EMIN] >= -1022 and top_exp <= 1023
+    return ok, bits_f64((min(max(top_exp, -1022), 1023) + 1023) << 52)
+
+
+@_inline
+def round_to_format(s, p, mode, fast32):
+    """``R(s)``: a float64 ``s`` that is exact, or rounded to odd at 53 bits, rounded once to
+    the format ``p`` (at most 32 significant bits) in ``mode``; the value, as a float64.
+
+    The common case — round to nearest even, a nonzero result below the format's two top
+    exponent fields, a normal or (with subnormals) subnormal result — is the float64 addition
+    of a constant ``C = 1.5·2**(q+52)`` that puts the format's quantum ``2**q`` at ``s``
+    in the last place: ``(s + C) - C`` rounds ``s`` to a multiple of ``2**q`` to nearest
+    even in one hardware rounding (``|s| < 2**(q+51)``, so ``s + C`` stays in C's binade). A
+    round to odd at 53 bits leaves at least two bits below the format's last place, so that
+    second rounding is the correct single one. Anything else (zero, overflow, flush to zero,
+    other modes, non-finite values) is the float encoder's: ``decode(encode(s))``.
+    """
+    if fast32:
+        return np.float64(np.float32(s))
+    if mode == RNE and s == s and s != 0.0:
+        ok, top = fast_range(p)
+        emin = p[_fk.P_EMIN]
+        if ok and abs(s) < top and (p[_fk.P_FTZ] == 0 or abs(s) >= bits_f64((emin + 1023) << 52)):
+            r = nearest_even_fast(s, emin, p[_fk.P_MAN])
+            if r != 0.0 and abs(r) < top:
+                return r
+    return _round_by_encoder(s, p, mode)
+
+
+@_jit
+def _round_by_encoder(s, p, mode):
+    """``decode(encode(s))`` in the format ``p``: :func:`round_to_format` outside its fast case."""
+    return decode_one(_fk.encode_one(f64_bits(s), 11, 52, p, mode, np.int64(0), 32, False), p)
+
+
 @_jit
 def round_exact_sum(s, x, y, p, mode, fast32):
     """``R(s)`` for ``s = x + y`` computed exactly in float64 (see :func:`add_round`)."""
@@ -220,9 +274,7 @@ def round_exact_sum(s, x, y, p, mode, fast32):
         s = -0.0        # IEEE 754 §6.3: an exact zero sum is -0 under roundTowardNegative
     elif s != s:
         s = np.nan      # a NaN addend or inf - inf: the positive NaN, whatever the CPU made
-    if fast32:
-        return np.float64(np.float32(s))
-    return decode_one(_fk.encode_one(f64_bits(s), 11, 52, p, mode, np.int64(0), 32, False), p)
+    return round_to_format(s, p, mode, fast32)
 
 
 @_jit
@@ -260,9 +312,7 @@ def add_round(x, y, p, mode, fast32):
         else:
             mag = (mag - 1) | 1
         s = bits_f64((b & _SIGN) | mag)
-    if fast32:
-        return np.float64(np.float32(s))
-    return decode_one(_fk.encode_one(f64_bits(s), 11, 52, p, mode, np.int64(0), 32, False), p)
+    return round_to_format(s, p, mode, fast32)
 
 
 def float_matmul(mode: int, fast32: bool):
@@ -315,6 +365,17 @@ def _make_float_matmul(fast32):
 _BLOCK = 8
 
 
+@_inline
+def _fast_step(s, emin, man, top, low, negzero):
+    """``(R(s), fine)`` for an exact float64 sum ``s`` in round to nearest even, ``fine`` when
+    that is the format's rounding (see ``fast_range``); an exact zero keeps the IEEE sign the
+    float64 addition gave it, when the format has a negative zero."""
+    if s == 0.0:
+        return s, negzero or f64_bits(s) >= 0
+    r = nearest_even_fast(s, emin, man)
+    return r, abs(r) < top and r != 0.0 and abs(s) >= low
+
+
 def float_matmul_exact_adds(mode: int, fast32: bool):
     """Sequential order when every ``acc + product`` is exact in float64 (caller's proof).
 
@@ -331,19 +392,35 @@ def _make_float_matmul_exact_adds(fast32):
         m, n = A.shape
         q = B.shape[1]
         acc = np.empty(_BLOCK, dtype=np.float64)
+        ok, top = fast_range(p)
+        fast = mode == RNE and not fast32 and ok
+        # round to nearest even by nearest_even_fast where that is the format's rounding (see
+        # round_to_format); a block of outputs where some sum is not (a zero of the wrong sign,
+        # overflow, flush to zero) is computed again by the encoder
+        emin, man, negzero = p[_fk.P_EMIN], p[_fk.P_MAN], p[_fk.P_ZERO_NEG] != 0
+        low = bits_f64((emin + 1023) << 52) if p[_fk.P_FTZ] != 0 else 0.0
         for i in range(m):
             for j0 in range(0, q, _BLOCK):
                 w = min(_BLOCK, q - j0)
-                if w == _BLOCK:
-                    for jj in range(_BLOCK):
+                good = fast
+                if fast:
+                    for jj in range(w):
                         acc[jj] = init[i, j0 + jj]
-                    for k in range(n):
-                        a = A[i, k]
-                        for jj in range(_BLOCK):
-                            x = acc[jj]
-                            y = a * B[k, j0 + jj]
-                            acc[jj] = round_exact_sum(x + y, x, y, p, mode, fast32)
-                else:
+                    if w == _BLOCK:             # a constant trip count: unrolled, in registers
+                        for k in range(n):
+                            a = A[i, k]
+                            for jj in range(_BLOCK):
+                                r, fine = _fast_step(acc[jj] + a * B[k, j0 + jj], emin, man, top, low, negzero)
+                                acc[jj] = r
+                                good &= fine
+                    else:
+                        for k in range(n):
+                            a = A[i, k]
+                            for jj in range(w):
+                                r, fine = _fast_step(acc[jj] + a * B[k, j0 + jj], emin, man, top, low, negzero)
+                                acc[jj] = r
+                                good &= fine
+                if not good:
                     for jj in range(w):
                         acc[jj] = init[i, j0 + jj]
                     for k in range(n):

@@ -14,6 +14,7 @@ import sys
 import zlib
 from fractions import Fraction
 
+import numba
 import numpy as np
 import pytest
 
@@ -110,6 +111,58 @@ def test_float_accumulator_modes(mode, fmt, order):
     got = dot(a, b, acc)
     want = R.ref_dot(a, b, acc)
     assert R.same(got, want), f"{got!r} != {want!r}"
+
+
+@numba.njit(cache=False)
+def _round_each(x, p, mode):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = K.round_to_format(x[i], p, mode, False)
+    return out
+
+
+@pytest.mark.parametrize("fmt", [E4M3, E5M2, BF16, FP16, SMALL_ACC, F["e4m3fnuz"], F["e4m3b11fnuz"],
+                                 nf.FloatFormat(3, 2, subnormals=False),
+                                 nf.FloatFormat(5, 2, specials="fn", subnormals=False)], ids=str)
+def test_register_rounding_equals_the_encoder(fmt):
+    """The register's rounding (round to nearest even: a float64 addition of a constant where
+    it applies) equals ``fmt.quantize`` at every value of the format, every midpoint between
+    neighbours, one float64 step either side of each, and beyond the range."""
+    v = fmt.values()
+    v = np.unique(v[np.isfinite(v)])
+    top = v.max()
+    pts = np.concatenate([v, (v[:-1] + v[1:]) / 2, top * np.array([1.0625, 1.125, 1.25, 1.5, 2.0, 2.0 ** 40]),
+                          -top * np.array([1.0625, 1.5, 2.0]), v[v != 0] * 2.0 ** -40])
+    x = np.concatenate([pts, np.nextafter(pts, np.inf), np.nextafter(pts, -np.inf)])
+    for mode in (Rounding.NEAREST_EVEN, Rounding.TOWARD_ZERO):
+        got = _round_each(x, fmt._kernel_params(), mode.code)
+        want = fmt.quantize(x, mode)
+        same = ((got == want) & (np.signbit(got) == np.signbit(want))) | (np.isnan(got) & np.isnan(want))
+        bad = np.flatnonzero(~same)
+        assert bad.size == 0, f"{fmt} {mode}: x = {x[bad[0]]!r}: got {got[bad[0]]!r}, want {want[bad[0]]!r}"
+
+
+@pytest.mark.parametrize("fmt", [E4M3, F["e4m3fnuz"], F["e4m3b11fnuz"], SMALL_ACC, FP16, BF16,
+                                 nf.FloatFormat(3, 2, subnormals=False)], ids=str)
+def test_nearest_even_register_at_its_edges(fmt):
+    """Sequential sums into a round-to-nearest-even register whose running values cross zero,
+    the subnormals (or the flush-to-zero gap) and the top binade up to overflow: every
+    result equals the Fraction reference (the exact-addition loop's fast rounding included)."""
+    seed = zlib.crc32(str(fmt).encode())
+    rng = np.random.default_rng(seed)
+    n, top, tiny = 40, float(fmt.max), float(fmt.smallest_subnormal if fmt.subnormals else fmt.smallest_normal)
+    A = _sample(E2M1, (6, n), rng)                        # |a| <= 6
+    B = _sample(E4M3, (n, 8), rng)                        # 2**-9 <= |b| <= 448
+    B[:, :3] *= 2.0 ** (math.floor(math.log2(top)) - 9)   # sums reach the top binade and overflow
+    B[:, 3:6] *= 2.0 ** (math.log2(tiny) + 8)             # sums among the subnormals / the flush-to-zero gap
+    A[0] = np.where(np.arange(n) % 2 == 0, 1.0, -1.0) * np.abs(A[0])     # cancellation
+    A[5, :], A[5, -1], B[-1, 7] = 0.0, -1.0, tiny / 4          # a last sum rounding to -0
+    acc = FloatAccumulator(fmt)
+    C = matmul(A, B, acc)
+    for i in range(A.shape[0]):
+        for j in range(B.shape[1]):
+            want = R.ref_dot(A[i], B[:, j], acc)
+            assert R.same(C[i, j], want), f"seed {seed}: C[{i}, {j}] = {C[i, j]!r}, reference {want!r} ({acc})"
 
 
 def test_two_kernels_agree():
