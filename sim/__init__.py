@@ -7,7 +7,8 @@ output code with the unit's numfmt model; :func:`lint` runs ``verilator --lint-o
 fields' Formats. See docs/verification.md.
 
 The names are imported on first use, so that the simulator process, which imports
-the testbench module ``sim._bench``, does not pay for NumPy, Amaranth or numfmt.
+the testbench ``sim/_bench.py`` (as the top-level module ``_bench``: see
+``sim._runner.BENCH_MODULE``), does not pay for NumPy, Amaranth or numfmt.
 """
 
 import importlib

@@ -5,7 +5,8 @@ The pieces, in the order they run (cocotb's matrix-multiplier example split):
 
 * **vectors** — :func:`numfmt.sim.vectors.generate` (or the caller's dict);
 * **model** — ``unit.model`` (numfmt), laned by :class:`numfmt.hw.rtl.Lanes`;
-* **driver / monitor** — :mod:`numfmt.sim._bench`, inside the simulator, with seeded idle
+* **driver / monitor** — :mod:`numfmt.sim._bench` (loaded as the top-level module ``_bench``,
+  so that the simulator's Python does not import numfmt), inside the simulator, with seeded idle
   cycles and back-pressure;
 * **checker** — :class:`Checker`, here: unpacks the observed payloads and compares
   codes exactly. There is no NaN leniency: a NaN code must be *the* code the model
@@ -525,8 +526,8 @@ def _run(unit, members, *, model, seed, simulator, idle, backpressure, build_dir
             (tdir / "params.json").write_text(json.dumps({**params, "n": n_run}))
             row = (params["in_width"] + 7) // 8
             (tdir / "inputs.bin").write_bytes((test_dir / "inputs.bin").read_bytes()[:n_run * row])
-        _runner.run(path, unit.name, "numfmt.sim._bench", simulator=simulator, test_dir=tdir,
-                    env={"NUMFMT_SIM_DIR": str(tdir)}, waves=waves_on)
+        _runner.run(path, unit.name, _runner.BENCH_MODULE, simulator=simulator, test_dir=tdir,
+                    env={"NUMFMT_SIM_DIR": str(tdir)}, waves=waves_on, python_path=[_runner.BENCH_DIR])
         return _read_results(tdir, params)
 
     t_sim = time.perf_counter()
