@@ -268,13 +268,15 @@ def _weights(acc, folder: Path) -> dict:
             "requantizer": {"multiplier": np.asarray(node.multiplier, dtype=np.int64).tolist(),
                             "shift": np.asarray(node.shift, dtype=np.int64).tolist(),
                             "rule": "output = round(K * multiplier * 2**-shift) into the output format"},
-            "rom": {"weights": {"file": rom_w, "words": s.cycles, "width": wwidth,
+            "rom": {"weights": {"file": rom_w, "words": s.nf * s.sf, "width": wwidth,
                                 "layout": "word nf*SF + sf holds weight (nf*pe + p, sf*simd + s) at bits "
                                           "(p*simd + s)*weight_bits, two's complement"},
                     "biases": {"file": rom_b, "words": s.nf, "width": bwidth,
                                "layout": "word nf holds the register start of channel nf*pe + p at bits "
                                          "p*register_width"}},
         }
+        if hasattr(s, "rom_description"):          # a stage whose constants are not MatrixVector's
+            layer.update(s.rom_description(rom_w, rom_b))
         _write_json(folder / f"{name}.json", layer)
         files[name] = {"json": f"weights/{name}.json", "weights_hex": f"weights/{rom_w}",
                        "biases_hex": f"weights/{rom_b}"}
@@ -382,14 +384,19 @@ def _accumulator(s) -> str:
     return f"{s.register} ({s.register_width}-bit register)"
 
 
+#: the matrix–vector stages of a Dense layer (numfmt.hw.accel: the MVU and its variants)
+_MVU_KINDS = ("MatrixVector", "BitSerialMatrixVector", "LutMatrixVector", "BlockMatrixVector", "FloatMatrixVector")
+
+
 def _layers(acc) -> list:
     out = []
     for k, s in enumerate(acc.stages):
         entry = {"stage": k, "kind": type(s).__name__}
         if hasattr(s, "node"):
             entry["layer"] = s.node.name
-        if type(s).__name__ == "MatrixVector":
-            entry.update({"op": "dense", "inputs": s.n_in, "outputs": s.n_out,
+        if type(s).__name__ in _MVU_KINDS:
+            entry.update({"op": "dense", "variant": getattr(s, "variant", "mvu"), "inputs": s.n_in,
+                          "outputs": s.n_out,
                           "in_format": str(s.in_fmt), "weight_format": str(s.node.weight_format),
                           "accumulator": _accumulator(s), "out_format": str(s.out_fmt),
                           "out_scale": float(s.node.out.scale), "pe": s.pe, "simd": s.simd,
@@ -398,6 +405,18 @@ def _layers(acc) -> list:
         elif type(s).__name__ == "Activation":
             entry.update({"op": type(s.node.layer).__name__.lower(), "size": s.size, "format": str(s.fmt),
                           "ii": s.ii, "latency": s.latency})
+        elif type(s).__name__ == "Convolution":
+            entry.update({"op": "conv", "in_shape": list(s.in_shape), "out_shape": list(s.out_shape),
+                          "kernel": list(s.kernel), "stride": list(s.stride), "padding": list(s.padding),
+                          "in_format": str(s.in_fmt), "weight_format": str(s.node.weight_format),
+                          "accumulator": _accumulator(s.mvu), "out_format": str(s.out_fmt),
+                          "out_scale": float(s.node.out.scale), "pe": s.pe, "simd": s.simd,
+                          "mac_cycles": s.cycles, "ii": s.ii, "latency": s.latency,
+                          "fifo_in_front": k in acc.fifo_before})
+        elif type(s).__name__ in ("MaxPool", "AvgPool", "Add"):
+            entry.update({"op": type(s).__name__.lower(), "inputs": list(acc.sources[k]), "size": s.n_out,
+                          "format": str(s.fmt), "lanes": getattr(s, "lanes", None), "ii": s.ii,
+                          "latency": s.latency})
         else:
             entry.update({"op": "argmax", "size": s.size, "format": str(s.fmt),
                           "label_bits": s.label_fmt.bits, "ii": s.ii, "latency": s.latency})
@@ -426,7 +445,8 @@ def _manifest(prep, ports, weights, report, synthesis) -> dict:
         "ii_cycles": acc.ii, "latency_cycles": acc.latency_cycles,
         "timing": "ii: cycles per image in steady state with o always ready; latency: input to output "
                   "handshake through an empty pipeline",
-        "folding": {s.node.name: {"pe": s.pe, "simd": s.simd} for s in acc.mvus},
+        "folding": {s.node.name: {"pe": s.pe, "simd": s.simd, "variant": getattr(s, "variant", "mvu")}
+                    for s in acc.mvus},
         "fifo_depth": acc.fifo_depth, "variant": design.variant,
         "quantization": prep.design.quantization(), "layers": _layers(acc),
         "weights": weights,
@@ -476,9 +496,15 @@ def readme(m: dict) -> str:
               "## Layers", "", "| stage | layer | op | formats | pe × simd | cycles (II) |",
               "|---|---|---|---|---|---|"]
     for s in m["layers"]:
-        if s["kind"] == "MatrixVector":
+        if s["kind"] in _MVU_KINDS:
             fmts = f"{s['in_format']} × {s['weight_format']} → {s['out_format']}; acc {s['accumulator']}"
-            lines.append(f"| {s['stage']} | {s['layer']} | dense {s['inputs']}→{s['outputs']} | {fmts} | "
+            variant = "" if s.get("variant", "mvu") == "mvu" else f" {s['variant']}"
+            lines.append(f"| {s['stage']} | {s['layer']} | dense {s['inputs']}→{s['outputs']}{variant} | {fmts} | "
+                         f"{s['pe']} × {s['simd']} | {s['ii']} |")
+        elif s["kind"] == "Convolution":
+            fmts = f"{s['in_format']} × {s['weight_format']} → {s['out_format']}; acc {s['accumulator']}"
+            shape = "×".join(map(str, s["in_shape"])) + " → " + "×".join(map(str, s["out_shape"]))
+            lines.append(f"| {s['stage']} | {s['layer']} | conv {s['kernel'][0]}x{s['kernel'][1]} {shape} | {fmts} | "
                          f"{s['pe']} × {s['simd']} | {s['ii']} |")
         else:
             lines.append(f"| {s['stage']} | {s.get('layer', '')} | {s['op']} | {s['format']} | — | {s['ii']} |")

@@ -54,10 +54,9 @@ BACKENDS = ("rtl", "hls")
 #: ``[hls] tool``: the HLS tool hls4ml writes its project for (integer/fixed networks)
 HLS_TOOLS = ("vitis", "vivado")
 
-#: unit variants the accelerator generator builds today (``[unit] variant``)
-VARIANTS = ("mvu",)
-#: variants the schema knows of, refused until the generator supports them
-_PLANNED_VARIANTS = ("bitserial", "lutgemm", "minifloat", "mx")
+#: matrix–vector datapaths of the accelerator (``[unit] variant``, ``[fold] LAYER.variant``):
+#: numfmt.hw.accel.VARIANTS (not imported: :func:`load` stays light)
+VARIANTS = ("mvu", "bitserial", "lutgemm")
 #: ``[target] synth`` values; "none" skips synthesis
 TARGETS = ("xilinx", "ecp5", "ice40", "none")
 SIMULATORS = ("verilator", "icarus")
@@ -74,6 +73,7 @@ _QUANT = ("weight", "act", "acc", "granularity", "calib", "method", "bias_correc
           "seed", "act_scale", "mult_bits", "bias_bits", "percentile")
 _ACC = ("width", "frac_bits", "overflow")
 _FOLD = ("pe", "simd")
+_FOLD_KEYS = _FOLD + ("variant",)
 _UNIT = ("variant", "fifo_depth")
 _TARGET = ("synth", "options", "clock_mhz")
 _VERIFY = ("images", "simulator", "seed")
@@ -330,6 +330,12 @@ class Design:
     #: ``[quant] source``: "numfmt" (quantize with ``qconfig``) or "model" (the QONNX model's own
     #: quantizers, :func:`numfmt.nn.from_qonnx`)
     quant_source: str = "numfmt"
+    #: ``[fold] LAYER.variant``: the layers whose variant is not ``variant``
+    layer_variants: dict = dataclasses.field(default_factory=dict)
+
+    def variants(self, layers) -> dict:
+        """The variant of each Dense layer in ``layers``: its own, or the design's."""
+        return {layer: self.layer_variants.get(layer, self.variant) for layer in layers}
 
     def quantization(self) -> dict:
         """How the network is quantized, for the manifest: the QConfig, or the model's own quantizers."""
@@ -446,16 +452,12 @@ def loads(text: str, path="<design>") -> Design:
         hls = _hls(doc, qconfig, fail)
     elif "hls" in doc:
         fail("hls", 'the [hls] table applies to backend = "hls" (this design builds the RTL accelerator)')
-    folding = _folding(doc.get("fold", {}), fail)
+    folding, layer_variants = _folding(doc.get("fold", {}), fail)
 
     unit = doc.get("unit", {})
     _known(unit, _UNIT, "unit.", fail)
     variant = unit.get("variant", "mvu")
-    if variant not in VARIANTS:
-        if variant in _PLANNED_VARIANTS:
-            fail("unit.variant", f"not supported yet: the accelerator generator builds {_choices(VARIANTS)} "
-                                 "(matrix-vector units) only")
-        fail("unit.variant", f"must be {_choices(VARIANTS)} (later: {_choices(_PLANNED_VARIANTS)})")
+    _check_variant("unit.variant", variant, fail)
     fifo_depth = unit.get("fifo_depth", 4)
     if not _is_int(fifo_depth) or fifo_depth < 3:
         fail("unit.fifo_depth", "must be an integer ≥ 3 (vectors)")
@@ -464,7 +466,15 @@ def loads(text: str, path="<design>") -> Design:
     verify = _verify(doc.get("verify", {}), fail)
     return Design(path=path, name=name, description=doc.get("description", ""), network=network,
                   qconfig=qconfig, folding=folding, variant=variant, fifo_depth=fifo_depth, target=target,
-                  verify=verify, text=text, lines=lines, backend=backend, hls=hls, quant_source=quant_source)
+                  verify=verify, text=text, lines=lines, backend=backend, hls=hls, quant_source=quant_source,
+                  layer_variants=layer_variants)
+
+
+def _check_variant(key: str, variant, fail) -> None:
+    if variant not in VARIANTS:
+        hint = (" (minifloat and MX datapaths follow from the [quant] formats, not from a variant)"
+                if variant in ("minifloat", "mx") else "")
+        fail(key, f"must be {_choices(VARIANTS)}{hint}")
 
 
 def _quant_source(quant: dict, network, fail) -> str:
@@ -572,12 +582,13 @@ def _strip_name(msg: str, key) -> str:
     return msg
 
 
-def _folding(fold: dict, fail) -> dict:
-    out = {}
+def _folding(fold: dict, fail) -> tuple:
+    """``({layer: (pe, simd)}, {layer: variant})`` of the ``[fold]`` entries."""
+    out, variants = {}, {}
     for layer, entry in fold.items():
         if not isinstance(entry, dict):
             fail(f"fold.{layer}", "must be a table { pe = P, simd = S }")
-        _known(entry, _FOLD, f"fold.{layer}.", fail)
+        _known(entry, _FOLD_KEYS, f"fold.{layer}.", fail)
         pair = []
         for key in _FOLD:
             v = entry.get(key, 1)
@@ -585,7 +596,10 @@ def _folding(fold: dict, fail) -> dict:
                 fail(f"fold.{layer}.{key}", "must be an integer ≥ 1")
             pair.append(v)
         out[layer] = tuple(pair)
-    return out
+        if "variant" in entry:
+            _check_variant(f"fold.{layer}.variant", entry["variant"], fail)
+            variants[layer] = entry["variant"]
+    return out, variants
 
 
 def _target(target: dict, fail) -> Target:
@@ -702,10 +716,12 @@ def prepare(design: Design) -> Prepared:
     The accelerator's constructor is the judge of what it supports; its errors come back
     as :class:`DesignError` at the key they concern: a layer it cannot build at
     ``network.model``, a format or accumulator at its ``quant`` key, a folding factor at
-    ``fold.<layer>.pe`` / ``.simd``.
+    ``fold.<layer>.pe`` / ``.simd``, what a variant cannot build at ``fold.<layer>.variant``
+    or ``unit.variant``.
     """
     from numfmt import nn
     from numfmt.hw.accel import Accelerator
+    from numfmt.nn.quantized import QLinear
 
     from .sweep import OptionError, _workload
 
@@ -742,14 +758,23 @@ def prepare(design: Design) -> Prepared:
         _silence(Accelerator(q, fifo_depth=design.fifo_depth))
     except ValueError as exc:
         raise design.error(_quant_key(design, str(exc)), str(exc)) from None
-    for layer, (pe, simd) in design.folding.items():
+    variants = design.variants([n.name for n in q.nodes if isinstance(n, QLinear)])   # Dense and Conv2d
+    if design.variant != "mvu":          # the design's variant on every layer, fully serial
         try:
-            _silence(Accelerator(q, {layer: (pe, simd)}, fifo_depth=design.fifo_depth))
+            _silence(Accelerator(q, fifo_depth=design.fifo_depth, variants=design.variant))
+        except ValueError as exc:
+            raise design.error("unit.variant", str(exc)) from None
+    for layer, (pe, simd) in design.folding.items():
+        own = {layer: variants[layer]} if layer in variants else None
+        try:
+            _silence(Accelerator(q, {layer: (pe, simd)}, fifo_depth=design.fifo_depth, variants=own))
         except ValueError as exc:
             msg = str(exc)
-            key = next((f"fold.{layer}.{k}" for k in _FOLD if msg.startswith(f"{k}=")), f"fold.{layer}")
+            key = next((f"fold.{layer}.{k}" for k in _FOLD if msg.startswith(f"{k}=")), None)
+            if key is None:                      # not the folding factors: the layer's variant, else the entry
+                key = f"fold.{layer}.variant" if own and layer in design.layer_variants else f"fold.{layer}"
             raise design.error(key, msg) from None
-    acc = Accelerator(q, dict(design.folding), fifo_depth=design.fifo_depth)
+    acc = Accelerator(q, dict(design.folding), fifo_depth=design.fifo_depth, variants=variants)
     return Prepared(design, label, graph, x_calib, x_test, y_test, q, acc)
 
 

@@ -4,8 +4,9 @@ One stage per layer (:mod:`numfmt.hw.accel.stages`), valid/ready streams between
 weights in ROMs, the :class:`numfmt.hw.rtl.Requantizer` between layers and an argmax
 at the end; :class:`Accelerator` is a :class:`numfmt.hw.rtl.Unit`, so
 :func:`numfmt.sim.check` streams images through its Verilog and compares every logit
-and label with the QuantizedGraph. This first slice covers chains of Dense, ReLU,
-ReLU6 and Flatten with integer activations. See ``docs/accel.md``.
+and label with the QuantizedGraph. It covers Dense, Conv2d (a sliding window feeding a
+matrix–vector unit, :mod:`numfmt.hw.accel.window`), ReLU, ReLU6, MaxPool2d, AvgPool2d,
+Flatten and residual Add with integer activations. See ``docs/accel.md``.
 
 >>> from numfmt import nn
 >>> x_train = nn.digits_data()[0]
@@ -17,5 +18,10 @@ ReLU6 and Flatten with integer activations. See ``docs/accel.md``.
 
 from .accelerator import FIFO_LATENCY, Accelerator
 from .stages import MVU_OVERHEAD, Activation, Argmax, MatrixVector
+from .float_mvu import FloatMatrixVector
+from .block_mvu import BlockMatrixVector, BlockQuantizer
+from .window import Add, AvgPool, Convolution, MaxPool
+from .variants import VARIANTS, BitSerialMatrixVector, LutMatrixVector
 
-__all__ = ["Accelerator", "Activation", "Argmax", "FIFO_LATENCY", "MVU_OVERHEAD", "MatrixVector"]
+__all__ = ["Accelerator", "Activation", "Add", "Argmax", "AvgPool", "BlockMatrixVector", "BlockQuantizer", "Convolution", "MaxPool", "BitSerialMatrixVector", "FIFO_LATENCY", "FloatMatrixVector", "LutMatrixVector",
+           "MVU_OVERHEAD", "MatrixVector", "VARIANTS"]

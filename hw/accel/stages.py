@@ -34,13 +34,14 @@ from amaranth.lib.memory import Memory
 
 from numfmt import quant as _quant
 from numfmt.arith import ExactAccumulator, FixedAccumulator
-from numfmt.formats import FixedFormat, IntFormat
+from numfmt.formats import FixedFormat, FloatFormat, IntFormat
 from numfmt.nn import _datapath as _dp
 from numfmt.nn.layers import Flatten, ReLU, ReLU6
 from numfmt.nn.quantized import QLinear, QPassThrough
 
 from ..rtl._unit import Field, Unit, pipeline
 from ..rtl._fixed import wrap_or_saturate
+from ..rtl._float import unpack
 from ..rtl.requant import Requantizer
 
 __all__ = ["MatrixVector", "Activation", "Argmax", "MVU_OVERHEAD", "constants_digest", "decode_vector",
@@ -109,6 +110,22 @@ def _positive_divisor(name: str, value, total: int, what: str) -> int:
 def _code_int(code, fmt):
     """A code of an integer/fixed-point format as the integer it holds (``fmt``'s signedness)."""
     return code.as_signed() if fmt.min < 0 else code.as_unsigned()
+
+
+def _act_format(what: str, fmt):
+    if not isinstance(fmt, (IntFormat, FloatFormat)):
+        raise ValueError(f"{what} must be an IntFormat or a FloatFormat in this accelerator, not {fmt}")
+    return fmt
+
+
+def _code_key(code, fmt):
+    """A signed integer that orders codes of ``fmt`` as their values: an integer code's integer; a
+    FloatFormat code's magnitude bits, negated when its sign is set (±0 give 0). For the codes
+    ``fmt.encode`` gives (NaN aside, which the QuantizedGraph never carries)."""
+    if not isinstance(fmt, FloatFormat):
+        return _code_int(code, fmt)
+    mag = code[:fmt.exp + fmt.man].as_unsigned()
+    return Mux(unpack(fmt, code).sign, -mag, mag)
 
 
 class MatrixVector(Unit):
@@ -211,7 +228,7 @@ class MatrixVector(Unit):
     def weight_words(self) -> list:
         """ROM word ``nf·SF + sf``: weight ``(nf·pe + p, sf·simd + s)`` at bits ``(p·simd + s)·wbits``."""
         w = self.weights.reshape(self.nf, self.pe, self.sf, self.simd).transpose(0, 2, 1, 3)
-        return _pack_words(w.reshape(self.cycles, self.pe * self.simd), self.weight_bits)
+        return _pack_words(w.reshape(self.nf * self.sf, self.pe * self.simd), self.weight_bits)
 
     def bias_words(self) -> list:
         """ROM word ``nf``: the register's start (bias) of channel ``nf·pe + p`` at bits ``p·register_width``."""
@@ -227,31 +244,8 @@ class MatrixVector(Unit):
         wport = _rom(m, "weights", pe * simd * wb, self.weight_words())
         bport = _rom(m, "biases", pe * rw, self.bias_words())
 
-        busy = Signal()                                    # from input handshake to output handshake
-        running = Signal()                                 # issuing ROM addresses
         x = Signal(self.n_in * ab, name="x_buffer")
-        addr = Signal(range(self.cycles), name="addr")
-        sf = Signal(range(self.sf), name="sf")
-        nf = Signal(range(self.nf), name="nf")
-        first = Signal(name="first")                       # sf == 0
-        take_out = o.valid & o.ready
-        m.d.comb += i.ready.eq(~busy | take_out)
-        if wport.addr is not None:
-            m.d.comb += wport.addr.eq(addr)
-        if bport.addr is not None:
-            m.d.comb += bport.addr.eq(nf)
-
-        # stage 1: the ROM words of (nf, sf) arrive
-        v1, first1, last1 = Signal(name="mac_valid"), Signal(name="mac_first"), Signal(name="mac_last")
-        sf1, nf1 = Signal(range(self.sf), name="mac_sf"), Signal(range(self.nf), name="mac_nf")
-        last_sf = _is_last(sf, self.sf)
-        m.d.sync += [v1.eq(running), first1.eq(first), last1.eq(last_sf), sf1.eq(sf), nf1.eq(nf)]
-        with m.If(running):
-            m.d.sync += [addr.eq(addr + 1), sf.eq(Mux(last_sf, 0, sf + 1)), first.eq(last_sf)]
-            with m.If(last_sf):
-                m.d.sync += nf.eq(nf + 1)
-                with m.If(_is_last(nf, self.nf)):
-                    m.d.sync += [running.eq(0), addr.eq(0), nf.eq(0)]
+        busy, running, first, _, _, v1, first1, last1, sf1, nf1 = _fold_control(m, self, wport, bport)
 
         # stage 2: each PE adds its simd products to its register (the bias starts a sum)
         xs = Signal(simd * ab, name="x_slice")
@@ -269,27 +263,23 @@ class MatrixVector(Unit):
         m.d.sync += [v2.eq(v1 & last1), nf2.eq(nf1)]
 
         # stage 3: requantize the pe sums of neuron fold nf2 into the output register
-        qs = []
-        for p, r in enumerate(self.requantizers):
-            unit = m.submodules[f"requant{p}"] = Requantizer(r, self.acc_width, stages=0)
-            m.d.comb += [unit.i.payload.acc.eq(accs[p]), unit.i.valid.eq(v2), unit.o.ready.eq(1)]
-            if unit.channels:
-                m.d.comb += unit.i.payload.channel.eq(nf2)
-            qs.append(unit.o.payload.q)
-        out = o.payload.as_value()
-        slice_bits = pe * self.out_fmt.bits
-        with m.If(take_out):
-            m.d.sync += [o.valid.eq(0), busy.eq(0)]
-        with m.If(v2):
-            with m.Switch(nf2):
-                for k in range(self.nf):
-                    with (m.Case(k) if k < self.nf - 1 else m.Default()):
-                        m.d.sync += out[k * slice_bits:(k + 1) * slice_bits].eq(Cat(*qs))
-            with m.If(_is_last(nf2, self.nf)):
-                m.d.sync += o.valid.eq(1)
+        self._requantize(m, accs, v2, nf2, busy)
         with m.If(i.valid & i.ready):
             m.d.sync += [x.eq(i.payload.as_value()), busy.eq(1), running.eq(1), first.eq(1)]
         return m
+
+    def _requantize(self, m, accs, valid, nf, busy) -> None:
+        """The last stage: each PE's :class:`~numfmt.hw.rtl.Requantizer` takes its register
+        ``accs[p]`` when ``valid`` and writes neuron fold ``nf`` of the output register; the
+        last fold raises ``o.valid``, and the output handshake lowers it and ``busy``."""
+        qs = []
+        for p, r in enumerate(self.requantizers):
+            unit = m.submodules[f"requant{p}"] = Requantizer(r, self.acc_width, stages=0)
+            m.d.comb += [unit.i.payload.acc.eq(accs[p]), unit.i.valid.eq(valid), unit.o.ready.eq(1)]
+            if unit.channels:
+                m.d.comb += unit.i.payload.channel.eq(nf)
+            qs.append(unit.o.payload.q)
+        _collect_outputs(m, self, qs, valid, nf, busy)
 
     def _add(self, m, p, base, terms):
         """The register after adding the products ``terms`` (in the order k = sf·simd + s)."""
@@ -333,6 +323,61 @@ def _rom(m, name: str, width: int, words: list) -> _Rom:
     return _Rom(port.addr, port.data)
 
 
+def _fold_control(m, stage, wport, bport) -> tuple:
+    """The fold counters of a folded matrix–vector stage (``MatrixVector`` and the stages built
+    like it): ``i.ready`` (idle, or the output being taken), the ROM addresses — weight word
+    ``nf·SF + sf`` and bias word ``nf`` — issued while ``running``, and the stage-1 registers
+    that arrive with the ROM words. The caller sets ``busy``, ``running`` and ``first`` on the
+    input handshake (after its output handshake, which clears ``busy``).
+
+    Returns ``(busy, running, first, sf, nf, v1, first1, last1, sf1, nf1)``: the counters
+    ``sf``, ``nf`` of the ROM read being issued, and ``v1`` (a ROM word is valid), ``first1``
+    (its ``sf`` is 0), ``last1`` (its ``sf`` is the last), ``sf1``, ``nf1`` one cycle later.
+    """
+    i, o = stage.i, stage.o
+    busy = Signal(name="busy")                            # from input handshake to output handshake
+    running = Signal(name="running")                      # issuing ROM addresses
+    addr = Signal(range(stage.nf * stage.sf), name="addr")
+    sf = Signal(range(stage.sf), name="sf")
+    nf = Signal(range(stage.nf), name="nf")
+    first = Signal(name="first")                          # sf == 0
+    m.d.comb += i.ready.eq(~busy | (o.valid & o.ready))
+    if wport.addr is not None:
+        m.d.comb += wport.addr.eq(addr)
+    if bport.addr is not None:
+        m.d.comb += bport.addr.eq(nf)
+    # stage 1: the ROM words of (nf, sf) arrive
+    v1, first1, last1 = Signal(name="mac_valid"), Signal(name="mac_first"), Signal(name="mac_last")
+    sf1, nf1 = Signal(range(stage.sf), name="mac_sf"), Signal(range(stage.nf), name="mac_nf")
+    last_sf = _is_last(sf, stage.sf)
+    m.d.sync += [v1.eq(running), first1.eq(first), last1.eq(last_sf), sf1.eq(sf), nf1.eq(nf)]
+    with m.If(running):
+        m.d.sync += [addr.eq(addr + 1), sf.eq(Mux(last_sf, 0, sf + 1)), first.eq(last_sf)]
+        with m.If(last_sf):
+            m.d.sync += nf.eq(nf + 1)
+            with m.If(_is_last(nf, stage.nf)):
+                m.d.sync += [running.eq(0), addr.eq(0), nf.eq(0)]
+    return busy, running, first, sf, nf, v1, first1, last1, sf1, nf1
+
+
+def _collect_outputs(m, stage, qs: list, valid, nf, busy) -> None:
+    """The output register of a folded matrix–vector stage: when ``valid``, the ``pe`` output
+    codes ``qs`` fill neuron fold ``nf`` of ``o.payload`` and the last fold raises ``o.valid``;
+    the output handshake lowers it and ``busy``."""
+    o = stage.o
+    out = o.payload.as_value()
+    slice_bits = stage.pe * stage.out_fmt.bits
+    with m.If(o.valid & o.ready):
+        m.d.sync += [o.valid.eq(0), busy.eq(0)]
+    with m.If(valid):
+        with m.Switch(nf):
+            for k in range(stage.nf):
+                with (m.Case(k) if k < stage.nf - 1 else m.Default()):
+                    m.d.sync += out[k * slice_bits:(k + 1) * slice_bits].eq(Cat(*qs))
+        with m.If(_is_last(nf, stage.nf)):
+            m.d.sync += o.valid.eq(1)
+
+
 def _is_last(counter, size: int):
     """``counter == size - 1`` (constant 1 when ``size`` is 1: the counter has no bits)."""
     return Const(1) if size == 1 else counter == size - 1
@@ -362,12 +407,13 @@ class Activation(Unit):
     Parameters
     ----------
     node : numfmt.nn.quantized.QPassThrough
-        A ReLU, ReLU6 or Flatten node with an IntFormat format.
+        A ReLU, ReLU6 or Flatten node with an IntFormat or FloatFormat format.
     size : int
         Elements of the vector (Flatten keeps C order: it is a wire).
 
     ReLU keeps positive codes and gives the code of 0 otherwise; ReLU6 also clamps to
-    the code of ``node.clip``. Combinational: latency 0.
+    the code of ``node.clip``. A minifloat code is compared by its value: its magnitude
+    bits, negated when the sign is set (``_code_key``). Combinational: latency 0.
 
     >>> import numfmt as nf
     >>> from numfmt.nn.layers import ReLU
@@ -386,7 +432,7 @@ class Activation(Unit):
             raise ValueError(f"size must be an integer ≥ 1, not {size!r}")
         self.node, self.size = node, int(size)
         self.n_in = self.n_out = self.size
-        self.fmt = _int_format(f"node {node.name!r}: the format", node.out.format)
+        self.fmt = _act_format(f"node {node.name!r}: the format", node.out.format)
         self.ii = 1
         fields = vector_fields("x", self.size, self.fmt)
         super().__init__(fields, vector_fields("y", self.size, self.fmt))
@@ -405,14 +451,14 @@ class Activation(Unit):
             zero = int(self.fmt.encode(np.array([0.0]))[0])
             clip = None
             if self.node.clip is not None:
-                clip = int(_dp.to_int(np.array([self.node.clip]), _dp.quantum_exp(self.fmt))[0])
+                clip = Const(int(self.fmt.encode(np.array([self.node.clip]))[0]), bits)
             ys = []
             for k in range(self.size):
                 code = x.word_select(k, bits)
-                v = _code_int(code, self.fmt)
+                v = _code_key(code, self.fmt)
                 y = Mux(v > 0, code, Const(zero, bits))
                 if clip is not None:
-                    y = Mux(v > clip, Const(int(self.fmt.encode(np.array([self.node.clip]))[0]), bits), y)
+                    y = Mux(v > _code_key(clip, self.fmt), clip, y)
                 ys.append(y)
             result = Cat(*ys)
         pipeline(m, self.i, self.o, result, 0)
@@ -429,8 +475,8 @@ class Argmax(Unit):
 
     Parameters
     ----------
-    fmt : IntFormat
-        The logits' format.
+    fmt : IntFormat or FloatFormat
+        The logits' format (minifloat codes are compared by value, as in :class:`Activation`).
     size : int
         Number of logits (≥ 1).
 
@@ -447,7 +493,7 @@ class Argmax(Unit):
     latency = 1
 
     def __init__(self, fmt, size: int):
-        self.fmt = _int_format("fmt", fmt)
+        self.fmt = _act_format("fmt", fmt)
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
             raise ValueError(f"size must be an integer ≥ 1, not {size!r}")
         self.size = self.n_in = self.n_out = int(size)
@@ -464,10 +510,10 @@ class Argmax(Unit):
         m = Module()
         bits = self.fmt.bits
         x = self.i.payload.as_value()
-        best_v = _code_int(x.word_select(0, bits), self.fmt)
+        best_v = _code_key(x.word_select(0, bits), self.fmt)
         best_k = Const(0, self.label_fmt.bits)
         for k in range(1, self.size):
-            v = _code_int(x.word_select(k, bits), self.fmt)
+            v = _code_key(x.word_select(k, bits), self.fmt)
             better = Signal(name=f"better{k}")
             m.d.comb += better.eq(v > best_v)            # strictly: ties keep the lower index
             bv = Signal(signed(bits + 1), name=f"best_value{k}")

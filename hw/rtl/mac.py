@@ -472,7 +472,8 @@ class FloatKulischMac(_Mac):
         return {"a": str(self.a_fmt), "b": str(self.b_fmt), "n_max": self.n_max,
                 "stages": self.stages}
 
-    def _aligned(self, code, fmt):
+    @staticmethod
+    def _aligned(code, fmt):
         """``(sign, magnitude, shift, special)``: the code's value is
         ``(-1)**sign * magnitude * 2**(shift + q)``, ``q`` the format's lowest bit weight."""
         u = unpack(fmt, code)

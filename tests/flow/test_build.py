@@ -65,7 +65,7 @@ def test_build_end_to_end(tiny_design, tmp_path, capsys):
     acc = build_mod.prepare(load(tiny_design)).accelerator
     assert m["module"] == acc.name and m["verilog"] == f"rtl/{acc.name}.v"
     assert (m["ii_cycles"], m["latency_cycles"]) == (acc.ii, acc.latency_cycles)
-    assert m["folding"] == {"fc0": {"pe": 2, "simd": 3}, "fc1": {"pe": 1, "simd": 1}}
+    assert m["folding"] == {"fc0": {"pe": 2, "simd": 3, "variant": "mvu"}, "fc1": {"pe": 1, "simd": 1, "variant": "mvu"}}
     assert set(m["ports"]) == {"clk", "rst", "i__valid", "i__ready", "i__payload", "o__valid", "o__ready",
                                "o__payload"}
     assert m["ports"]["i__payload"] == {"direction": "input", "width": 6 * 8}

@@ -56,11 +56,15 @@ def test_good_design():
 
 def test_shipped_designs_load():
     names = sorted(p.name for p in DESIGNS.glob("digits_*.toml"))     # the digits designs (others have their tests)
-    assert names == ["digits_mlp_e4m3_hls.toml", "digits_mlp_int8.toml", "digits_mlp_int8_hls.toml",
-                     "digits_mlp_int8_serial.toml", "digits_mlp_w4a8.toml"]
+    assert names == ["digits_cnn_int8.toml", "digits_mlp_e4m3.toml", "digits_mlp_e4m3_hls.toml",
+                     "digits_mlp_int8.toml", "digits_mlp_int8_bitserial.toml", "digits_mlp_int8_hls.toml",
+                     "digits_mlp_int8_lutgemm.toml", "digits_mlp_int8_serial.toml", "digits_mlp_mxfp4.toml",
+                     "digits_mlp_w4a8.toml"]
     for name in names:
         d = load(DESIGNS / name)
-        assert d.name == name[:-5] and d.variant == "mvu" and d.verify.images == "all"
+        assert d.name == name[:-5] and d.verify.images == "all"
+        assert d.variant == {"digits_mlp_int8_bitserial.toml": "bitserial",
+                             "digits_mlp_int8_lutgemm.toml": "lutgemm"}.get(name, "mvu")
         assert d.backend == ("hls" if name.endswith("_hls.toml") else "rtl")
     assert load(DESIGNS / "digits_mlp_w4a8.toml").qconfig.method == "gptq"
     assert load(DESIGNS / "digits_mlp_e4m3_hls.toml").hls.generator == "numfmt"
@@ -101,15 +105,18 @@ BROKEN = [
     ('dense2 = { pe = 8, simd = 8 }', 'dense2 = { pe = 8, simd = 0 }',
      "bad.toml:14: key 'fold.dense2.simd' = 0: must be an integer ≥ 1"),
     ('dense2 = { pe = 8, simd = 8 }', 'dense2 = { pe = 8, sind = 8 }',
-     "bad.toml:14: key 'fold.dense2.sind' = 8: unknown key (expected pe, simd); did you mean 'simd'?"),
+     "bad.toml:14: key 'fold.dense2.sind' = 8: unknown key (expected pe, simd, variant); did you mean 'simd'?"),
     ('dense4 = { pe = 2, simd = 8 }', 'dense4 = 2',
      "bad.toml:15: key 'fold.dense4' = 2: must be a table { pe = P, simd = S }"),
-    ('variant = "mvu"', 'variant = "bitserial"',
-     'bad.toml:18: key \'unit.variant\' = "bitserial": not supported yet: the accelerator generator builds '
-     '"mvu" (matrix-vector units) only'),
     ('variant = "mvu"', 'variant = "systolic"',
-     'bad.toml:18: key \'unit.variant\' = "systolic": must be "mvu" (later: "bitserial", "lutgemm", "minifloat" '
-     'or "mx")'),
+     'bad.toml:18: key \'unit.variant\' = "systolic": must be "mvu", "bitserial" or "lutgemm"'),
+    ('variant = "mvu"', 'variant = "mx"',
+     'bad.toml:18: key \'unit.variant\' = "mx": must be "mvu", "bitserial" or "lutgemm" (minifloat and MX '
+     'datapaths follow from the [quant] formats, not from a variant)'),
+    ('dense2 = { pe = 8, simd = 8 }', 'dense2 = { pe = 8, simd = 8, variant = "lut" }',
+     'bad.toml:14: key \'fold.dense2.variant\' = "lut": must be "mvu", "bitserial" or "lutgemm"'),
+    ('dense2 = { pe = 8, simd = 8 }', 'dense2 = { pe = 8, simd = 8, variant = 2 }',
+     "bad.toml:14: key 'fold.dense2.variant' = 2: must be \"mvu\", \"bitserial\" or \"lutgemm\""),
     ('variant = "mvu"', 'fifo_depth = 2', "bad.toml:18: key 'unit.fifo_depth' = 2: must be an integer ≥ 3 (vectors)"),
     ('synth = "xilinx"', 'synth = "vivado"',
      'bad.toml:21: key \'target.synth\' = "vivado": must be "xilinx", "ecp5", "ice40" or "none"'),
@@ -189,19 +196,48 @@ def test_paths_are_relative_to_the_design_file(tmp_path):
     ('dense2 = { pe = 8, simd = 8 }', 'relu1 = { pe = 1 }',
      "bad.toml:14: key 'fold.relu1' = { pe = 1 }: folding names 'relu1', which is not a Dense node of the graph "
      "(dense0, dense2, dense4)"),
-    ('weight = "int8"', 'weight = "e4m3fn"',
-     "bad.toml:8: key 'quant.weight' = \"e4m3fn\": node 'dense0': weights must be an IntFormat or FixedFormat in "
-     "this accelerator, not e4m3fn"),
-    ('act = "int8"', 'act = "e4m3fn"', "bad.toml:9: key 'quant.act' = \"e4m3fn\": node 'dense0': the input format"),
+    ('weight = "int8"', 'weight = "smint8"',
+     "bad.toml:8: key 'quant.weight' = \"smint8\": node 'dense0': weights must be an IntFormat or FixedFormat in "
+     "this accelerator, not smint8"),
+    ('act = "int8"', 'act = "ap_fixed<8,3>"',
+     "bad.toml:9: key 'quant.act' = \"ap_fixed<8,3>\": node 'dense0': the input format"),
     pytest.param('model = "mlp"', 'model = "cnn"',           # trains and quantizes the CNN: slow
-                 "bad.toml:5: key 'network.model' = \"cnn\": node 'conv1': Conv2d is not supported by the "
-                 "accelerator yet", marks=pytest.mark.slow),
+                 "bad.toml:13: key 'fold.dense0' = { pe = 8, simd = 8 }: folding names 'dense0', which is not "
+                 "a Dense node of the graph (conv1, conv2, conv3, fc)", marks=pytest.mark.slow),
     ('images = 20', 'images = 1000', "bad.toml:25: key 'verify.images' = 1000: the test split has only 360 images"),
 ])
 def test_the_accelerator_judges_the_design(old, new, message):
     d = loads(GOOD.replace(old, new, 1), "bad.toml")
     with pytest.raises(DesignError) as info:
         prepare(d)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_variants_whole_design_and_per_layer():
+    text = GOOD.replace('variant = "mvu"', 'variant = "bitserial"').replace(
+        'dense4 = { pe = 2, simd = 8 }', 'dense4 = { pe = 2, simd = 8, variant = "lutgemm" }')
+    d = loads(text, "v.toml")
+    assert d.variant == "bitserial" and d.layer_variants == {"dense4": "lutgemm"}
+    assert d.folding["dense4"] == (2, 8)
+    assert d.variants(["dense0", "dense4"]) == {"dense0": "bitserial", "dense4": "lutgemm"}
+    assert loads(GOOD, "g.toml").variants(["dense0"]) == {"dense0": "mvu"}
+
+
+SAT = GOOD.replace('acc = "exact"', 'acc = { width = 24, overflow = "sat" }')
+
+
+@pytest.mark.parametrize("text, message", [
+    (SAT.replace('variant = "mvu"', 'variant = "bitserial"'),     # a saturating register: one product per add
+     "bad.toml:13: key 'fold.dense0' = { pe = 8, simd = 8 }: node 'dense0': the bitserial variant adds the "
+     "simd=8 products"),
+    (SAT.replace('dense2 = { pe = 8, simd = 8 }', 'dense2 = { pe = 8, simd = 8, variant = "lutgemm" }'),
+     "bad.toml:14: key 'fold.dense2.variant' = \"lutgemm\": node 'dense2': the lutgemm variant adds"),
+    (GOOD.replace('dense2 = { pe = 8, simd = 8 }', 'dense9 = { variant = "lutgemm" }'),
+     "bad.toml:14: key 'fold.dense9' = { variant = \"lutgemm\" }: folding names 'dense9'"),
+])
+def test_variant_errors_at_their_key(text, message):
+    with pytest.raises(DesignError) as info:
+        prepare(loads(text, "bad.toml"))
     assert str(info.value).startswith(message), str(info.value)
 
 

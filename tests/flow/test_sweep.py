@@ -451,11 +451,24 @@ def _regenerate(records, keep):
     return old, new
 
 
+#: AdaRound learns its rounding by gradient descent in float64 NumPy (exp, BLAS), whose last bits
+#: differ between CPUs (NumPy's and OpenBLAS' SIMD dispatch; the same versions gave int3 W=A
+#: 83.33 % on the machine that wrote the CSV and 83.06 % on an AMD EPYC): its accuracy is
+#: compared within one test image. Every other method is deterministic and compared exactly.
+_ADAROUND_IMAGES = 1
+
+
 def _same_results(old, new):
+    n_test = len(nn.digits_data()[3])              # the CSV's rows are digits models
     for a, b in zip(old, new, strict=True):
         assert (a["weight"], a["act"], a["method"]) == (b["weight"], b["act"], b["method"])
         assert a["float_accuracy"] == b["float_accuracy"]
-        assert a["accuracy"] == b["accuracy"] or (math.isnan(a["accuracy"]) and math.isnan(b["accuracy"])), (a, b)
+        if math.isnan(a["accuracy"]) or math.isnan(b["accuracy"]):
+            assert math.isnan(a["accuracy"]) and math.isnan(b["accuracy"]), (a, b)
+        elif a["method"] == "adaround":
+            assert abs(a["accuracy"] - b["accuracy"]) * n_test <= _ADAROUND_IMAGES + 1e-9, (a, b)
+        else:
+            assert a["accuracy"] == b["accuracy"], (a, b)
         assert a["note"] == b["note"]
 
 

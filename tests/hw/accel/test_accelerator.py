@@ -48,7 +48,7 @@ def test_ii_and_latency_model(quantized):
     assert [s.ii for s in same.mvus] == [67, 67, 13] and same.fifo_before == {4}
 
 
-def test_errors(quantized, digits):
+def test_errors(quantized):
     q = quantized("int8")
     with pytest.raises(TypeError, match="graph must be a numfmt.nn.QuantizedGraph, not Graph"):
         Accelerator(nn.digits_mlp())
@@ -63,9 +63,6 @@ def test_errors(quantized, digits):
         Accelerator(q, {"dense4": (3, 1)})
     with pytest.raises(ValueError, match="fifo_depth must be an integer ≥ 3, not 2"):
         Accelerator(q, fifo_depth=2)
-    cnn = nn.quantize(nn.digits_cnn(), nn.QConfig(weight="int8", act="int8"), digits[0][:100].reshape(-1, 1, 8, 8))
-    with pytest.raises(ValueError, match="node 'conv1': Conv2d is not supported by the accelerator yet"):
-        Accelerator(cnn)
 
 
 def test_flatten_input(digits):

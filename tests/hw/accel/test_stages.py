@@ -131,9 +131,9 @@ def test_activation_errors():
         Activation(node, 0)
     with pytest.raises(TypeError, match="node must be a ReLU, ReLU6 or Flatten node"):
         Activation("relu", 2)
-    fp = QPassThrough("relu", ("x",), QTensor(nf.parse("e4m3fn"), 1.0), layer=ReLU())
-    with pytest.raises(ValueError, match="node 'relu': the format must be an IntFormat"):
-        Activation(fp, 2)
+    fixed = QPassThrough("relu", ("x",), QTensor(nf.parse("ap_fixed<8,3>"), 1.0), layer=ReLU())
+    with pytest.raises(ValueError, match="node 'relu': the format must be an IntFormat or a FloatFormat"):
+        Activation(fixed, 2)
 
 
 def test_argmax_ties_take_the_lowest_index():
@@ -149,8 +149,8 @@ def test_argmax_ties_take_the_lowest_index():
 
 
 def test_argmax_errors():
-    with pytest.raises(ValueError, match="fmt must be an IntFormat"):
-        Argmax(nf.parse("e4m3fn"), 3)
+    with pytest.raises(ValueError, match="fmt must be an IntFormat or a FloatFormat"):
+        Argmax(nf.parse("ap_fixed<8,3>"), 3)
     with pytest.raises(ValueError, match="size must be an integer ≥ 1, not 0"):
         Argmax(nf.IntFormat(8), 0)
 

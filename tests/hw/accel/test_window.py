@@ -1,0 +1,231 @@
+"""Conv2d (sliding window on the matrix–vector unit), MaxPool, AvgPool and residual Add in the
+accelerator: the model against the QuantizedGraph, the timing model, and the RTL (one tiny
+build by default; the digits CNN over the whole test split under ``slow``)."""
+
+import numpy as np
+import pytest
+
+from numfmt import nn
+from numfmt.hw.accel import FIFO_LATENCY, MVU_OVERHEAD, Accelerator
+from numfmt.hw.accel.window import Add, AvgPool, Convolution, MaxPool, dense_view
+from numfmt.nn.layers import im2col
+from numfmt.sim import check, lint
+
+#: the digits CNN's folding in these tests: conv1 8 outputs × 9 inputs, conv2/conv3 8 × 8, fc 2 × 8
+CNN_FOLD = {"conv1": (8, 9), "conv2": (8, 8), "conv3": (8, 8), "fc": (2, 8)}
+
+
+@pytest.fixture(scope="module")
+def cnn(digits):
+    """The digits CNN quantized to int8 weights and activations, and the test images (N, 1, 8, 8)."""
+    q = nn.quantize(nn.digits_cnn(), nn.QConfig(weight="int8", act="int8"), digits[0].reshape(-1, 1, 8, 8))
+    return q, digits[2].reshape(-1, 1, 8, 8)
+
+
+def _tiny_cnn(seed=5):
+    """conv 3x3 (1→2, pad 1) → ReLU → conv 3x3 (2→2, pad 1) → ReLU → Add (identity skip) →
+    MaxPool 2 (stride 1) → conv 2x2 (2→2) → ReLU → AvgPool 2 → Flatten → Dense (2→3) on a 1×4×4
+    input, int8; ``(quantized graph, 200 inputs)``."""
+    rng = np.random.default_rng(seed)
+
+    def conv(oc, ic, k, **kw):
+        return nn.Conv2d(rng.normal(size=(oc, ic, k, k)), rng.normal(size=oc) * 0.3, **kw)
+    nodes = [nn.Node("conv1", conv(2, 1, 3, padding=1), ("input",)), nn.Node("relu1", nn.ReLU(), ("conv1",)),
+             nn.Node("conv2", conv(2, 2, 3, padding=1), ("relu1",)), nn.Node("relu2", nn.ReLU(), ("conv2",)),
+             nn.Node("add", nn.Add(), ("relu1", "relu2")), nn.Node("maxpool", nn.MaxPool2d(2, stride=1), ("add",)),
+             nn.Node("conv3", conv(2, 2, 2), ("maxpool",)), nn.Node("relu3", nn.ReLU(), ("conv3",)),
+             nn.Node("avgpool", nn.AvgPool2d(2), ("relu3",)), nn.Node("flatten", nn.Flatten(), ("avgpool",)),
+             nn.Node("fc", nn.Dense(rng.normal(size=(3, 2)), rng.normal(size=3)), ("flatten",))]
+    x = rng.normal(size=(200, 1, 4, 4))
+    return nn.quantize(nn.Graph(nodes, input_shape=(1, 4, 4)), nn.QConfig(weight="int8", act="int8"), x), x
+
+
+TINY_FOLD = {"conv1": (2, 3), "conv2": (1, 6), "conv3": (2, 8)}
+
+
+def _residual_mlp():
+    """Dense(16→8) → ReLU → Dense(8→8) → ReLU → Add (skip around the second Dense) → Dense(8→4)."""
+    rng = np.random.default_rng(2)
+    nodes = [nn.Node("d1", nn.Dense(rng.normal(size=(8, 16)), rng.normal(size=8)), ("input",)),
+             nn.Node("r1", nn.ReLU(), ("d1",)),
+             nn.Node("d2", nn.Dense(rng.normal(size=(8, 8)), rng.normal(size=8)), ("r1",)),
+             nn.Node("r2", nn.ReLU(), ("d2",)), nn.Node("add", nn.Add(), ("r2", "r1")),
+             nn.Node("out", nn.Dense(rng.normal(size=(4, 8))), ("add",))]
+    x = rng.normal(size=(100, 16))
+    return nn.quantize(nn.Graph(nodes, input_shape=(16,)), nn.QConfig(weight="int8", act="int8"), x), x
+
+
+def _expect_graph(q, x, out):
+    logits = q.trace(x)[q.output].reshape(len(x), -1)
+    assert np.array_equal(np.stack([out[f"y{k}"] for k in range(logits.shape[1])], axis=1), logits)
+    assert np.array_equal(out["label"], q.predict(x))
+
+
+def _run(acc, x, **kwargs):
+    return check(acc, vectors=acc.input_codes(x), stall_limit=3 * acc.latency_cycles, **kwargs)
+
+
+def _expect_timing(acc, report):
+    """``o`` always ready, no idle input: one image every ``ii`` cycles, the first in ``latency_cycles``."""
+    assert set(np.diff(report.out_cycles).tolist()) == {acc.ii}
+    assert report.latencies[0] == acc.latency_cycles
+
+
+# -- construction and the timing model ---------------------------------------------------------------
+
+def test_cnn_stages_fork_and_fifos(cnn):
+    q, _ = cnn
+    acc = Accelerator(q, CNN_FOLD)
+    assert [type(s).__name__ for s in acc.stages] == [
+        "Convolution", "Activation", "Convolution", "Activation", "Add", "MaxPool", "Convolution", "Activation",
+        "AvgPool", "Activation", "MatrixVector", "Argmax"]
+    assert acc.sources[4] == ("relu1", "relu2") and acc.skips == {"add": ("relu1", ["conv2", "relu2"])}
+    assert [m.node.name for m in acc.mvus] == ["conv1", "conv2", "conv3", "fc"]
+    assert [(m.n_in, m.n_out, m.cycles) for m in acc.mvus] == [(9, 8, 1), (72, 8, 9), (72, 16, 18), (64, 10, 40)]
+    assert acc.fifo_before == {2, 6, 10}                   # conv2, conv3, fc: rates 258, 770, 338, 43
+    # the skip FIFO holds what the branch can: conv2's rate FIFO (4) and conv2 itself, plus one
+    assert acc.skip_depth == {"add": 4 + 1 + 1}
+    conv1, conv2, conv3 = (acc.stages[k] for k in (0, 2, 6))
+    assert (conv1.out_shape, conv2.out_shape, conv3.out_shape) == ((8, 8, 8), (8, 8, 8), (16, 4, 4))
+    assert list(acc.in_fields) == [f"x{k}" for k in range(64)]
+
+
+def test_cnn_timing_model(cnn):
+    q, _ = cnn
+    for folding in ({}, CNN_FOLD):
+        acc = Accelerator(q, folding)
+        conv = [s for s in acc.stages if isinstance(s, Convolution)]
+        for s in conv:                           # a window per OH·OW, each through the MVU, + 2 registers
+            oc, oh, ow = s.out_shape
+            t = (oc // s.pe) * (s.mvu.n_in // s.simd)
+            assert s.latency == s.ii == oh * ow * (t + MVU_OVERHEAD) + 2
+        add, pool = acc.stages[4], acc.stages[8]
+        assert (add.lanes, add.latency, pool.lanes, pool.latency) == (8, 512 // 8 + 1, 16, 64 // 16 + 1)
+        assert acc.stages[5].latency == 1                         # MaxPool: one register
+        assert acc.ii == max(s.ii for s in acc.stages) == conv[1].ii
+        # the branch (conv2, relu2) is longer than the skip FIFO: the latency is the sum along the
+        # main path, with a FIFO's latency for each rate FIFO
+        assert acc.latency_cycles == sum(s.latency for s in acc.stages) + FIFO_LATENCY * len(acc.fifo_before)
+
+
+def test_window_order_is_im2col(cnn):
+    """The window of output pixel p holds the input codes of im2col row p (codes of 0 as padding)."""
+    q, x = cnn
+    conv = Convolution(q.node("conv2"), (8, 8, 8), pe=8, simd=8)
+    codes = q.trace(x[:3])["relu1"]
+    table = conv.window_index()
+    flat = codes.reshape(3, -1)
+    windows = np.where(table[None] < 0, 0, flat[:, np.maximum(table, 0)])
+    assert np.array_equal(windows.reshape(-1, 72), im2col(codes.astype(np.int64), (3, 3), (1, 1), (1, 1)))
+
+
+# -- the model is the QuantizedGraph ------------------------------------------------------------------
+
+def test_cnn_model_equals_the_graph_on_the_test_split(cnn):
+    q, x = cnn
+    acc = Accelerator(q, CNN_FOLD)
+    _expect_graph(q, x, acc.model(acc.input_codes(x)))
+
+
+def test_stages_alone_equal_their_nodes(cnn):
+    """Each new stage's model is its node's run on the codes the graph gives it."""
+    q, x = cnn
+    x = x[:40]
+    trace = q.trace(x)
+
+    def fields(prefix, name):
+        c = trace[name].reshape(len(x), -1)
+        return {f"{prefix}{k}": c[:, k].astype(np.uint64) for k in range(c.shape[1])}
+
+    stages = [(Convolution(q.node("conv3"), (8, 4, 4), pe=4, simd=9), fields("x", "maxpool"), "conv3"),
+              (MaxPool(q.node("maxpool"), (8, 8, 8)), fields("x", "add"), "maxpool"),
+              (AvgPool(q.node("avgpool"), (16, 4, 4), lanes=4), fields("x", "relu3"), "avgpool"),
+              (Add(q.node("add"), 512, lanes=16), {**fields("a", "relu1"), **fields("b", "relu2")}, "add")]
+    for stage, inputs, name in stages:
+        out = stage.model(inputs)
+        assert np.array_equal(np.stack([out[f"y{k}"] for k in range(stage.n_out)], axis=1),
+                              trace[name].reshape(len(x), -1)), name
+
+
+def test_residual_mlp_model():
+    q, x = _residual_mlp()
+    acc = Accelerator(q, {"d1": (2, 4)})
+    assert acc.skips == {"add": ("r1", ["d2", "r2"])} and acc.sources[4] == ("r2", "r1")
+    _expect_graph(q, x, acc.model(acc.input_codes(x)))
+
+
+def test_errors(cnn):
+    q, _ = cnn
+    with pytest.raises(ValueError, match="pe=3 must divide the output channels of 'conv2' \\(8\\)"):
+        Accelerator(q, {"conv2": (3, 1)})
+    with pytest.raises(ValueError, match="simd=5 must divide the inputs of 'conv3' \\(72\\)"):
+        Accelerator(q, {"conv3": (1, 5)})
+    with pytest.raises(ValueError, match="lanes=3 must divide the outputs of 'add' \\(512\\)"):
+        Add(q.node("add"), 512, lanes=3)
+    with pytest.raises(ValueError, match="in_shape must be a \\(C, H, W\\) shape, not \\(8, 8\\)"):
+        MaxPool(q.node("maxpool"), (8, 8))
+    with pytest.raises(ValueError, match="node 'conv2': Conv2d with weight \\(8, 8, 3, 3\\) needs 8 input channels, "
+                                         "not 4"):
+        Convolution(q.node("conv2"), (4, 8, 8))
+    with pytest.raises(TypeError, match="node must be a Conv2d QLinear node"):
+        dense_view(q.node("fc"))
+    rng = np.random.default_rng(0)
+    # two branches from the input into one Add: no identity skip
+    nodes = [nn.Node("a", nn.Dense(rng.normal(size=(4, 4))), ("input",)),
+             nn.Node("b", nn.Dense(rng.normal(size=(4, 4))), ("input",)), nn.Node("add", nn.Add(), ("a", "b"))]
+    x = rng.normal(size=(20, 4))
+    two = nn.quantize(nn.Graph(nodes, input_shape=(4,)), nn.QConfig(weight="int8", act="int8"), x)
+    with pytest.raises(ValueError, match="node 'add': the accelerator takes an Add only as an identity skip"):
+        Accelerator(two)
+
+
+# -- RTL --------------------------------------------------------------------------------------------
+
+def test_rtl_tiny_cnn():
+    """The default run's one build: a tiny CNN with every new stage (a residual Add, MaxPool with
+    stride 1, a 2x2 conv without padding, AvgPool), 8 inputs at full rate with the model's II and latency."""
+    q, x = _tiny_cnn()
+    acc = Accelerator(q, TINY_FOLD)
+    _expect_graph(q, x, acc.model(acc.input_codes(x)))
+    report = _run(acc, x[:8])
+    assert report.n_vectors == 8
+    _expect_timing(acc, report)
+
+
+@pytest.mark.slow
+def test_rtl_tiny_cnn_idle_and_backpressure():
+    q, x = _tiny_cnn()
+    acc = Accelerator(q, TINY_FOLD)
+    report = _run(acc, x[:60], idle=0.3, backpressure=0.3, seed=4)
+    assert report.n_vectors == 60
+    assert report.latencies.min() >= acc.latency_cycles
+
+
+@pytest.mark.slow
+def test_rtl_digits_cnn_whole_split(cnn):
+    """All 360 test images through the folded digits CNN: every logit and label equal to the
+    QuantizedGraph, one image every ``ii`` cycles, the first in ``latency_cycles``."""
+    q, x = cnn
+    acc = Accelerator(q, CNN_FOLD)
+    report = _run(acc, x)
+    assert report.n_vectors == 360
+    _expect_timing(acc, report)
+
+
+@pytest.mark.slow
+def test_rtl_residual_mlp():
+    """A 1-d residual Add (one lane) around a Dense layer, with back-pressure, then at full rate."""
+    q, x = _residual_mlp()
+    acc = Accelerator(q, {"d1": (2, 4)})
+    assert _run(acc, x, idle=0.2, backpressure=0.4, seed=1).n_vectors == len(x)
+    _expect_timing(acc, _run(acc, x))
+
+
+@pytest.mark.slow
+def test_lint_digits_cnn(cnn):
+    """Lint of the digits CNN, folded so that no matrix–vector unit has a single neuron or synapse
+    fold (MatrixVector then declares 0-bit fold counters, which Verilator reports as ASCRANGE)."""
+    q, _ = cnn
+    fold = {"conv1": (4, 3), "conv2": (4, 8), "conv3": (8, 8), "fc": (2, 8)}
+    assert {w.rule for w in lint(Accelerator(q, fold))} <= {
+        "DECLFILENAME", "PROCASSINIT", "UNUSEDSIGNAL", "WIDTHEXPAND"}
