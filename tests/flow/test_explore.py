@@ -322,8 +322,8 @@ def test_verify_full_checks_each_buildable_front_accelerator_and_names_the_other
     assert row["accel_verified"].startswith("MISMATCH: ")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("model", ["cnn", "onnx"])
+@pytest.mark.parametrize("model", [pytest.param("cnn", marks=pytest.mark.sweep),    # the CNN's build is long
+                                   pytest.param("onnx", marks=pytest.mark.slow)])
 def test_verify_full_on_the_cnn_and_on_an_onnx_model(model, tmp_path):
     """--verify full builds and checks the whole accelerator of the embedded CNN (Conv2d,
     pools, Flatten, Dense) and of a float ONNX model quantized by the grid."""
