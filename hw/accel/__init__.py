@@ -6,7 +6,9 @@ at the end; :class:`Accelerator` is a :class:`numfmt.hw.rtl.Unit`, so
 :func:`numfmt.sim.check` streams images through its Verilog and compares every logit
 and label with the QuantizedGraph. It covers Dense, Conv2d (a sliding window feeding a
 matrix–vector unit, :mod:`numfmt.hw.accel.window`), ReLU, ReLU6, MaxPool2d, AvgPool2d,
-Flatten and residual Add with integer activations. See ``docs/accel.md``.
+Flatten and residual Add; Dense layers in integer, fixed-point, minifloat
+(:mod:`~numfmt.hw.accel.float_mvu`) or MX (:mod:`~numfmt.hw.accel.block_mvu`) formats, on
+multiplier, bit-serial or LUT-GEMM units (:mod:`~numfmt.hw.accel.variants`). See ``docs/accel.md``.
 
 >>> from numfmt import nn
 >>> x_train = nn.digits_data()[0]
