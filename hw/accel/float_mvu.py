@@ -35,7 +35,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Mux, Signal, Value, signed
 
 from numfmt import quant as _quant
 from numfmt.arith import ExactAccumulator, FloatAccumulator
@@ -47,8 +47,7 @@ from numfmt.nn.quantized import QLinear
 from ..rtl._float import bits_for, round_pack, signed_bits, special_codes, unpack
 from ..rtl._unit import Unit
 from ..rtl.mac import FloatAccMac, FloatKulischMac
-from .stages import (MVU_OVERHEAD, MatrixVector, _code_int, _fold_control, _is_last, _pack_words,
-                     _positive_divisor, _rom, _select, vector_fields)
+from .stages import MVU_OVERHEAD, MatrixVector, _code_int, _is_last, _pack_words, _positive_divisor, vector_fields
 
 __all__ = ["FloatMatrixVector", "is_float_node"]
 
@@ -187,20 +186,10 @@ class FloatMatrixVector(MatrixVector):
         return _pack_words(codes.astype(np.int64).reshape(self.nf, self.pe), self.register_width)
 
     # -- hardware -----------------------------------------------------------------------
-    def elaborate(self, platform):
-        m = Module()
-        i = self.i
+    def _accumulate(self, m, wport, bport, xs, valid, first) -> list:
+        """Stage 2 (see :meth:`MatrixVector._accumulate`): the exact register adds the cycle's
+        exact products at once; a float register rounds after each, in numfmt's order."""
         pe, simd, ab, wb, rw = self.pe, self.simd, self.in_fmt.bits, self.weight_bits, self.register_width
-
-        wport = _rom(m, "weights", pe * simd * wb, self.weight_words())
-        bport = _rom(m, "biases", pe * rw, self.bias_words())
-
-        x = Signal(self.n_in * ab, name="x_buffer")
-        busy, running, first, _, _, v1, first1, last1, sf1, nf1 = _fold_control(m, self, wport, bport)
-
-        # stage 2: each PE adds its simd products to its register (the bias starts a sum)
-        xs = Signal(simd * ab, name="x_slice")
-        _select(m, xs, x, sf1, self.sf)
         xcodes = [xs[s * ab:(s + 1) * ab] for s in range(simd)]
         xops = None if self.register is not None else [
             self._operand(m, c, self.in_fmt, f"x{s}") for s, c in enumerate(xcodes)]
@@ -210,24 +199,17 @@ class FloatMatrixVector(MatrixVector):
             bias = bport.data[p * rw:(p + 1) * rw]
             if self.register is None:
                 reg = Signal(signed(rw), name=f"acc{p}")
-                nxt = Mux(first1, bias.as_signed(), reg) + self._dot(m, p, xops, wcodes)
+                nxt = Mux(first, bias.as_signed(), reg) + self._dot(m, p, xops, wcodes)
             else:
                 reg = Signal(rw, name=f"acc{p}")
-                nxt = Mux(first1, bias, reg)
+                nxt = Mux(first, bias, reg)
                 for s in range(simd):                      # R(R(r + p0) + p1) …: numfmt's sequential order
                     prod, _ = self._mac._product(m, SimpleNamespace(a=xcodes[s], b=wcodes[s]), None)
                     nxt = self._mac._next(m, nxt, prod)
-            with m.If(v1):
+            with m.If(valid):
                 m.d.sync += reg.eq(nxt)
             regs.append(reg)
-        v2, nf2 = Signal(name="sum_valid"), Signal(range(self.nf), name="sum_nf")
-        m.d.sync += [v2.eq(v1 & last1), nf2.eq(nf1)]
-
-        # stage 3: round the pe sums of neuron fold nf2 into the output register
-        self._requantize(m, regs, v2, nf2, busy)
-        with m.If(i.valid & i.ready):
-            m.d.sync += [x.eq(i.payload.as_value()), busy.eq(1), running.eq(1), first.eq(1)]
-        return m
+        return regs
 
     def _requantize(self, m, accs, valid, nf, busy) -> None:
         """The last stage: an IntFormat output is ``MatrixVector``'s (a ``Requantizer`` per PE);

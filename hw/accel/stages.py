@@ -238,27 +238,18 @@ class MatrixVector(Unit):
     # -- hardware -----------------------------------------------------------------------
     def elaborate(self, platform):
         m = Module()
-        i, o = self.i, self.o
-        pe, simd, ab, wb, rw = self.pe, self.simd, self.in_fmt.bits, self.weight_bits, self.register_width
-
-        wport = _rom(m, "weights", pe * simd * wb, self.weight_words())
-        bport = _rom(m, "biases", pe * rw, self.bias_words())
+        i = self.i
+        ab = self.in_fmt.bits
+        wport = _rom(m, "weights", self.pe * self.simd * self.weight_bits, self.weight_words())
+        bport = _rom(m, "biases", self.pe * self.register_width, self.bias_words())
 
         x = Signal(self.n_in * ab, name="x_buffer")
         busy, running, first, _, _, v1, first1, last1, sf1, nf1 = _fold_control(m, self, wport, bport)
 
         # stage 2: each PE adds its simd products to its register (the bias starts a sum)
-        xs = Signal(simd * ab, name="x_slice")
+        xs = Signal(self.simd * ab, name="x_slice")
         _select(m, xs, x, sf1, self.sf)
-        accs = []
-        for p in range(pe):
-            reg = Signal(signed(rw), name=f"acc{p}")
-            terms = [_code_int(wport.data[(p * simd + s) * wb:(p * simd + s + 1) * wb], self.node.weight_format)
-                     * _code_int(xs[s * ab:(s + 1) * ab], self.in_fmt) for s in range(simd)]
-            base = Mux(first1, bport.data[p * rw:(p + 1) * rw].as_signed(), reg)
-            with m.If(v1):
-                m.d.sync += reg.eq(self._add(m, p, base, terms))
-            accs.append(self._register_int(m, p, reg))
+        accs = self._accumulate(m, wport, bport, xs, v1, first1)
         v2, nf2 = Signal(name="sum_valid"), Signal(range(self.nf), name="sum_nf")
         m.d.sync += [v2.eq(v1 & last1), nf2.eq(nf1)]
 
@@ -267,6 +258,22 @@ class MatrixVector(Unit):
         with m.If(i.valid & i.ready):
             m.d.sync += [x.eq(i.payload.as_value()), busy.eq(1), running.eq(1), first.eq(1)]
         return m
+
+    def _accumulate(self, m, wport, bport, xs, valid, first) -> list:
+        """Stage 2, per PE: its register after the ``simd`` products of the cycle (the ROM words
+        ``wport``/``bport``, the input slice ``xs``), started at the bias when ``first``, updated
+        when ``valid``; returns what each PE hands to stage 3. Subclasses change the datapath here."""
+        pe, simd, ab, wb, rw = self.pe, self.simd, self.in_fmt.bits, self.weight_bits, self.register_width
+        accs = []
+        for p in range(pe):
+            reg = Signal(signed(rw), name=f"acc{p}")
+            terms = [_code_int(wport.data[(p * simd + s) * wb:(p * simd + s + 1) * wb], self.node.weight_format)
+                     * _code_int(xs[s * ab:(s + 1) * ab], self.in_fmt) for s in range(simd)]
+            base = Mux(first, bport.data[p * rw:(p + 1) * rw].as_signed(), reg)
+            with m.If(valid):
+                m.d.sync += reg.eq(self._add(m, p, base, terms))
+            accs.append(self._register_int(m, p, reg))
+        return accs
 
     def _requantize(self, m, accs, valid, nf, busy) -> None:
         """The last stage: each PE's :class:`~numfmt.hw.rtl.Requantizer` takes its register
