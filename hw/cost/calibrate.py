@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import sys
 import warnings
@@ -29,7 +30,7 @@ import numpy as np
 SEED = 20261205
 """Seed of the configuration sample and of the fit/held-out split."""
 
-N_CONFIGS = {"IntMac": 100, "FloatMul": 100, "FloatKulischMac": 100, "BlockDot": 100}
+N_CONFIGS = {"IntMac": 100, "FloatMul": 100, "FloatKulischMac": 100, "BlockDot": 100, "Convert": 100}
 N_HELD_OUT = 40
 TARGET, OPTIONS = "xilinx", ("-nodsp",)
 DATA = Path(__file__).resolve().parent / "calibration" / "xilinx_nodsp.json"
@@ -59,6 +60,7 @@ def float_formats() -> list[str]:
 
 
 _MX_ELEMENTS = ["e2m1fn", "e2m3fn", "e3m2fn", "e4m3fn", "e5m2", "int8"]
+_WIDE_FLOATS = ["fp16", "bf16", "fp32"]
 
 
 def _int_formats() -> list[str]:
@@ -101,6 +103,15 @@ def sample_configs(family: str, n: int, seed: int = SEED) -> list[dict]:
             a = str(rng.choice(pool))
             b = a if rng.random() < 0.7 else str(rng.choice(pool))
             spec = {"a": a, "b": b, "block": int(rng.choice([2, 2, 4, 4, 4, 8, 8, 16, 32])), "stages": 1}
+        elif family == "Convert":
+            # wide to narrow (an accumulator to FP8/FP6/FP4) half the time, else narrow to narrow
+            # or narrow to wide (FP16/BF16)
+            u = rng.random()
+            a = str(rng.choice(_WIDE_FLOATS if u < 0.5 else floats))
+            b = str(rng.choice(floats if u < 0.8 else _WIDE_FLOATS[:2]))
+            if a == b:
+                continue
+            spec = {"in": a, "out": b, "rounding": "rne", "stages": int(rng.choice([1, 1, 1, 2]))}
         else:
             raise ValueError(f"family must be one of {', '.join(N_CONFIGS)}, not {family!r}")
         key = json.dumps(spec, sort_keys=True)
@@ -118,7 +129,14 @@ def sample_configs(family: str, n: int, seed: int = SEED) -> list[dict]:
 
 
 def build_unit(family: str, spec: dict):
-    """The :mod:`numfmt.hw.rtl` unit of a configuration from :func:`sample_configs`."""
+    """The :mod:`numfmt.hw.rtl` unit of a configuration from :func:`sample_configs` (many are
+    read for their features only: Amaranth's warning that one was never elaborated is off)."""
+    unit = _build_unit(family, spec)
+    unit._MustUse__silence = True
+    return unit
+
+
+def _build_unit(family: str, spec: dict):
     import numfmt as nf
     from numfmt.arith import FixedAccumulator
     from numfmt.hw import rtl
@@ -134,6 +152,9 @@ def build_unit(family: str, spec: dict):
     if family == "BlockDot":
         return rtl.BlockDot(nf.BlockFormat(nf.parse(spec["a"]), spec["block"]),
                             nf.BlockFormat(nf.parse(spec["b"]), spec["block"]), stages=spec["stages"])
+    if family == "Convert":
+        return rtl.Convert(nf.parse(spec["in"]), nf.parse(spec["out"]), rounding=spec["rounding"],
+                           stages=spec["stages"])
     raise ValueError(f"family must be one of {', '.join(N_CONFIGS)}, not {family!r}")
 
 
@@ -145,21 +166,44 @@ def split(n: int, n_held_out: int = N_HELD_OUT, seed: int = SEED) -> np.ndarray:
     return held
 
 
-def sweep(processes: int = 2) -> list[dict]:
-    """Synthesize every configuration (cached); records with family, spec, split and counts."""
+def sweep(processes: int = 2, families=None, stored: dict | None = None) -> list[dict]:
+    """Synthesize every configuration (cached); records with family, spec, split and counts.
+
+    With ``families``, only theirs are synthesized; the other families' records are those
+    of ``stored`` (a calibration document made with the same tool versions), as its sweep
+    recorded them."""
     from . import synth
 
+    families = list(N_CONFIGS) if families is None else list(families)
+    for f in families:
+        if f not in N_CONFIGS:
+            raise ValueError(f"families must be among {', '.join(N_CONFIGS)}, not {f!r}")
+    kept = []
+    if set(families) != set(N_CONFIGS):
+        if stored is None or stored.get("tool_versions") != synth.tool_versions():
+            raise ValueError("families: the other families' records come from the stored calibration, which "
+                             "must be made with these tool versions "
+                             f"({synth.tool_versions()}); rerun without --families")
+        kept = [{"family": c["family"], "spec": c["spec"], "held_out": c["held_out"], **c["synth"]}
+                for c in stored["configs"] if c["family"] in N_CONFIGS and c["family"] not in families]
+        missing = [f for f in N_CONFIGS if f not in families and not any(r["family"] == f for r in kept)]
+        if missing:
+            raise ValueError(f"families: the stored calibration has no records of {', '.join(missing)}; "
+                             f"add them to --families")
     per_family = []
     for family, n in N_CONFIGS.items():
+        if family not in families:
+            continue
         specs = sample_configs(family, n)
         held = split(len(specs))
         per_family.append([(family, s, bool(h)) for s, h in zip(specs, held)])
     # interleaved, so that an interrupted first run has some of every family in the cache
-    plan = [p for group in zip(*per_family) for p in group]
+    plan = [p for group in itertools.zip_longest(*per_family) for p in group if p is not None]
     jobs = [synth.SynthJob.of(build_unit(f, s), target=TARGET, options=OPTIONS) for f, s, _ in plan]
     results = synth.synthesize_many(jobs, processes=processes)
-    return [{"family": f, "spec": s, "held_out": h, "luts": r.luts, "ffs": r.ffs, "dsps": r.dsps,
-             "carry": r.carry} for (f, s, h), r in zip(plan, results)]
+    new = [{"family": f, "spec": s, "held_out": h, "luts": r.luts, "ffs": r.ffs, "dsps": r.dsps,
+            "carry": r.carry} for (f, s, h), r in zip(plan, results)]
+    return sorted(kept + new, key=lambda r: list(N_CONFIGS).index(r["family"]))
 
 
 
@@ -223,13 +267,18 @@ def fit(records: list[dict]) -> tuple[dict, dict, list[dict]]:
     return coefficients, errors, configs
 
 
-def write(records: list[dict], path: Path = DATA) -> dict:
-    """Fit and write the calibration JSON; returns the document."""
+def write(records: list[dict], path: Path = DATA, families=None) -> dict:
+    """Fit and write the calibration JSON; returns the document. ``swept`` records the date
+    each family was last synthesized (``families``: those synthesized now; default all)."""
     from . import synth
 
     coefficients, errors, configs = fit(records)
+    today = datetime.date.today().isoformat()
+    old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    swept = {f: (old.get("swept", {}).get(f, old.get("date", today)) if f not in (families or N_CONFIGS) else today)
+             for f in N_CONFIGS}
     doc = {"target": TARGET, "options": list(OPTIONS), "tool_versions": synth.tool_versions(),
-           "date": datetime.date.today().isoformat(), "seed": SEED,
+           "date": today, "swept": swept, "seed": SEED,
            "split": f"per family: a seeded sample (numpy default_rng([{SEED}, family index])) of "
                     f"{N_CONFIGS} configurations; held out: the last {N_HELD_OUT} indices of "
                     f"default_rng({SEED}).permutation(n); the rest fit",
@@ -252,7 +301,8 @@ def report(doc: dict) -> str:
 
     e = doc["errors"]
     lines = [f"Target `{doc['target']}` options `{' '.join(doc['options'])}`; tools "
-             + ", ".join(f"{k} {v}" for k, v in doc["tool_versions"].items()) + f"; fitted {doc['date']}.",
+             + ", ".join(f"{k} {v}" for k, v in doc["tool_versions"].items()) + f"; fitted {doc['date']}"
+             + ("; swept " + ", ".join(f"{f} {d}" for f, d in doc["swept"].items()) if "swept" in doc else "") + ".",
              "",
              "LUTs, held-out configurations (absolute relative error against Yosys):", "",
              "| family | model | held out | fit set | median | worst |", "|---|---|---|---|---|---|"]
@@ -308,7 +358,15 @@ def main(argv=None) -> int:
     ap.add_argument("--processes", type=int, default=2, help="synthesis worker processes (default 2)")
     ap.add_argument("--report", type=Path, help="write the error tables into this Markdown file")
     ap.add_argument("--report-only", action="store_true", help="no sweep: report from the stored JSON")
+    ap.add_argument("--families", help="comma-separated families to synthesize; the others' records are "
+                                       "taken from the stored JSON (same tool versions)")
     args = ap.parse_args(argv)
+    families = None
+    if args.families:
+        families = [f.strip() for f in args.families.split(",") if f.strip()]
+        bad = [f for f in families if f not in N_CONFIGS]
+        if bad or not families:
+            ap.error(f"--families must name families among {', '.join(N_CONFIGS)}, not {args.families!r}")
     if args.report_only:
         doc = json.loads(DATA.read_text(encoding="utf-8"))
     else:
@@ -316,7 +374,12 @@ def main(argv=None) -> int:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            doc = write(sweep(processes=args.processes))
+            stored = json.loads(DATA.read_text(encoding="utf-8")) if families and DATA.exists() else None
+            try:
+                records = sweep(processes=args.processes, families=families, stored=stored)
+            except ValueError as e:
+                ap.error(str(e))
+            doc = write(records, families=families)
         print(f"wrote {DATA}")
     print(report(doc))
     if args.report:

@@ -40,7 +40,7 @@ __all__ = ["Estimate", "FAMILIES", "RAW", "TERMS", "Calibration", "calibration",
 
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 
-FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "BlockDot")
+FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "BlockDot", "Convert")
 """The unit families with a model (class names of :mod:`numfmt.hw.rtl`)."""
 
 
@@ -57,13 +57,17 @@ RAW = {
     "FloatMul": _float_raw("a") + _float_raw("b") + _float_raw("out") + ("stages",),
     "FloatKulischMac": _float_raw("a") + _float_raw("b") + ("width", "stages"),
     "BlockDot": _element_raw("a") + _element_raw("b") + ("block", "width", "stages"),
+    "Convert": _float_raw("in") + _float_raw("out") + ("table_luts", "stages"),
 }
 """Columns of the feature array of each family (what :func:`raw_features` reads from a
 unit): format fields (``exp``, ``man``; ``sub`` subnormals on; ``fn``/``ieee`` the
 specials policy, both 0 for ``none``), integer widths and signedness, the accumulator
 register ``width``, ``sat`` (saturating accumulator), ``stages``. BlockDot elements: an
 integer element has ``int = 1``, ``exp = 0`` and ``man = bits − 1`` (its significand is the
-whole code); ``block`` elements per operand, ``width`` the exact sum's bits."""
+whole code); ``block`` elements per operand, ``width`` the exact sum's bits.
+
+Convert (float to float, ``rne``): the input and output format fields and ``table_luts``
+(:func:`table_luts` of its truth table; 0 above 8 input bits)."""
 
 
 # -- features of a unit ---------------------------------------------------------------------
@@ -114,12 +118,69 @@ def _block_features(unit) -> np.ndarray:
                       [unit.k, unit.sum_width, unit.stages], dtype=np.float64)
 
 
+def table_luts(codes, in_bits: int, out_bits: int) -> int:
+    """LUT6s a lookup table would take for a function of ``in_bits`` inputs whose output
+    for input ``i`` is ``codes[i]``: per distinct output bit, by the input bits it depends on
+    (its support ``k``): none 0, one input bit as is 0 (a wire), otherwise 1 up to six inputs
+    and ``2**(k-6)`` above.
+
+    >>> table_luts([0b00, 0b01, 0b01, 0b11], 2, 2)       # bit 0 = a|b, bit 1 = a&b
+    2
+    >>> table_luts([0b10, 0b11, 0b00, 0b01], 2, 2)       # bit 0 = a, bit 1 = ~b: one inverter
+    1
+    """
+    codes = np.asarray(codes, dtype=np.uint64)
+    idx = np.arange(1 << in_bits, dtype=np.uint64)
+    inputs = [((idx >> np.uint64(j)) & np.uint64(1)).astype(np.uint8) for j in range(in_bits)]
+    seen, total = set(), 0
+    for k in range(out_bits):
+        col = ((codes >> np.uint64(k)) & np.uint64(1)).astype(np.uint8)
+        if col.tobytes() in seen:
+            continue
+        seen.add(col.tobytes())
+        support = sum(bool(np.any(col != col[(idx ^ np.uint64(1 << j)).astype(np.int64)])) for j in range(in_bits))
+        if support == 1 and any(np.array_equal(col, x) for x in inputs):
+            continue
+        total += 0 if support == 0 else 1 if support <= 6 else 2 ** (support - 6)
+    return total
+
+
+TABLE_BITS = 8
+"""Convert inputs up to this many bits are modelled from the unit's truth table."""
+
+
+def _check_float(fmt, name: str, family: str, max_bits: int) -> None:
+    import numfmt as nf
+
+    ok = (isinstance(fmt, nf.FloatFormat) and fmt.signed and fmt.exp >= 2 and fmt.bits <= max_bits
+          and str(fmt.specials) in ("fn", "ieee", "none"))
+    if not ok:
+        raise ValueError(f"unit.{name} must be a signed float format of at most {max_bits} bits with exp ≥ 2 and "
+                         f"specials fn, ieee or none (the {family} model's calibrated domain), not {fmt}")
+
+
+def _convert_features(unit) -> np.ndarray:
+    fin, fout = unit.in_fmt, unit.out_fmt
+    _check_float(fin, "in_fmt", "Convert", 32)
+    _check_float(fout, "out_fmt", "Convert", 16)
+    if unit.rounding.value != "rne" or unit.sr_bits:
+        raise ValueError(f"unit.rounding must be 'rne' for the Convert model (the calibrated mode), "
+                         f"not {unit.rounding.value!r}")
+    table = 0
+    if fin.bits <= TABLE_BITS:      # every input code through the emulator: the unit's truth table
+        codes = unit.model({"x": np.arange(1 << fin.bits, dtype=np.uint64)})["y"]
+        table = table_luts(codes, fin.bits, fout.bits)
+    return np.asarray(_float_fields(fin) + _float_fields(fout) + [table, unit.stages], dtype=np.float64)
+
+
 def raw_features(unit) -> tuple[str, np.ndarray]:
     """``(family, row)``: the unit's :data:`RAW` features, read from its formats and
     parameters (``float64`` row)."""
     family = _family(unit)
     if family == "BlockDot":
         return family, _block_features(unit)
+    if family == "Convert":
+        return family, _convert_features(unit)
     if family == "IntMac":
         row = [unit.a_fmt.bits, unit.b_fmt.bits, float(unit.a_fmt.signed), float(unit.b_fmt.signed),
                unit.acc.width, float(str(unit.acc.overflow) != "wrap"), unit.stages]
@@ -189,6 +250,11 @@ TERMS = {
         "luts": ("one", "lane_products", "lane_shifts", "lane_sums"),
         "carry": ("one", "lane_products", "lane_sums"),
     },
+    "Convert": {
+        "luts": ("narrow", "narrow_table", "wide", "denorm", "round_width", "in_exp", "out_exp", "out_man",
+                 "specials_out"),
+        "carry": ("one", "carry_round_width", "carry_in_exp", "carry_out_exp", "carry_out_man"),
+    },
 }
 """Names of the terms each fitted quantity is linear in (see :func:`terms`)."""
 
@@ -221,6 +287,16 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
     integer elements' whole code): ``lane_products = k·s_a·s_b`` (the element multipliers),
     ``lane_shifts = k·W·⌈log2(S+1)⌉`` with ``S = Σ (2^exp − 2)`` over the float operands (the
     alignment shifters; 0 for integer × integer), ``lane_sums = k·W`` (the adder tree).
+
+    Convert, two regimes. Inputs of at most :data:`TABLE_BITS` bits (``narrow = 1``): the
+    unit is a function of few inputs, ``narrow_table`` = its :func:`table_luts` (from the
+    emulator's truth table). Wider inputs (``wide = 1``; the calibration's are FP16, BF16 and
+    FP32), each term times ``wide``: ``round_width = R = max(in.man+1, out.man+2)``, the width
+    :func:`hw.rtl._float.round_pack` normalises and rounds (with the sticky OR of the bits
+    rounded away), ``denorm`` as FloatMul's (the shift into the output's subnormals),
+    ``in_exp``, ``out_exp``, ``out_man`` (rebias, clamp, packing), ``specials_out`` (1 if
+    the output has NaN/inf codes). Carry: ``R``, the exponents and ``out_man`` over both
+    regimes.
     """
     c = _cols(family, X)
     one = np.ones_like(next(iter(c.values())))
@@ -229,6 +305,18 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
         smax = sum((2.0 ** c[f"{p}_exp"] - 2) * (1 - c[f"{p}_int"]) for p in ("a", "b"))
         return {"one": one, "lane_products": k * _sig(c, "a") * _sig(c, "b"),
                 "lane_shifts": k * w * _magnitude_bits(np.maximum(smax, 0)), "lane_sums": k * w}
+    if family == "Convert":
+        s_in = _sig(c, "in")
+        r = np.maximum(s_in, c["out_man"] + 2)
+        narrow = (1 + c["in_exp"] + c["in_man"] <= TABLE_BITS).astype(np.float64)
+        wide = 1 - narrow
+        t = {"denorm": c["out_sub"] * (r + c["out_man"] + 2) * np.ceil(np.log2(c["out_man"] + 3)),
+             "in_exp": c["in_exp"], "out_exp": c["out_exp"], "out_man": c["out_man"],
+             "specials_out": c["out_fn"] + c["out_ieee"]}
+        # carry's terms over both regimes, the LUTs' datapath terms for wide inputs only
+        return {"one": one, "narrow": narrow, "narrow_table": narrow * c["table_luts"], "wide": wide,
+                "round_width": wide * r, "carry_round_width": r, **{k: wide * v for k, v in t.items()},
+                **{f"carry_{k}": t[k] for k in ("in_exp", "out_exp", "out_man")}}
     if family == "IntMac":
         a, b, w = c["a_bits"], c["b_bits"], c["width"]
         return {"one": one, "ab": a * b, "a_plus_b": a + b, "width": w, "sat_width": c["sat"] * w,
@@ -290,6 +378,8 @@ def _declared(family: str, c) -> np.ndarray:
     registers hold exactly the bits that can change, then registers the output or the
     product again."""
     st = c["stages"]
+    if family == "Convert":         # output registers (hw.rtl.pipeline), per stage: y and valid
+        return st * (1 + c["out_exp"] + c["out_man"] + 1)
     if family == "BlockDot":
         # registers after the datapath (hw.rtl.pipeline), per stage: y (W bits), the exponent
         # sum of two E8M0 scales (9 bits), the 2-bit special code, valid
@@ -336,6 +426,8 @@ def _declared(family: str, c) -> np.ndarray:
 def _removed(family: str, c) -> np.ndarray:
     """Register bits Yosys removes: constant or duplicate bits of the product register."""
     st = c["stages"]
+    if family == "Convert":         # Yosys keeps every output register bit
+        return np.zeros_like(st)
     if family == "BlockDot":
         # without an IEEE element (no infinity codes) the special code is 0 or 1 (NaN from a
         # scale): its high bit is constant
@@ -404,6 +496,9 @@ class Calibration:
     configs: list           # every configuration: family, spec, held_out, synthesized and predicted counts
 
     def coef(self, family: str, quantity: str) -> np.ndarray:
+        if quantity not in self.coefficients.get(family, {}):
+            raise ValueError(f"{self.path} has no {family} {quantity} coefficients (calibrated: "
+                             f"{', '.join(self.coefficients)}); rerun python -m numfmt.hw.cost.calibrate")
         table = self.coefficients[family][quantity]
         names = TERMS[family][quantity]
         if tuple(table) != names:
