@@ -101,8 +101,10 @@ def _toolchain_env(extra: dict):
     # design large enough to be split into several C++ files fails to compile: the
     # precompiled header is passed as an input file. A variable definition in MAKEFLAGS
     # acts like one on make's command line and overrides the makefile's.
-    os.environ["MAKEFLAGS"] = " ".join(filter(None, [old["MAKEFLAGS"], "CFG_CXXFLAGS_PCH_I=-include"]))
-    os.environ.update({k: str(v) for k, v in extra.items()})
+    # (``extra["MAKEFLAGS"]`` adds to it.)
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [old["MAKEFLAGS"], "CFG_CXXFLAGS_PCH_I=-include",
+                                                     extra.get("MAKEFLAGS")]))
+    os.environ.update({k: str(v) for k, v in extra.items() if k != "MAKEFLAGS"})
     try:
         yield
     finally:
@@ -200,6 +202,27 @@ def _build_args(simulator: str, waves: bool) -> list[str]:
     return ["-g2005"]
 
 
+CXX_OPT_LEVELS = ("-O0", "-O1", "-O2", "-Os")
+
+
+def cxx_opt() -> str:
+    """The C++ optimisation of Verilator's generated model code (its makefile's ``OPT_FAST``
+    and ``OPT_SLOW``): ``$NUMFMT_VERILATOR_OPT``, one of :data:`CXX_OPT_LEVELS`, default
+    ``-O0``. Verification runs are short and their builds long: ``-O0`` compiles a
+    BlockDot model 2.4× faster than Verilator's default ``-Os`` and runs it 1.5× slower
+    (measured: docs/verification.md); ``-O2`` suits long simulations. Part of the build key.
+
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"NUMFMT_VERILATOR_OPT": "-O2"}):
+    ...     cxx_opt()
+    '-O2'
+    """
+    level = os.environ.get("NUMFMT_VERILATOR_OPT", "").strip() or "-O0"
+    if level not in CXX_OPT_LEVELS:
+        raise ValueError(f"NUMFMT_VERILATOR_OPT must be one of {', '.join(CXX_OPT_LEVELS)}, not {level!r}")
+    return level
+
+
 def _versions(simulator: str) -> str:
     import cocotb
     from cocotb_tools import config
@@ -227,8 +250,9 @@ def build_key(verilog: str, toplevel: str, simulator: str, waves: bool = False) 
     64
     """
     h = hashlib.sha256()
+    opt = f"cxx={cxx_opt()}" if simulator == "verilator" else ""
     for part in (simulator, _versions(simulator), toplevel, repr(_build_args(simulator, waves)),
-                 f"waves={waves}", verilog):
+                 f"waves={waves}", opt, verilog):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
@@ -315,9 +339,10 @@ def build(verilog: str, toplevel: str, *, simulator: str = "verilator", waves: b
         extra = {}
         objects = cache_root() / "objects"   # shared by all roots
         if simulator == "verilator":   # reuse the compiled Verilator runtime (sim/_objcache.py)
+            opt = cxx_opt()
             extra = {"OBJCACHE": f"{shlex.quote(sys.executable)} "
                                  f"{shlex.quote(str(Path(__file__).with_name('_objcache.py')))}",
-                     "NUMFMT_OBJCACHE_DIR": str(objects)}
+                     "NUMFMT_OBJCACHE_DIR": str(objects), "MAKEFLAGS": f"OPT_FAST={opt} OPT_SLOW={opt}"}
         with toolchain_env(extra):
             try:
                 runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=tmp,

@@ -116,6 +116,20 @@ def test_build_key_depends_on_text_simulator_and_waves():
     assert k != _runner.build_key(TINY, "tiny", "icarus")
 
 
+def test_build_key_depends_on_the_cxx_optimisation(monkeypatch):
+    """``$NUMFMT_VERILATOR_OPT`` (default -O0) picks the C++ optimisation of the model: a
+    build at another level is not a hit; a bad level is refused naming the variable."""
+    monkeypatch.delenv("NUMFMT_VERILATOR_OPT", raising=False)
+    k = _runner.build_key(TINY, "tiny", "verilator")
+    monkeypatch.setenv("NUMFMT_VERILATOR_OPT", "-O0")
+    assert _runner.build_key(TINY, "tiny", "verilator") == k
+    monkeypatch.setenv("NUMFMT_VERILATOR_OPT", "-O2")
+    assert _runner.build_key(TINY, "tiny", "verilator") != k
+    monkeypatch.setenv("NUMFMT_VERILATOR_OPT", "-O9")
+    with pytest.raises(ValueError, match=r"NUMFMT_VERILATOR_OPT must be one of -O0, -O1, -O2, -Os, not '-O9'"):
+        _runner.build_key(TINY, "tiny", "verilator")
+
+
 def test_build_key_depends_on_the_cocotb_libraries_linked(monkeypatch):
     """A build from another venv links that venv's cocotb libraries: not a hit here."""
     from cocotb_tools import config
