@@ -100,8 +100,15 @@ def test_model_row_is_the_estimate_or_says_why_there_is_none(capsys):
     unit = cost.UnitSpec("intmac", ("int4", "int4"), {"acc_width": 16}).build()
     est = hw_cost.estimate(unit, target="xilinx", options=("-nodsp",))
     assert row["model"] == {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry}
-    assert main(["cost", "convert", "fp16", "e4m3fn", "--nodsp"]) == 0
-    assert "not Convert" in capsys.readouterr().out
+    assert main(["cost", "convert", "fp16", "e4m3fn", "--nodsp", "--json"]) == 0
+    row, = json.loads(capsys.readouterr().out)
+    est = hw_cost.estimate(cost.UnitSpec("convert", ("fp16", "e4m3fn"), {}).build(), target="xilinx",
+                           options=("-nodsp",))
+    assert row["model"] == {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry}
+    assert main(["cost", "convert", "fp16", "int8", "--nodsp"]) == 0          # outside the Convert model
+    assert "unit.out_fmt must be a signed float format" in capsys.readouterr().out
+    assert main(["cost", "bitserial", "int4", "int4", "--n", "8", "--nodsp"]) == 0     # no model of the family
+    assert "not BitSerialDot" in capsys.readouterr().out
 
 
 def test_a_failing_tool_is_reported_without_a_traceback(capsys, monkeypatch):
