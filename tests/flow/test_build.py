@@ -167,17 +167,26 @@ def test_a_broken_design_writes_nothing(tiny_design, tmp_path, capsys):
     assert not out.exists()
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["digits_mlp_int8", "digits_mlp_w4a8", "digits_mlp_int8_serial"])
-def test_shipped_designs_build_and_verify(name, tmp_path):
+@pytest.mark.parametrize("name, kind", [
+    pytest.param("digits_mlp_int8", "MatrixVector", marks=pytest.mark.slow),
+    pytest.param("digits_mlp_w4a8", "MatrixVector", marks=pytest.mark.slow),
+    pytest.param("digits_mlp_int8_serial", "MatrixVector", marks=pytest.mark.slow),
+    pytest.param("digits_mlp_e4m3", "FloatMatrixVector", marks=pytest.mark.slow),
+    # 4099 cycles an image, about 10 min on 2 busy cores: CI runs the tiny MX networks of tests/hw/accel
+    pytest.param("digits_mlp_mxfp4", "BlockMatrixVector", marks=pytest.mark.sweep),
+])
+def test_shipped_designs_build_and_verify(name, kind, tmp_path):
     """Each example design verified on the whole test split (synthesis of a whole accelerator
     takes 10–30 minutes here: tests/hw/accel synthesizes the folded int8 design, and
-    the full builds with synthesis below run under -m sweep)."""
+    the full builds with synthesis below run under -m sweep). The bit-serial, LUT-GEMM and
+    CNN designs run in tests/hw/accel (test_variants, test_window), the HLS ones in
+    test_build_hls.py, the Brevitas one in test_design_qonnx.py."""
     out = build(DESIGNS / f"{name}.toml", tmp_path / name, synth=False, progress=False)
     m = json.loads((out / "manifest.json").read_text())
     v = json.loads((out / "verification.json").read_text())
     assert v["images"] == 360 and v["mismatches"] == 0
     assert v["cycles_per_image"]["measured"] == [m["ii_cycles"]]
+    assert {layer["kind"] for layer in m["layers"][::2]} == {kind}          # every Dense stage
     assert not (out / "synthesis.json").exists()
     assert os.listdir(tmp_path) == [name]
 

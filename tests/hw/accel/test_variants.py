@@ -162,7 +162,7 @@ def test_stage_rtl_narrow_registers(tiny_graph, variant, acc, pe, simd):
     _expect_timing(check(stage, vectors=vectors), stage.ii, stage.latency)
 
 
-@pytest.mark.slow
+@pytest.mark.sweep        # two whole-split runs a design (CI: the stages alone and lint, under -m slow)
 @pytest.mark.parametrize("design, variant", [("digits_mlp_int8_bitserial.toml", "bitserial"),
                                              ("digits_mlp_int8_lutgemm.toml", "lutgemm")])
 def test_rtl_design_whole_split(design, variant):

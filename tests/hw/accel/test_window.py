@@ -201,7 +201,7 @@ def test_rtl_tiny_cnn_idle_and_backpressure():
     assert report.latencies.min() >= acc.latency_cycles
 
 
-@pytest.mark.slow
+@pytest.mark.sweep        # the digits CNN's build and 360 images (CI: the tiny CNN and the residual MLP, -m slow)
 def test_rtl_digits_cnn_whole_split(cnn):
     """All 360 test images through the folded digits CNN: every logit and label equal to the
     QuantizedGraph, one image every ``ii`` cycles, the first in ``latency_cycles``."""
