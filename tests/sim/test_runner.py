@@ -117,11 +117,11 @@ def test_build_key_depends_on_text_simulator_and_waves():
 
 
 def test_build_key_depends_on_the_cxx_optimisation(monkeypatch):
-    """``$NUMFMT_VERILATOR_OPT`` (default -O0) picks the C++ optimisation of the model: a
+    """``$NUMFMT_VERILATOR_OPT`` (default -O1) picks the C++ optimisation of the model: a
     build at another level is not a hit; a bad level is refused naming the variable."""
     monkeypatch.delenv("NUMFMT_VERILATOR_OPT", raising=False)
     k = _runner.build_key(TINY, "tiny", "verilator")
-    monkeypatch.setenv("NUMFMT_VERILATOR_OPT", "-O0")
+    monkeypatch.setenv("NUMFMT_VERILATOR_OPT", "-O1")
     assert _runner.build_key(TINY, "tiny", "verilator") == k
     monkeypatch.setenv("NUMFMT_VERILATOR_OPT", "-O2")
     assert _runner.build_key(TINY, "tiny", "verilator") != k
