@@ -29,7 +29,6 @@ import time
 import numpy as np
 
 from numfmt.flow import design as design_file
-from numfmt.hw.accel import Accelerator
 from numfmt.sim import check
 
 DESIGNS = ("int8", "int8_lutgemm", "e4m3")

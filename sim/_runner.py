@@ -208,9 +208,10 @@ CXX_OPT_LEVELS = ("-O0", "-O1", "-O2", "-Os")
 def cxx_opt() -> str:
     """The C++ optimisation of the Verilator model's per-cycle code (its makefile's
     ``OPT_FAST``; the set-up code, ``OPT_SLOW``, stays unoptimised):
-    ``$NUMFMT_VERILATOR_OPT``, one of :data:`CXX_OPT_LEVELS`, default ``-O1``. Measured (docs/verification.md): ``-O1`` builds a BlockDot model 1.4× faster
-    than Verilator's default ``-Os`` and runs it 1.3× faster; ``-O0`` builds fastest but
-    runs an accelerator 5× slower. Part of the build key.
+    ``$NUMFMT_VERILATOR_OPT``, one of :data:`CXX_OPT_LEVELS`, default ``-O1``. Measured
+    (docs/verification.md): ``-O1`` builds a BlockDot model 1.4× faster than Verilator's
+    default ``-Os`` and runs it 1.3× faster; ``-O0`` builds fastest but runs an accelerator
+    5× slower. Part of the build key.
 
     >>> from unittest import mock
     >>> with mock.patch.dict(os.environ, {"NUMFMT_VERILATOR_OPT": "-O2"}):

@@ -260,7 +260,8 @@ def test_convert_estimates_follow_the_regimes(cal):
     e4m3 = nf.parse("e4m3fn")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        wide16, wide32 = model.estimate(rtl.Convert(nf.parse("fp16"), e4m3)), model.estimate(rtl.Convert(nf.parse("fp32"), e4m3))
+        wide16 = model.estimate(rtl.Convert(nf.parse("fp16"), e4m3))
+        wide32 = model.estimate(rtl.Convert(nf.parse("fp32"), e4m3))
         assert wide32.luts > wide16.luts > 0
         assert (wide16.ffs, model.estimate(rtl.Convert(nf.parse("fp16"), e4m3, stages=3)).ffs) == (9, 27)
         narrow = rtl.Convert(e4m3, nf.parse("e2m1fn"))
