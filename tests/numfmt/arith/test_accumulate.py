@@ -180,6 +180,37 @@ def test_two_kernels_agree():
             _assert_same(out1, out2, f"{fmt} {mode} fast32={fast32}")
 
 
+@pytest.mark.parametrize("fmt", [BF16, FP16, FP32, F["e4m3fnuz"], nf.FloatFormat(3, 2, subnormals=False)],
+                         ids=str)
+def test_vectorised_nearest_even_rows_at_their_edges(fmt):
+    """The exact-addition loop's vectorised round to nearest even (rows of more than one
+    stretch of ``K._COLUMNS`` outputs) gives the TwoSum loop's bits where some stretches
+    meet its edges (overflow, the subnormals or the flush-to-zero gap, exact zeros of either
+    sign, a sum rounding to zero) and the others do not."""
+    rng = np.random.default_rng(zlib.crc32(str(fmt).encode()))
+    m, n, q = 5, 24, 2 * K._COLUMNS + 37
+    top = float(fmt.max)
+    tiny = float(fmt.smallest_subnormal if fmt.subnormals else fmt.smallest_normal)
+    A = _sample(E2M1, (m, n), rng)
+    B = _sample(E4M3, (n, q), rng) * 2.0 ** -4
+    B[:, 3] *= 2.0 ** (math.floor(math.log2(top)) - 2)              # stretch 0 of every row: overflow
+    B[:, K._COLUMNS + 5] *= 2.0 ** (math.log2(tiny) + 4)            # stretch 1: subnormals / the gap
+    A[1] = 0.0                                                       # a row of exact +0 sums ...
+    init = fmt.quantize(rng.normal(size=(m, q)))
+    init[1, : K._COLUMNS] = fmt.quantize(np.full(K._COLUMNS, -0.0))  # ... and of -0 where fmt has it
+    init[:, [3, K._COLUMNS + 5]] = 0.0          # every acc + product exact in float64 (the loop's premise)
+    A[2, :], A[2, -1], B[-1, 2 * K._COLUMNS + 1] = 0.0, -1.0, tiny / 4     # a sum rounding to zero
+    init[2, 2 * K._COLUMNS + 1] = 0.0
+    p = fmt._kernel_params()
+    for fast32 in sorted({False, fmt == FP32}):
+        out1, out2 = np.empty((m, q)), np.empty((m, q))
+        K.float_matmul(Rounding.NEAREST_EVEN.code, fast32)(A, np.ascontiguousarray(B.T), init, p,
+                                                           K.SEQUENTIAL, 1, out1)
+        K.float_matmul_exact_adds(Rounding.NEAREST_EVEN.code, fast32)(A, B, init, p, out2)
+        _assert_same(out2, out1, f"{fmt} fast32={fast32}")
+    assert not (np.abs(out1[:, 3]) < top).all(), "no sum reached the format's top: the case is not tested"
+
+
 def test_order_codes_match_enum():
     assert [o.code for o in Order] == [K.SEQUENTIAL, K.PAIRWISE, K.CHUNKED]
 
