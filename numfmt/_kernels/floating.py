@@ -13,8 +13,10 @@ import functools
 
 import numba
 import numpy as np
+from numba.core import types
+from numba.extending import intrinsic
 
-from ._core import FINITE, INF, CEIL, FLOOR, RTZ, bit_length, round_shift, unpack_float
+from ._core import FINITE, INF, CEIL, FLOOR, RNE, RTZ, bit_length, round_shift, unpack_float
 
 # Parameter vector layout.
 (P_EXP, P_MAN, P_BIAS, P_SIGNED, P_FTZ, P_HAS_ZERO, P_EMIN, P_MAX_MAG, P_OVF_INF,
@@ -92,6 +94,107 @@ def encoder(in_e: int, in_m: int, mode: int):
             out[i] = encode_one(bits[i], in_e, in_m, p, mode, rnd, sr_bits, nan_payload)
 
     return kernel
+
+
+@intrinsic
+def _f32_i32(typingctx, x):
+    """The IEEE bits of a float32 as int32 (a register bitcast)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int32))
+
+    return types.int32(types.float32), codegen
+
+
+@intrinsic
+def _i32_f32(typingctx, x):
+    """The float32 whose IEEE bits are the int32 ``x`` (a register bitcast)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float32))
+
+    return types.float32(types.int32), codegen
+
+
+F32_BLOCK = 1024        # elements per block of encode_f32_nearest; a block with an exception is redone
+
+
+def f32_nearest_ok(p) -> bool:
+    """True if :func:`encode_f32_nearest` applies to the format ``p`` (round to nearest even).
+
+    The format must be signed with a zero and subnormals, not ``negative_nan``, at most 16
+    bits wide with at most 22 fraction bits, its normal range inside float32's
+    (``emin >= -126``), its smallest quantum at least ``2**-125`` (float32 subnormal inputs
+    then round to zero whatever a denormals-are-zero CPU flag says, and the float32 addition
+    of the subnormal step is exact), and ``128 + bias >= 2**exp`` (float32's inf lands above
+    every code of the format).
+    """
+    return (p[P_SIGNED] != 0 and p[P_HAS_ZERO] != 0 and p[P_FTZ] == 0 and p[P_NEG_NAN] == 0
+            and p[P_EXP] + p[P_MAN] <= 15 and p[P_MAN] <= 22 and p[P_EMIN] >= -126
+            and p[P_EMIN] - p[P_MAN] >= -125 and 128 + p[P_BIAS] >= 1 << p[P_EXP])
+
+
+@functools.lru_cache(maxsize=None)
+def _f32_nearest_loop(man: int, signed_zero: bool):
+    """The compiled loop of :func:`encode_f32_nearest` for ``man`` fraction bits; ``signed_zero``
+    when the format's negative zero is its sign bit alone. Both are compile-time constants
+    (a shift by a run-time amount, or the select of the zero's sign, made the loop 1.3-3x
+    slower)."""
+    general = encoder(8, 23, RNE)
+    i32 = np.int32
+    sh = i32(23 - man)
+    half = i32((1 << (22 - man)) - 1)
+    implicit_odd = i32(1 if man == 0 else 0)     # man = 0: the kept significand is the implicit 1
+
+    @numba.njit(cache=True, nogil=True)
+    def block(bits, rebias, minnorm, step, max_mag, sign_bit, zero_neg, out):
+        # every operation stays in int32 (Numba would widen to int64): 8 lanes per AVX2 vector
+        bad = i32(0)
+        for i in range(bits.size):
+            x = i32(bits[i])
+            u = min(i32(x & i32(0x7FFFFFFF)), i32(0x7F800000))     # inf and NaN: as inf
+            # normal: round the significand at bit sh to nearest even, rebias the exponent
+            rounded = i32(i32(u + half) + i32(i32(i32(u >> sh) & i32(1)) | implicit_odd))
+            normal = i32(i32(rounded >> sh) - rebias)
+            # subnormal: |x| + 2**(emin - man + 23) in float32 puts the step in the last place
+            sub = i32(_f32_i32(_i32_f32(u) + _i32_f32(step)) - step)
+            code = normal if u >= minnorm else sub
+            bad = i32(bad | i32(code > max_mag))
+            neg = i32(x >> i32(31))                              # all ones when x < 0
+            if signed_zero:
+                out[i] = i32(code | i32(sign_bit & neg))
+            else:
+                out[i] = i32(code | i32(sign_bit & neg)) if code != 0 else i32(zero_neg & neg)
+        return bad != 0
+
+    @numba.njit(cache=True, nogil=True)
+    def kernel(bits, p, nan_payload, out):
+        rebias = i32((127 - p[P_BIAS]) << p[P_MAN])
+        minnorm = i32((p[P_EMIN] + 127) << 23)
+        step = i32((p[P_EMIN] - p[P_MAN] + 23 + 127) << 23)
+        max_mag = i32(p[P_MAX_MAG])
+        sign_bit = i32(1 << (p[P_EXP] + p[P_MAN]))
+        zero_neg = i32(p[P_ZERO_NEG])
+        rand = np.zeros(1, dtype=np.int64)
+        for a in range(0, bits.size, F32_BLOCK):
+            b = min(a + F32_BLOCK, bits.size)           # slices, not index bounds: the loop vectorises
+            if block(bits[a:b], rebias, minnorm, step, max_mag, sign_bit, zero_neg, out[a:b]):
+                general(bits[a:b], p, rand, 32, nan_payload, out[a:b])
+
+    return kernel
+
+
+def encode_f32_nearest(bits, p, nan_payload, out):
+    """Encode float32 input bits to the format ``p`` in round to nearest even, vectorised.
+
+    For the formats of :func:`f32_nearest_ok`. A branch-free loop handles the values that
+    round to a finite code of the format: a normal result by integer rounding of the input's
+    bits (the encoder's ``((q + man + bias - 1) << man) + r``, whose carry moves into the
+    exponent), a subnormal one by a float32 addition. A block of ``F32_BLOCK`` inputs where
+    some value overflows the largest finite code (or is inf or NaN) is encoded again by the
+    general loop, :func:`encoder`, which defines every case. About 2x the table lookup of
+    :func:`encode_lut_hi16` on one core (AVX2).
+    """
+    signed_zero = p[P_ZERO_NEG] == 1 << (p[P_EXP] + p[P_MAN])
+    _f32_nearest_loop(p[P_MAN], signed_zero)(bits, p, nan_payload, out)
 
 
 def encode_lut_hi16(bits, low_bits, table, out):
