@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba.core import types
+from numba.extending import intrinsic
 
 FINITE = 0
 INF = 1
@@ -26,6 +28,24 @@ NAN = 2
 RNE, RNA, RNP, RNM, RNZ, FLOOR, CEIL, RTZ, RTA, STOCHASTIC = range(10)
 
 _jit = numba.njit(cache=True, nogil=True, inline="always")
+
+
+def _bitcast(src, dst):
+    """A compiled function from ``src`` to ``dst`` (same width) keeping the bits: a register bitcast."""
+    @intrinsic
+    def cast(typingctx, x):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(dst))
+
+        return dst(src), codegen
+
+    return cast
+
+
+f64_bits = _bitcast(types.float64, types.int64)    # the IEEE bits of a float64, as int64
+bits_f64 = _bitcast(types.int64, types.float64)    # the float64 of those bits
+f32_bits = _bitcast(types.float32, types.int32)    # the IEEE bits of a float32, as int32
+bits_f32 = _bitcast(types.int32, types.float32)    # the float32 of those bits
 
 
 @_jit

@@ -23,12 +23,11 @@ Per element, with ``b`` the float32 bits of ``x``:
 from __future__ import annotations
 
 import functools
-import math
 
 import numba
 import numpy as np
 
-from ._core import bit_length
+from ._core import bit_length, bits_f32, bits_f64, f32_bits
 
 RULE_OCP, RULE_CEIL, RULE_NEAREST = 0, 1, 2
 # block parameter vector: (per_element, rule, emax_elem, k_shift, m_int, up, down, lo, hi)
@@ -83,6 +82,12 @@ def _magnitudes(bits, start, count, per_element):
 
 
 @_jit
+def _pow2(e):
+    """``2.0**e`` for ``-1022 <= e <= 1023`` (the plan keeps ``|e| <= 800``), from its bits."""
+    return bits_f64((e + 1023) << 52)
+
+
+@_jit
 def _fast_range(e):
     """``(lo, span, never)``: ``x / 2**e`` keeps float32 bits ``b - (e << 23)`` when ``b``'s exponent
     field ``f`` has ``f - lo ≤ span`` as unsigned numbers, i.e. ``f`` and ``f - e`` both in 1..254
@@ -103,7 +108,7 @@ def _elements(bits, start, count, e, values, table, vtable, codes, out, all_fast
     ``slow`` from ``n_slow`` on. Returns the new ``n_slow``.
     """
     shift = _U((e << 23) & 0xFFFFFFFF)
-    scale = math.ldexp(1.0, e)
+    scale = _pow2(e)
     lo_u, span, never = _fast_range(e)
     for i in range(count):
         k = start + np.uint64(i)                  # unsigned: no negative-index wraparound code
@@ -121,13 +126,68 @@ def _elements(bits, start, count, e, values, table, vtable, codes, out, all_fast
     return n_slow
 
 
+# value parameters of the vectorised round to nearest even (see values_plan)
+(V_MINNORM, V_STEP, V_MAX, V_COUNT) = range(4)
+
+
+def _nearest_values_loop(man: int, signed_zero: bool):
+    """``fill(bits, start, scale, vp, out) -> bad``: the values of a full block of 32 (every
+    quotient bits ``b - shift`` a float32 normal or ±0), in round to nearest even, vectorised.
+
+    An element format's grid at a quotient ``y`` is the float32 grid of ``man`` fraction bits
+    (for ``|y| >= 2**emin``: integer rounding of the bits, the carry moving into the exponent)
+    or a fixed step (below: ``|y| + step - step`` in float32, with ``step`` the float32 whose
+    last place is the format's quantum; a fixed-point element has only this grid, its
+    ``V_MINNORM`` above every float32). ``man`` and ``signed_zero`` (the element format has a
+    negative zero) are compile-time constants. ``bad`` when some rounded magnitude exceeds
+    ``V_MAX`` (the element's largest finite magnitude, as float32 bits): the caller then uses
+    the table loop.
+    """
+    i32 = np.int32
+    sh = i32(23 - man)
+    half = i32((1 << (22 - man)) - 1)
+    keep = i32(-(1 << (23 - man)))                      # clears the bits below the kept fraction
+    implicit_odd = i32(1 if man == 0 else 0)            # man = 0: the kept significand is the implicit 1
+
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def fill(bits, start, shift, scale, vp, tmp, out):
+        minnorm, step, vmax = i32(vp[V_MINNORM]), i32(vp[V_STEP]), i32(vp[V_MAX])
+        src = bits[start:start + np.uint64(32)]
+        dst = out[start:start + np.uint64(32)]          # slices, not index bounds: the loop vectorises
+        bad = i32(0)
+        for i in range(32):
+            b = i32(src[i])
+            u = i32(b & i32(0x7FFFFFFF))
+            y = i32(u - shift) if u != i32(0) else u
+            normal = i32(i32(i32(y + half) + i32(i32(i32(y >> sh) & i32(1)) | implicit_odd)) & keep)
+            sub = f32_bits(np.float32(bits_f32(y) + bits_f32(step)) - bits_f32(step))
+            v = normal if y >= minnorm else sub
+            bad = i32(bad | i32(v > vmax))
+            sign = i32(b & i32(-0x80000000))
+            if signed_zero:
+                v = i32(v | sign)
+            else:
+                v = i32(v | sign) if v != i32(0) else v
+            tmp[i] = v
+        for i in range(dst.size):       # a loop of its own: the int32 one above runs 8 lanes wide
+            dst[i] = np.float64(bits_f32(tmp[i])) * scale
+        return bad != 0
+
+    return fill
+
+
 @functools.lru_cache(maxsize=None)
-def kernel(block: int):
+def kernel(block: int, man: int = -1, signed_zero: bool = False):
     """The compiled loop, with ``block`` a compile-time constant (32 for OCP MX) or 0 for any length.
+
+    With ``block = 32`` and ``man >= 0``, full blocks of values in range are written by the
+    vectorised loop of :func:`_nearest_values_loop` (``man``, ``signed_zero``; parameters ``vp``
+    from :func:`values_plan`), the element format's round to nearest even; ``man = -1``: the
+    table loop everywhere.
 
     A constant block gives the per-block loops a known trip count.
     ``kern(bits, n, block, g0, g1, bp, table, vtable, values, codes, out,
-    e_out, nan_out, slow)`` handles blocks ``g0 .. g1-1`` of the ``(rows,
+    e_out, nan_out, slow, vp)`` handles blocks ``g0 .. g1-1`` of the ``(rows,
     n)`` input (``nb = ceil(n / block)`` blocks per row; block ``g`` is block
     ``g % nb`` of row ``g // nb``). ``bits`` is the flat float32 input seen as
     uint32; ``bp`` the block parameters (``B_*``); ``table`` the element
@@ -139,11 +199,14 @@ def kernel(block: int):
     starting at the chunk's first element. Returns how many it listed.
     """
     fixed_block = block
+    vector_values = block == 32 and man >= 0
+    fill = _nearest_values_loop(max(man, 0), signed_zero)
 
     @numba.njit(cache=True, nogil=True)
-    def kern(bits, n, block, g0, g1, bp, table, vtable, values, codes, out, e_out, nan_out, slow):
+    def kern(bits, n, block, g0, g1, bp, table, vtable, values, codes, out, e_out, nan_out, slow, vp):
         nb = (n + block - 1) // block
         per_element = bp[B_PER_ELEMENT] != 0
+        tmp = np.empty(32, dtype=np.int32)
         r = g0 // nb
         j = g0 - r * nb
         first = r * n + j * block
@@ -178,7 +241,10 @@ def kernel(block: int):
                     top < _U(0x7F800000) and not never
                     and _U(_U(_U(low + _U(1)) >> _U(23)) - lo_u) <= span
                     and _U(_U(top >> _U(23)) - lo_u) <= span)
-                if full and all_fast:
+                if full and all_fast and vector_values and values and \
+                        not fill(bits, start, np.int32(e << 23), _pow2(e), vp, tmp, out):
+                    pass
+                elif full and all_fast:
                     n_slow = _elements(bits, start, fixed_block, e, values, table, vtable, codes, out,
                                        True, slow, n_slow)
                 else:

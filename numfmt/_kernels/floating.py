@@ -13,10 +13,8 @@ import functools
 
 import numba
 import numpy as np
-from numba.core import types
-from numba.extending import intrinsic
 
-from ._core import FINITE, INF, CEIL, FLOOR, RNE, RTZ, bit_length, round_shift, unpack_float
+from ._core import FINITE, INF, CEIL, FLOOR, RNE, RTZ, bit_length, bits_f32, f32_bits, round_shift, unpack_float
 
 # Parameter vector layout.
 (P_EXP, P_MAN, P_BIAS, P_SIGNED, P_FTZ, P_HAS_ZERO, P_EMIN, P_MAX_MAG, P_OVF_INF,
@@ -96,24 +94,6 @@ def encoder(in_e: int, in_m: int, mode: int):
     return kernel
 
 
-@intrinsic
-def _f32_i32(typingctx, x):
-    """The IEEE bits of a float32 as int32 (a register bitcast)."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int32))
-
-    return types.int32(types.float32), codegen
-
-
-@intrinsic
-def _i32_f32(typingctx, x):
-    """The float32 whose IEEE bits are the int32 ``x`` (a register bitcast)."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float32))
-
-    return types.float32(types.int32), codegen
-
-
 F32_BLOCK = 1024        # elements per block of encode_f32_nearest; a block with an exception is redone
 
 
@@ -155,7 +135,7 @@ def _f32_nearest_loop(man: int, signed_zero: bool):
             rounded = i32(i32(u + half) + i32(i32(i32(u >> sh) & i32(1)) | implicit_odd))
             normal = i32(i32(rounded >> sh) - rebias)
             # subnormal: |x| + 2**(emin - man + 23) in float32 puts the step in the last place
-            sub = i32(_f32_i32(_i32_f32(u) + _i32_f32(step)) - step)
+            sub = i32(f32_bits(bits_f32(u) + bits_f32(step)) - step)
             code = normal if u >= minnorm else sub
             bad = i32(bad | i32(code > max_mag))
             neg = i32(x >> i32(31))                              # all ones when x < 0

@@ -15,10 +15,8 @@ import functools
 
 import numba
 import numpy as np
-from numba.core import types
-from numba.extending import intrinsic
 
-from .._kernels._core import FLOOR, FINITE, RNE, bit_length, unpack_float
+from .._kernels._core import FLOOR, FINITE, RNE, bit_length, bits_f64, f64_bits, unpack_float
 from .._kernels import floating as _fk
 
 _jit = numba.njit(cache=True, nogil=True)
@@ -29,28 +27,6 @@ _SIGN = np.int64(-0x8000000000000000)
 _MAG = np.int64(0x7FFFFFFFFFFFFFFF)
 _EXP = np.int64(0x7FF0000000000000)
 _HALF = np.int64(1) << 51
-
-
-@intrinsic
-def f64_bits(typingctx, x):
-    """The IEEE bits of a float64 as int64 (a register bitcast)."""
-    sig = types.int64(types.float64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
-
-    return sig, codegen
-
-
-@intrinsic
-def bits_f64(typingctx, x):
-    """The float64 whose IEEE bits are the int64 ``x`` (a register bitcast)."""
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return sig, codegen
 
 
 # -- operand statistics ---------------------------------------------------------------------

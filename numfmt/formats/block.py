@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import _inputs, _threads
 from .._kernels import block as _kb
+from .._kernels import floating as _kf
 from ..modes import Overflow, Rounding, _ParsedEnum
 from .fixed import FixedFormat
 from .floating import FloatFormat
@@ -471,11 +472,12 @@ class BlockFormat:
         k, m_int, up, down = self._rule_thresholds(23)
         bp = (int(self.nan_policy is NanPolicy.PER_ELEMENT), rule, self.emax_elem, k - 23, m_int,
               min(up, 1 << 62), down, lo, hi)
-        return enc, mode, bp, _float32_table(enc, mode), _value_table(self.element)
+        vtable = _value_table(self.element)
+        return enc, mode, bp, _float32_table(enc, mode), vtable, _nearest_values_plan(enc, mode, vtable)
 
     def _fused(self, plan, bits, shape, *, values):
         """Run the one-pass kernel: ``(codes or values, e, nan_block)``, the latter two per block."""
-        enc, mode, bp, table, vtable = plan
+        enc, mode, bp, table, vtable, (man, signed_zero, vp) = plan
         n = shape[-1]
         rows = bits.size // n
         nb = -(-n // self.block)
@@ -486,11 +488,12 @@ class BlockFormat:
         else:
             out, codes = np.empty(0, dtype=np.float64), np.empty(bits.size, dtype=table.dtype)
         slow = np.empty(bits.size, dtype=np.int64)      # pages are touched only where written
-        kern = _kb.kernel(32 if self.block == 32 else 0)
+        kern = _kb.kernel(32 if self.block == 32 else 0, man if values else -1, signed_zero)
 
         def chunk(g0, g1):
             first = (g0 // nb) * n + (g0 % nb) * self.block
-            count = kern(bits, n, self.block, g0, g1, bp, table, vtable, values, codes, out, e, nan_block, slow)
+            count = kern(bits, n, self.block, g0, g1, bp, table, vtable, values, codes, out, e, nan_block, slow,
+                         vp)
             return slow[first:first + count]
 
         listed = _threads.run(chunk, rows * nb, max(1, _threads.MIN_CHUNK // self.block))
@@ -638,6 +641,37 @@ def _float32_table(element, rounding):
         table = element.encode(reps, rounding)
     table.setflags(write=False)
     return table
+
+
+def _nearest_values_plan(enc, mode, vtable):
+    """``(man, signed_zero, vp)`` of the one-pass kernel's vectorised values loop
+    (``numfmt._kernels.block.kernel``) for the element encoder ``enc``, or ``(-1, False, vp)``
+    where it does not apply.
+
+    It applies to round to nearest even, with a float element that
+    ``numfmt._kernels.floating.f32_nearest_ok`` admits (``man`` fraction bits, normal from
+    ``2**min_exp``, quantum ``2**(min_exp - man)`` below) or a signed fixed-point one (one
+    step ``2**-frac_bits``: ``man = 0`` and no normal range). ``vp`` holds the float32 bits of
+    the smallest normal, of the float32 whose last place is the quantum, and of the largest
+    magnitude that ``vtable`` holds with both signs (larger ones take the table loop);
+    ``signed_zero``: ``vtable`` has a ``-0``.
+    """
+    none = (-1, False, np.zeros(_kb.V_COUNT, dtype=np.int64))
+    if mode is not Rounding.NEAREST_EVEN:
+        return none
+    if isinstance(enc, FloatFormat) and _kf.f32_nearest_ok(enc._kernel_params()):
+        man, minnorm, quantum = enc.man, enc.min_exp + 127 << 23, enc.min_exp - enc.man
+    elif isinstance(enc, FixedFormat) and enc.signed and -126 <= 23 - enc.frac_bits <= 127:
+        man, minnorm, quantum = 0, 0x7FFFFFFF, -enc.frac_bits
+    else:
+        return none
+    finite = vtable[np.isfinite(vtable)]
+    top = min(finite.max(), -finite.min())       # a magnitude both signs reach (int8: 127/64, not 2)
+    vmax = int(np.float32(top).view(np.int32))
+    if float(np.float32(top)) != float(top):
+        return none
+    vp = np.array([minnorm, (quantum + 23 + 127) << 23, vmax], dtype=np.int64)
+    return man, bool(np.any((vtable == 0) & np.signbit(vtable))), vp
 
 
 @functools.lru_cache(maxsize=32)

@@ -149,3 +149,37 @@ def test_scale_codes_round_trip_through_decode():
     for name in ("mxfp8_e4m3", "mxint8"):
         fmt = BLOCKS[name]
         np.testing.assert_array_equal(fmt.decode(fmt.encode(x)), fmt.quantize(x))
+
+
+def grid_tensor(fmt: BlockFormat, rng) -> np.ndarray:
+    """Full blocks of 32 whose first element is the element format's largest value (so the
+    block's exponent puts the element grid at the quotient's scale) and whose other 31 are the
+    element values, their midpoints and the float32 neighbours of both, at random signs,
+    under block exponents across E8M0's range: every rounding boundary of the vectorised loop."""
+    vals = fmt.element.values()
+    top = vals[np.isfinite(vals)].max()                 # the largest positive value (int8: 127/64)
+    vals = np.unique(np.abs(vals[np.isfinite(vals)]))
+    mids = (vals[:-1] + vals[1:]) / 2
+    pts = np.concatenate([vals, mids, [vals[-1] * 1.03, vals[-1] * 1.0625]]).astype(np.float32)
+    pts = np.concatenate([pts, np.nextafter(pts, np.float32(0)), np.nextafter(pts, np.float32(np.inf))])
+    pts = np.resize(rng.permutation(pts), (-(-pts.size // 31)) * 31).reshape(-1, 31)
+    head = np.full((pts.shape[0], 1), top, dtype=np.float32)
+    blocks = np.concatenate([head, pts], axis=1) * rng.choice([-1, 1], size=(pts.shape[0], 32))
+    scale = np.exp2(rng.integers(-100, 100, size=(pts.shape[0], 1))).astype(np.float32)
+    return (blocks * scale).astype(np.float32).reshape(1, -1)
+
+
+@pytest.mark.parametrize("fmt", [BLOCKS[n] for n in _MX] + [
+    BlockFormat(nf.FloatFormat(3, 0, bias=2, specials="none"), 32),      # no fraction bits: ties round up
+    BlockFormat(nf.FLOATS["e4m3fnuz"], 32),                             # no negative zero
+    BlockFormat(nf.FLOATS["e5m2"], 32),                                 # ieee
+    nf.parse("mx(element=ap_fixed<6,3,AP_RND_CONV,AP_SAT_SYM>)"),      # fixed, symmetric
+    BlockFormat(BLOCKS["mxint8"].element, 32, rule="nearest"),          # quotients that saturate:
+    BlockFormat(BLOCKS["mxfp8_e4m3"].element, 32, rule="nearest"),      # the ocp rule never makes them
+], ids=str)
+def test_vectorised_values_at_every_grid_boundary(fmt):
+    """The one-pass kernel's vectorised values loop (round to nearest even, full blocks in the
+    fast range) against the general path, bit for bit, at every element rounding boundary."""
+    assert fmt._fused_plan(8, 23, 2, 32, None)[-1][0] >= 0, f"{fmt}: the vectorised loop does not run"
+    rng = np.random.default_rng(SEED)
+    check_against_general(fmt, grid_tensor(fmt, rng))
