@@ -125,29 +125,29 @@ def _f32_nearest_loop(man: int, signed_zero: bool):
     implicit_odd = i32(1 if man == 0 else 0)     # man = 0: the kept significand is the implicit 1
 
     @numba.njit(cache=True, nogil=True)
-    def block(bits, rebias, minnorm, step, max_mag, sign_bit, zero_neg, out):
+    def block(bits, offset, minnorm, step, max_mag, sign_bit, zero_neg, out):
         # every operation stays in int32 (Numba would widen to int64): 8 lanes per AVX2 vector
-        bad = i32(0)
+        top = i32(0)
         for i in range(bits.size):
             x = i32(bits[i])
             u = min(i32(x & i32(0x7FFFFFFF)), i32(0x7F800000))     # inf and NaN: as inf
-            # normal: round the significand at bit sh to nearest even, rebias the exponent
-            rounded = i32(i32(u + half) + i32(i32(i32(u >> sh) & i32(1)) | implicit_odd))
-            normal = i32(i32(rounded >> sh) - rebias)
+            # normal: round the significand at bit sh to nearest even and rebias the exponent,
+            # both in the addition of offset = half an ulp - 1 - (rebias << sh)
+            normal = i32(i32(i32(u + offset) + i32(i32(i32(u >> sh) & i32(1)) | implicit_odd)) >> sh)
             # subnormal: |x| + 2**(emin - man + 23) in float32 puts the step in the last place
             sub = i32(f32_bits(bits_f32(u) + bits_f32(step)) - step)
             code = normal if u >= minnorm else sub
-            bad = i32(bad | i32(code > max_mag))
+            top = max(top, code)
             neg = i32(x >> i32(31))                              # all ones when x < 0
             if signed_zero:
                 out[i] = i32(code | i32(sign_bit & neg))
             else:
                 out[i] = i32(code | i32(sign_bit & neg)) if code != 0 else i32(zero_neg & neg)
-        return bad != 0
+        return top > max_mag
 
     @numba.njit(cache=True, nogil=True)
     def kernel(bits, p, nan_payload, out):
-        rebias = i32((127 - p[P_BIAS]) << p[P_MAN])
+        offset = i32(half - ((127 - p[P_BIAS]) << 23))      # the rebias, shifted up by sh
         minnorm = i32((p[P_EMIN] + 127) << 23)
         step = i32((p[P_EMIN] - p[P_MAN] + 23 + 127) << 23)
         max_mag = i32(p[P_MAX_MAG])
@@ -156,7 +156,7 @@ def _f32_nearest_loop(man: int, signed_zero: bool):
         rand = np.zeros(1, dtype=np.int64)
         for a in range(0, bits.size, F32_BLOCK):
             b = min(a + F32_BLOCK, bits.size)           # slices, not index bounds: the loop vectorises
-            if block(bits[a:b], rebias, minnorm, step, max_mag, sign_bit, zero_neg, out[a:b]):
+            if block(bits[a:b], offset, minnorm, step, max_mag, sign_bit, zero_neg, out[a:b]):
                 general(bits[a:b], p, rand, 32, nan_payload, out[a:b])
 
     return kernel
