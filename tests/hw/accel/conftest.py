@@ -44,3 +44,18 @@ def _tiny_graph(acc=None):
 def tiny_graph():
     """``tiny_graph(acc=None)``: a small Dense → ReLU6 → Dense network and its 300 inputs."""
     return _tiny_graph
+
+
+@pytest.fixture(scope="session")
+def synthesizes_without_latches():
+    """``check(acc)``: Yosys ``synth_xilinx`` of the accelerator (default options) maps it with
+    no latch cell, and into LUTs and flip-flops; returns the synthesis result."""
+    from numfmt.hw.cost import synthesize
+
+    def check(acc):
+        result = synthesize(acc, target="xilinx")
+        cells = dict(result.cells)
+        assert not any("LATCH" in c.upper() or c.startswith("LD") for c in cells), cells
+        assert result.ffs > 0 and result.luts > 0
+        return result
+    return check

@@ -171,6 +171,14 @@ def test_rtl_one_layer():
 
 
 @pytest.mark.slow
+def test_synth_tiny_has_no_latches(synthesizes_without_latches):
+    """The MX datapath (BlockDots, the block quantizer between layers, the FP32 argmax) through
+    ``synth_xilinx``."""
+    q, _ = _tiny()
+    synthesizes_without_latches(Accelerator(q, {"dense0": (2, 2), "dense2": (3, 4)}))
+
+
+@pytest.mark.slow
 def test_rtl_tiny_relu():
     """Two MX layers with ReLU (on FP32 codes) between them and a FIFO, idle cycles and back-pressure."""
     q, x = _tiny()

@@ -218,6 +218,14 @@ def test_lint_tiny(name):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", ["e4m3", pytest.param("e4m3_bf16", marks=pytest.mark.sweep)])   # bf16: 4 min
+def test_synth_tiny_has_no_latches(name, synthesizes_without_latches):
+    """The minifloat datapath (Kulisch registers; a bf16 register) through ``synth_xilinx``."""
+    q, _ = _tiny(name)
+    synthesizes_without_latches(Accelerator(q, {"dense0": (2, 3), "dense2": (3, 2)}))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name, folding", [
     ("e4m3_bf16", {"dense0": (2, 3), "dense2": (3, 2)}),     # a chain of 3 and 2 bf16 adders per cycle
     ("e4m3_bf16", {}),

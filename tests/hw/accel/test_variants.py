@@ -146,6 +146,14 @@ def test_rtl_tiny_both_variants(tiny_graph):
 
 
 @pytest.mark.slow
+def test_synth_tiny_both_variants_have_no_latches(tiny_graph, synthesizes_without_latches):
+    """The bit-serial and LUT-GEMM matrix-vector units through ``synth_xilinx``."""
+    q, _ = tiny_graph()
+    synthesizes_without_latches(Accelerator(q, {"dense0": (2, 3), "dense2": (1, 2)},
+                                            variants={"dense0": "bitserial", "dense2": "lutgemm"}))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["bitserial", "lutgemm"])
 @pytest.mark.parametrize("acc, pe, simd", [(FixedAccumulator(12, overflow="wrap"), 2, 3),
                                            (FixedAccumulator(12, overflow="sat"), 4, 1),

@@ -193,6 +193,13 @@ def test_rtl_tiny_cnn():
 
 
 @pytest.mark.slow
+def test_synth_tiny_cnn_has_no_latches(synthesizes_without_latches):
+    """The window, pool and Add stages through ``synth_xilinx``."""
+    q, _ = _tiny_cnn()
+    synthesizes_without_latches(Accelerator(q, TINY_FOLD))
+
+
+@pytest.mark.slow
 def test_rtl_tiny_cnn_idle_and_backpressure():
     q, x = _tiny_cnn()
     acc = Accelerator(q, TINY_FOLD)
