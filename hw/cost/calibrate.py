@@ -30,7 +30,8 @@ import numpy as np
 SEED = 20261205
 """Seed of the configuration sample and of the fit/held-out split."""
 
-N_CONFIGS = {"IntMac": 100, "FloatMul": 100, "FloatKulischMac": 100, "BlockDot": 100, "Convert": 100}
+N_CONFIGS = {"IntMac": 100, "FloatMul": 100, "FloatKulischMac": 100, "BlockDot": 100, "Convert": 100,
+             "BitSerialDot": 100, "LutDot": 100}
 N_HELD_OUT = 40
 TARGET, OPTIONS = "xilinx", ("-nodsp",)
 DATA = Path(__file__).resolve().parent / "calibration" / "xilinx_nodsp.json"
@@ -67,11 +68,18 @@ def _int_formats() -> list[str]:
     return [f"{'' if s else 'u'}int{b}" for b in range(2, 9) for s in (True, False)]
 
 
+def _narrowed(rng) -> int:
+    """Bits an accumulator is narrowed by below the exact width (0: exact), 30 % of draws."""
+    return int(rng.choice([0, 0, 0, 0, 0, 0, 0, 2, 4, 8]))
+
+
 def sample_configs(family: str, n: int, seed: int = SEED) -> list[dict]:
     """``n`` distinct JSON-able configurations of ``family`` (see :func:`build_unit`), drawn
     with ``numpy.random.default_rng([seed, family index])``; invalid draws (e.g. a Kulisch
     register over 53 bits) are skipped."""
     import numfmt as nf
+
+    from . import model as M
 
     rng = np.random.default_rng([seed, list(N_CONFIGS).index(family)])
     floats, ints = float_formats(), _int_formats()
@@ -112,6 +120,27 @@ def sample_configs(family: str, n: int, seed: int = SEED) -> list[dict]:
             if a == b:
                 continue
             spec = {"in": a, "out": b, "rounding": "rne", "stages": int(rng.choice([1, 1, 1, 2]))}
+        elif family in ("BitSerialDot", "LutDot"):
+            # int/uint 2–8-bit operands; the exact accumulator for 70 %, else 2, 4 or 8 bits
+            # narrower (wrapping); BitSerialDot vectors of 2–32, both serial modes; LutDot
+            # vectors of 4–32, 1–6 weight bits per lookup, plain or sign-symmetric exact tables
+            a, b = str(rng.choice(ints)), str(rng.choice(ints))
+            if family == "BitSerialDot":
+                spec = {"a": a, "b": b, "n": int(rng.choice([2, 4, 4, 8, 8, 16, 16, 32])),
+                        "serial": str(rng.choice(["a", "both"]))}
+            else:
+                spec = {"w": a, "a": b, "n": int(rng.choice([4, 8, 12, 16, 24, 32])),
+                        "g": int(rng.choice([1, 2, 3, 4, 4, 5, 6])), "sign_symmetric": bool(rng.random() < 0.5)}
+            narrow = _narrowed(rng)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    exact = build_unit(family, {**spec, "acc_width": None})
+            except ValueError:
+                continue
+            if family == "LutDot" and exact.groups * exact.entries > M.LUT_TABLE_ENTRIES:
+                continue
+            spec["acc_width"] = exact.out_fmt.bits - narrow if narrow and exact.out_fmt.bits - narrow >= 2 else None
         else:
             raise ValueError(f"family must be one of {', '.join(N_CONFIGS)}, not {family!r}")
         key = json.dumps(spec, sort_keys=True)
@@ -155,6 +184,12 @@ def _build_unit(family: str, spec: dict):
     if family == "Convert":
         return rtl.Convert(nf.parse(spec["in"]), nf.parse(spec["out"]), rounding=spec["rounding"],
                            stages=spec["stages"])
+    if family == "BitSerialDot":
+        return rtl.BitSerialDot(nf.parse(spec["a"]), nf.parse(spec["b"]), spec["n"], serial=spec["serial"],
+                                acc_width=spec["acc_width"])
+    if family == "LutDot":
+        return rtl.LutDot(nf.parse(spec["w"]), nf.parse(spec["a"]), spec["n"], g=spec["g"],
+                          sign_symmetric=spec["sign_symmetric"], acc_width=spec["acc_width"])
     raise ValueError(f"family must be one of {', '.join(N_CONFIGS)}, not {family!r}")
 
 

@@ -40,7 +40,7 @@ __all__ = ["Estimate", "FAMILIES", "RAW", "TERMS", "Calibration", "calibration",
 
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 
-FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "BlockDot", "Convert")
+FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "BlockDot", "Convert", "BitSerialDot", "LutDot")
 """The unit families with a model (class names of :mod:`numfmt.hw.rtl`)."""
 
 
@@ -58,6 +58,8 @@ RAW = {
     "FloatKulischMac": _float_raw("a") + _float_raw("b") + ("width", "stages"),
     "BlockDot": _element_raw("a") + _element_raw("b") + ("block", "width", "stages"),
     "Convert": _float_raw("in") + _float_raw("out") + ("table_luts", "stages"),
+    "BitSerialDot": ("a_bits", "b_bits", "n", "both", "width"),
+    "LutDot": ("w_bits", "a_bits", "n", "g", "groups", "entries", "sym", "width"),
 }
 """Columns of the feature array of each family (what :func:`raw_features` reads from a
 unit): format fields (``exp``, ``man``; ``sub`` subnormals on; ``fn``/``ieee`` the
@@ -67,7 +69,14 @@ integer element has ``int = 1``, ``exp = 0`` and ``man = bits − 1`` (its signi
 whole code); ``block`` elements per operand, ``width`` the exact sum's bits.
 
 Convert (float to float, ``rne``): the input and output format fields and ``table_luts``
-(:func:`table_luts` of its truth table; 0 above 8 input bits)."""
+(:func:`table_luts` of its truth table; 0 above 8 input bits).
+
+BitSerialDot: operand bits ``a_bits``, ``b_bits``, vector length ``n``, ``both`` (1 for
+``serial="both"``, 0 for ``"a"``), ``width`` the accumulator (output) bits. LutDot: weight
+bits ``w_bits``, activation bits ``a_bits``, ``n``, weight bits per lookup ``g``, the unit's
+``groups`` (tables) and ``entries`` (stored entries per table), ``sym`` (sign-symmetric
+tables), ``width`` the output bits. Neither unit has pipeline stages (one transaction
+takes ``cycles`` clock cycles)."""
 
 
 # -- features of a unit ---------------------------------------------------------------------
@@ -173,10 +182,62 @@ def _convert_features(unit) -> np.ndarray:
     return np.asarray(_float_fields(fin) + _float_fields(fout) + [table, unit.stages], dtype=np.float64)
 
 
+SERIAL_MAX_N = 32
+"""BitSerialDot and LutDot vectors of at most this many elements are modelled."""
+LUT_MAX_G = 6
+"""LutDot lookups of at most this many weight bits are modelled."""
+LUT_TABLE_ENTRIES = 64
+"""LutDot units storing at most this many table entries in all (``groups·entries``) are
+modelled (the calibration skips larger draws: the tables are registers, and synthesis time
+grows with them)."""
+
+
+def _check_operand(unit, name: str, family: str) -> None:
+    fmt = getattr(unit, name)
+    if not 2 <= fmt.bits <= 8:
+        raise ValueError(f"unit.{name} must be an integer format of 2–8 bits (the {family} model's calibrated "
+                         f"domain), not {fmt}")
+
+
+def _check_n(unit, family: str) -> None:
+    if unit.n > SERIAL_MAX_N:
+        raise ValueError(f"unit.n must be at most {SERIAL_MAX_N} (the {family} model's calibrated domain), "
+                         f"not {unit.n}")
+
+
+def _serial_features(unit) -> np.ndarray:
+    for name in ("a_fmt", "b_fmt"):
+        _check_operand(unit, name, "BitSerialDot")
+    _check_n(unit, "BitSerialDot")
+    return np.asarray([unit.a_fmt.bits, unit.b_fmt.bits, unit.n, float(unit.serial == "both"),
+                       unit.out_fmt.bits], dtype=np.float64)
+
+
+def _lut_features(unit) -> np.ndarray:
+    for name in ("w_fmt", "a_fmt"):
+        _check_operand(unit, name, "LutDot")
+    _check_n(unit, "LutDot")
+    if unit.table != "exact":
+        raise ValueError(f"unit.table must be 'exact' (the LutDot model's calibrated domain; an int8-table "
+                         f"unit's dividers were still in Yosys after 9 minutes at n=8), not {unit.table!r}")
+    if unit.g > LUT_MAX_G:
+        raise ValueError(f"unit.g must be at most {LUT_MAX_G} (the LutDot model's calibrated domain), not {unit.g}")
+    if unit.groups * unit.entries > LUT_TABLE_ENTRIES:
+        raise ValueError(f"unit.groups·unit.entries (the stored table entries) must be at most {LUT_TABLE_ENTRIES} "
+                         f"(the LutDot model's calibrated domain), not {unit.groups * unit.entries} "
+                         f"({unit.groups} groups × {unit.entries} entries)")
+    return np.asarray([unit.w_fmt.bits, unit.a_fmt.bits, unit.n, unit.g, unit.groups, unit.entries,
+                       float(unit.sign_symmetric), unit.out_fmt.bits], dtype=np.float64)
+
+
 def raw_features(unit) -> tuple[str, np.ndarray]:
     """``(family, row)``: the unit's :data:`RAW` features, read from its formats and
     parameters (``float64`` row)."""
     family = _family(unit)
+    if family == "BitSerialDot":
+        return family, _serial_features(unit)
+    if family == "LutDot":
+        return family, _lut_features(unit)
     if family == "BlockDot":
         return family, _block_features(unit)
     if family == "Convert":
@@ -255,6 +316,14 @@ TERMS = {
                  "specials_out"),
         "carry": ("one", "carry_round_width", "carry_in_exp", "carry_out_exp", "carry_out_man"),
     },
+    "BitSerialDot": {
+        "luts": ("one", "both", "operands", "plane_dot", "popcount", "shift", "width"),
+        "carry": ("one", "plane_dot", "popcount", "width"),
+    },
+    "LutDot": {
+        "luts": ("one", "tables", "table_adds", "lookup", "weights", "shift", "width", "sym_init"),
+        "carry": ("one", "table_adds", "width", "sym_init"),
+    },
 }
 """Names of the terms each fitted quantity is linear in (see :func:`terms`)."""
 
@@ -297,9 +366,41 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
     ``in_exp``, ``out_exp``, ``out_man`` (rebias, clamp, packing), ``specials_out`` (1 if
     the output has NaN/inf codes). Carry: ``R``, the exponents and ``out_man`` over both
     regimes.
+
+    BitSerialDot (``a``, ``b`` operand bits, ``n`` elements, ``W`` accumulator bits; ``S``
+    shift amounts, ``a`` or, with ``both``, ``a+b−1``): ``both`` (the second plane counter
+    and the pair control), ``operands = n·(a+b)`` (the operand registers' load muxes),
+    ``plane_dot = (1−both)·n·W`` (``serial="a"``: ``n`` gated ``b`` operands added at width
+    ``W``), ``popcount = both·n·bits(n)`` (AND and popcount tree), ``shift`` =
+    :func:`_shift_mux` ``(W, S)`` (the term shifted by the plane index), ``width = W`` (the
+    accumulator's add/subtract).
+
+    LutDot (``G`` tables of ``E`` entries of ``T`` bits — :func:`_lut_entry_bits` —, ``b``
+    weight bits, ``g`` per lookup, ``A`` accumulator bits): ``tables = G·E·T`` (the table
+    registers' load/rotate muxes), ``table_adds = G·T·adds`` (building the tables:
+    symmetric ``E+g−1`` adds a table, plain ``E−1−g``), ``lookup = E·T`` (the front table's
+    read mux), ``weights = G·g·b`` (the weight registers' muxes), ``shift`` =
+    :func:`_shift_mux` ``(A, b)``, ``width = A``, ``sym_init = sym·G·A`` (the symmetric
+    accumulator's start value, a sum over the tables' entry 0).
     """
     c = _cols(family, X)
     one = np.ones_like(next(iter(c.values())))
+    if family == "BitSerialDot":
+        a, b, n, both, w = c["a_bits"], c["b_bits"], c["n"], c["both"], c["width"]
+        return {"one": one, "both": both, "operands": n * (a + b), "plane_dot": (1 - both) * n * w,
+                "popcount": both * n * _bits(n), "shift": _shift_mux(w, np.where(both > 0, a + b - 1, a)),
+                "width": w}
+    if family == "LutDot":
+        acc = _lut_acc_bits(c)
+        tw = _lut_entry_bits(c)
+        e, g, sym = c["entries"], c["g"], c["sym"]
+        # adds building one table: symmetric, the group sum (g − 1), its negation and every
+        # entry after the first (E − 1); plain, every entry but 0 and the g single activations
+        adds = np.maximum(sym * (e + g - 1) + (1 - sym) * (e - 1 - g), 0)
+        return {"one": one, "tables": c["groups"] * e * tw, "table_adds": c["groups"] * adds * tw,
+                "lookup": e * tw,
+                "weights": c["groups"] * c["g"] * c["w_bits"], "shift": _shift_mux(acc, c["w_bits"]),
+                "width": acc, "sym_init": c["sym"] * c["groups"] * acc}
     if family == "BlockDot":
         k, w = c["block"], c["width"]
         smax = sum((2.0 ** c[f"{p}_exp"] - 2) * (1 - c[f"{p}_int"]) for p in ("a", "b"))
@@ -341,6 +442,23 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
     raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
 
 
+def _shift_mux(w, s):
+    """Data inputs of the muxes of ``hw.rtl.bitserial.shift_left`` (a ``w``-bit result, shift
+    amounts ``0 … s−1``): output bit ``k`` chooses among ``min(k+1, s)`` bits of ``x``,
+    Σ_k min(k+1, s) = s·w − s·(s−1)/2 for ``s ≤ w``."""
+    s = np.minimum(s, w)
+    return s * w - s * (s - 1) / 2
+
+
+def _lut_acc_bits(c):       # LutDot's accumulator: the output, plus a bit when symmetric (it holds 2·y)
+    return c["width"] + c["sym"]
+
+
+def _lut_entry_bits(c):     # LutDot's table entry: sums of g activations (twice them when symmetric)
+    a = c["a_bits"]
+    return np.maximum(np.minimum(_lut_acc_bits(c), a + 1 + _magnitude_bits(c["g"]) + c["sym"]), a + 1)
+
+
 def design_matrix(family: str, quantity: str, X) -> np.ndarray:
     """The ``(n, len(TERMS[family][quantity]))`` matrix the coefficients multiply."""
     t = terms(family, X)
@@ -376,7 +494,19 @@ def _declared(family: str, c) -> np.ndarray:
     ``stages`` ≤ 1 registers the output (FloatMul) or the product (the MACs) once; each
     further stage fills a cut point inside the datapath (``docs/hw_units.md``), whose
     registers hold exactly the bits that can change, then registers the output or the
-    product again."""
+    product again. BitSerialDot and LutDot (no stages): the operand or table registers,
+    the accumulator, the plane (and group) counters, ``busy`` and ``done``."""
+    if family == "BitSerialDot":
+        # busy, done, the accumulator, the a-plane counter (range(a+b): the plane sum i+j
+        # fits), the b-plane counter when both are serial, the operand registers
+        a, b = c["a_bits"], c["b_bits"]
+        counter = _bits(a + b - 1)
+        return 2 + c["width"] + counter * (1 + c["both"]) + c["n"] * (a + b)
+    if family == "LutDot":
+        # busy, done, the accumulator, the plane counter (range(max(b, 2))), the group counter
+        # (range(max(G, 2))), G tables of E entries, G groups of g weights
+        return (2 + _lut_acc_bits(c) + _bits(np.maximum(c["w_bits"], 2) - 1) + _bits(np.maximum(c["groups"], 2) - 1)
+                + c["groups"] * c["entries"] * _lut_entry_bits(c) + c["groups"] * c["g"] * c["w_bits"])
     st = c["stages"]
     if family == "Convert":         # output registers (hw.rtl.pipeline), per stage: y and valid
         return st * (1 + c["out_exp"] + c["out_man"] + 1)
@@ -424,7 +554,16 @@ def _declared(family: str, c) -> np.ndarray:
 
 
 def _removed(family: str, c) -> np.ndarray:
-    """Register bits Yosys removes: constant or duplicate bits of the product register."""
+    """Register bits Yosys removes: constant or duplicate bits of the product register.
+    BitSerialDot with ``serial="a"``: the top bit of each ``a`` shift register (it shifts a
+    0 in every cycle), and the bits of each ``b`` register above the accumulator's width
+    (the plane dot truncates ``b`` to ``W`` bits: they drive nothing). LutDot: the bits of
+    every table entry above the accumulator's width (the looked-up entry is truncated to
+    it), when a narrowed accumulator is narrower than an entry."""
+    if family == "BitSerialDot":
+        return (1 - c["both"]) * c["n"] * (1 + np.maximum(c["b_bits"] - c["width"], 0))
+    if family == "LutDot":
+        return c["groups"] * c["entries"] * np.maximum(_lut_entry_bits(c) - _lut_acc_bits(c), 0)
     st = c["stages"]
     if family == "Convert":         # Yosys keeps every output register bit
         return np.zeros_like(st)
@@ -565,12 +704,12 @@ def estimate_features(family: str, X, target: str = "xilinx", options=("-nodsp",
     for q in ("luts", "carry"):
         names = TERMS[family][q]
         coef = cal.coef(family, q)
-        acc = np.zeros(len(c["stages"]))
+        acc = np.zeros(len(t["one"]))
         for k, name in enumerate(names):
             acc += coef[k] * t[name]
         out[q] = np.maximum(acc, 0.0)
     out["ffs"] = _ffs(family, c).astype(np.int64)
-    out["dsps"] = np.zeros(len(c["stages"]), dtype=np.int64)
+    out["dsps"] = np.zeros(len(t["one"]), dtype=np.int64)
     return out
 
 

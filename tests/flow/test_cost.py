@@ -107,8 +107,16 @@ def test_model_row_is_the_estimate_or_says_why_there_is_none(capsys):
     assert row["model"] == {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry}
     assert main(["cost", "convert", "fp16", "int8", "--nodsp"]) == 0          # outside the Convert model
     assert "unit.out_fmt must be a signed float format" in capsys.readouterr().out
-    assert main(["cost", "bitserial", "int4", "int4", "--n", "8", "--nodsp"]) == 0     # no model of the family
-    assert "not BitSerialDot" in capsys.readouterr().out
+    assert main(["cost", "bitserial", "int4", "int4", "--n", "8", "--serial", "both", "--nodsp", "--json"]) == 0
+    row, = json.loads(capsys.readouterr().out)
+    est = hw_cost.estimate(cost.UnitSpec("bitserial", ("int4", "int4"), {"n": 8, "serial": "both"}).build(),
+                           target="xilinx", options=("-nodsp",))
+    assert row["model"] == {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry}
+    assert main(["cost", "lutdot", "int2", "int8", "--n", "64", "--nodsp"]) == 0     # outside the LutDot model
+    assert "unit.n must be at most 32" in capsys.readouterr().out
+    assert main(["cost", "fixedmac", "ap_fixed<6,2>", "ap_fixed<6,2>", "ap_fixed<16,8>", "--n", "8",
+                 "--nodsp"]) == 0                                                       # no model of the family
+    assert "not FixedMac" in capsys.readouterr().out
 
 
 def test_a_failing_tool_is_reported_without_a_traceback(capsys, monkeypatch):
