@@ -35,14 +35,16 @@ import dataclasses
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 
+from numfmt.formats.floating import FloatFormat
+
 from numfmt.nn import _datapath as _dp
 from numfmt.nn.layers import AvgPool2d, Conv2d, MaxPool2d, im2col
 from numfmt.nn.quantized import QAdd, QAvgPool, QLinear, QPassThrough
 
 from ..rtl._unit import Unit, pipeline
 from ..rtl.requant import Requantizer
-from .stages import (MatrixVector, _code_int, _int_format, _positive_divisor, constants_digest, decode_vector,
-                     encode_vector, vector_fields)
+from .stages import (MatrixVector, _act_format, _code_int, _code_key, _int_format, _positive_divisor,
+                     constants_digest, decode_vector, encode_vector, vector_fields)
 
 __all__ = ["Add", "AvgPool", "Convolution", "MaxPool", "dense_view"]
 
@@ -200,12 +202,14 @@ def _pool_windows(in_shape, layer) -> np.ndarray:
 
 class MaxPool(Unit):
     """MaxPool2d of a :class:`~numfmt.nn.QuantizedGraph` (a ``QPassThrough``): the largest
-    code of each window (compare chains on the integers), one output register.
+    code of each window by value (compare chains on the integers, or on a minifloat code's
+    magnitude negated when its sign is set), one output register; a zero maximum is the
+    code of +0, as :class:`numfmt.nn.layers.MaxPool2d` gives.
 
     Parameters
     ----------
     node : numfmt.nn.quantized.QPassThrough
-        A MaxPool2d node with an IntFormat format.
+        A MaxPool2d node with an IntFormat or FloatFormat format.
     in_shape : tuple
         ``(C, H, W)`` of its input.
 
@@ -218,7 +222,7 @@ class MaxPool(Unit):
         if not isinstance(node, QPassThrough) or not isinstance(node.layer, MaxPool2d):
             raise TypeError(f"node must be a MaxPool2d node of a QuantizedGraph, not {node!r}")
         self.node, self.in_shape = node, _shape3("in_shape", in_shape)
-        self.fmt = _int_format(f"node {node.name!r}: the format", node.out.format)
+        self.fmt = _act_format(f"node {node.name!r}: the format", node.out.format)
         try:
             self.out_shape = tuple(node.layer.out_shape(self.in_shape))
         except ValueError as exc:
@@ -237,14 +241,17 @@ class MaxPool(Unit):
         m = Module()
         bits = self.fmt.bits
         x = self.i.payload.as_value()
+        zero = Const(int(self.fmt.encode(np.array([0.0]))[0]), bits)
         ys = []
         for j, row in enumerate(self.table):
             best = x.word_select(int(row[0]), bits)
             for t, e in enumerate(row[1:]):
                 code = x.word_select(int(e), bits)
                 nxt = Signal(bits, name=f"max{j}_{t}")
-                m.d.comb += nxt.eq(Mux(_code_int(code, self.fmt) > _code_int(best, self.fmt), code, best))
+                m.d.comb += nxt.eq(Mux(_code_key(code, self.fmt) > _code_key(best, self.fmt), code, best))
                 best = nxt
+            if isinstance(self.fmt, FloatFormat):                  # ±0: the code of +0
+                best = Mux(_code_key(best, self.fmt) == 0, zero, best)
             ys.append(best)
         pipeline(m, self.i, self.o, Cat(*ys), 1)
         return m

@@ -249,12 +249,17 @@ class _Pool(Layer):
 class MaxPool2d(_Pool):
     """Maximum over ``kernel`` windows (no padding); ``stride`` defaults to ``kernel``.
 
+    A zero maximum is +0 (NumPy's ``max`` returns either zero of a window holding both,
+    depending on its reduction order; the accelerator's ``MaxPool`` gives +0 too).
+
     >>> MaxPool2d(2).forward(np.arange(16.0).reshape(1, 1, 4, 4))[0, 0].tolist()
     [[5.0, 7.0], [13.0, 15.0]]
+    >>> float(MaxPool2d(2).forward(np.array([-0.0, -0.0, -1.0, -0.0]).reshape(1, 1, 2, 2))[0, 0, 0, 0])
+    0.0
     """
 
     def forward(self, x):
-        return self.windows(x).max(axis=(4, 5))
+        return self.windows(x).max(axis=(4, 5)) + 0.0       # -0 + 0 is +0
 
 
 @dataclasses.dataclass(frozen=True)

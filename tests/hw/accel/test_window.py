@@ -5,6 +5,7 @@ build by default; the digits CNN over the whole test split under ``slow``)."""
 import numpy as np
 import pytest
 
+import numfmt as nf
 from numfmt import nn
 from numfmt.hw.accel import FIFO_LATENCY, MVU_OVERHEAD, Accelerator
 from numfmt.hw.accel.window import Add, AvgPool, Convolution, MaxPool, dense_view
@@ -236,3 +237,80 @@ def test_lint_digits_cnn(cnn):
     fold = {"conv1": (4, 3), "conv2": (4, 8), "conv3": (8, 8), "fc": (2, 8)}
     assert {w.rule for w in lint(Accelerator(q, fold))} <= {
         "DECLFILENAME", "PROCASSINIT", "UNUSEDSIGNAL", "WIDTHEXPAND"}
+
+
+# -- minifloat and MX convolutions ----------------------------------------------------------------
+
+#: the tiny float CNNs' QConfigs: e4m3fn (Kulisch registers) and MX e2m1fn blocks of 8 (one
+#: conv window of 2·2·2 inputs is one block)
+FLOAT_CNN = {"e4m3fn": nn.QConfig(weight="e4m3fn", act="e4m3fn"),
+             "mx8": nn.QConfig(weight=nf.BlockFormat(nf.FLOATS["e2m1fn"], 8), act=nf.BlockFormat(nf.FLOATS["e2m1fn"], 8))}
+
+
+def _float_cnn(name, seed=5):
+    """conv 2x2 (2→2, pad 1) → MaxPool 2 (stride 1) → ReLU → conv 2x2 (2→2) → ReLU → Flatten →
+    Dense (8→3) on a 2×4×4 input, quantized with ``FLOAT_CNN[name]``; ``(graph, 120 inputs)``."""
+    rng = np.random.default_rng(seed)
+
+    def conv(oc, ic, k, **kw):
+        return nn.Conv2d(rng.normal(size=(oc, ic, k, k)), rng.normal(size=oc) * 0.3, **kw)
+    nodes = [nn.Node("conv1", conv(2, 2, 2, padding=1), ("input",)),
+             nn.Node("maxpool", nn.MaxPool2d(2, stride=1), ("conv1",)), nn.Node("relu1", nn.ReLU(), ("maxpool",)),
+             nn.Node("conv2", conv(2, 2, 2), ("relu1",)), nn.Node("relu2", nn.ReLU(), ("conv2",)),
+             nn.Node("flatten", nn.Flatten(), ("relu2",)),
+             nn.Node("fc", nn.Dense(rng.normal(size=(3, 18)), rng.normal(size=3)), ("flatten",))]
+    x = rng.normal(size=(120, 2, 4, 4))
+    x[0] = 0.0
+    return nn.quantize(nn.Graph(nodes, input_shape=(2, 4, 4)), FLOAT_CNN[name], x), x
+
+
+FLOAT_FOLD = {"conv1": (2, 4), "conv2": (1, 8), "fc": (3, 2)}
+
+
+@pytest.mark.parametrize("name", list(FLOAT_CNN))
+def test_float_cnn_model_equals_the_graph(name):
+    """Minifloat and MX convolutions (FloatMatrixVector / BlockMatrixVector behind the window
+    generator) and a MaxPool on minifloat or FP32-carrier codes: every logit and label equal."""
+    q, x = _float_cnn(name)
+    acc = Accelerator(q, FLOAT_FOLD)
+    kind = {"e4m3fn": "FloatMatrixVector", "mx8": "BlockMatrixVector"}[name]
+    assert [type(s).__name__ for s in acc.mvus] == [kind] * 3
+    _expect_graph(q, x, acc.model(acc.input_codes(x)))
+
+
+def test_minifloat_maxpool_gives_positive_zero():
+    """``MaxPool2d`` takes +0 as the maximum of a window of zeros of either sign (NumPy's ``max``
+    alone returns either, by its reduction order), and the stage's model follows it."""
+    q, _ = _float_cnn("e4m3fn")
+    stage = MaxPool(q.node("maxpool"), (2, 5, 5))
+    codes = np.zeros((3, 50), dtype=np.uint64)
+    codes[0] = 0x80                                      # every input -0
+    codes[1, ::2] = 0x80                                 # -0 and +0 alternating
+    codes[2] = np.where(np.arange(50) % 3, 0x80, 0xB8)   # -0 and -1.0
+    out = stage.model({f"x{k}": codes[:, k] for k in range(50)})
+    assert all(out[f"y{k}"].tolist() == [0, 0, 0] for k in range(stage.n_out))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["e4m3fn", pytest.param("mx8", marks=pytest.mark.sweep)])   # mx8: 2 min
+def test_rtl_float_cnn(name):
+    """The e4m3fn and MX convolutions in Verilator: with idle cycles and back-pressure, then at
+    full rate with the model's II and latency."""
+    q, x = _float_cnn(name)
+    acc = Accelerator(q, FLOAT_FOLD)
+    assert _run(acc, x[:40], idle=0.2, backpressure=0.2, seed=2).n_vectors == 40
+    _expect_timing(acc, _run(acc, x[:12]))
+
+
+@pytest.mark.slow
+def test_rtl_minifloat_maxpool_signed_zeros():
+    """The MaxPool stage alone on e4m3fn codes with -0, +0, ties and negatives: the RTL's
+    compare chains (by value, +0 for a zero maximum) equal its model."""
+    q, _ = _float_cnn("e4m3fn")
+    stage = MaxPool(q.node("maxpool"), (2, 5, 5))
+    rng = np.random.default_rng(7)
+    pool = np.array([0x00, 0x80, 0x38, 0xB8, 0x01, 0x81, 0x7E, 0xFE, 0x40, 0xC0], dtype=np.uint64)
+    codes = pool[rng.integers(0, pool.size, size=(200, 50))]
+    codes[0], codes[1, ::2], codes[1, 1::2] = 0x80, 0x80, 0x00
+    report = check(stage, vectors={f"x{k}": codes[:, k] for k in range(50)})
+    assert report.n_vectors == 200
