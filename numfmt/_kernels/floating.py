@@ -101,15 +101,15 @@ def f32_nearest_ok(p) -> bool:
     """True if :func:`encode_f32_nearest` applies to the format ``p`` (round to nearest even).
 
     The format must be signed with a zero and subnormals, not ``negative_nan``, at most 16
-    bits wide with at most 22 fraction bits, its normal range inside float32's
+    bits wide with at most 22 fraction bits, its normal range starting inside float32's
     (``emin >= -126``), its smallest quantum at least ``2**-125`` (float32 subnormal inputs
-    then round to zero whatever a denormals-are-zero CPU flag says, and the float32 addition
-    of the subnormal step is exact), and ``128 + bias >= 2**exp`` (float32's inf lands above
-    every code of the format).
+    then round to zero whatever a denormals-are-zero CPU flag says) and the float32 whose
+    last place is that quantum, ``2**(emin - man + 23)``, finite, and ``128 + bias >= 2**exp``
+    (float32's inf lands above every code of the format).
     """
     return (p[P_SIGNED] != 0 and p[P_HAS_ZERO] != 0 and p[P_FTZ] == 0 and p[P_NEG_NAN] == 0
             and p[P_EXP] + p[P_MAN] <= 15 and p[P_MAN] <= 22 and p[P_EMIN] >= -126
-            and p[P_EMIN] - p[P_MAN] >= -125 and 128 + p[P_BIAS] >= 1 << p[P_EXP])
+            and -125 <= p[P_EMIN] - p[P_MAN] <= 127 - 23 and 128 + p[P_BIAS] >= 1 << p[P_EXP])
 
 
 @functools.lru_cache(maxsize=None)

@@ -296,7 +296,7 @@ class FloatFormat(Format):
 
     def _encode_bits(self, bits, in_e, in_m, rounding: Rounding, rand, sr_bits, nan_payload=False):
         out = np.empty(bits.size, dtype=self.code_dtype)
-        if rounding is Rounding.NEAREST_EVEN and bits.dtype == np.uint32 and bits.size >= _LUT_MIN_SIZE \
+        if rounding is Rounding.NEAREST_EVEN and (in_e, in_m) == (8, 23) and bits.size >= _LUT_MIN_SIZE \
                 and _k.f32_nearest_ok(p := self._kernel_params()):
             _threads.run(lambda a, b: _k.encode_f32_nearest(bits[a:b], p, nan_payload, out[a:b]), bits.size)
             return out

@@ -94,6 +94,7 @@ F32_FORMATS = [f for f in nf.FLOATS.values() if k.f32_nearest_ok(f._kernel_param
     nf.FloatFormat(4, 3, bias=-2, specials="none"),          # ... and a negative one
     nf.FloatFormat(3, 0, bias=4, specials="fnuz"),           # no fraction bits: ties round up
     nf.FloatFormat(7, 2, bias=124, specials="ieee"),         # smallest quantum 2**-125: the limit
+    nf.FloatFormat(2, 1, bias=-100, specials="none"),        # values near 2**102, the step 2**123
 ]
 _LOWS = np.array([0, 1, 0x7FFF, 0x8000, 0x8001, 0xFFFF], dtype=np.uint32)
 
@@ -114,7 +115,8 @@ def test_f32_nearest_applies_where_stated():
                 nf.FLOATS["e8m0fnu"],                               # unsigned
                 nf.FloatFormat(4, 3, subnormals=False),             # flush to zero
                 nf.FloatFormat(7, 2, bias=125),                     # smallest quantum 2**-126 ...
-                nf.FloatFormat(5, 2, bias=-100, specials="none")):  # float32's inf inside its codes
+                nf.FloatFormat(5, 2, bias=-100, specials="none"),   # float32's inf inside its codes
+                nf.FloatFormat(2, 1, bias=-124, specials="none")):  # its quantum 2**124: the step 2**147
         assert not k.f32_nearest_ok(fmt._kernel_params()), fmt
     assert k.f32_nearest_ok(nf.FloatFormat(7, 2, bias=124)._kernel_params())   # ... and 2**-125
     assert len(F32_FORMATS) >= 30
