@@ -126,13 +126,14 @@ def _elements(bits, start, count, e, values, table, vtable, codes, out, all_fast
     return n_slow
 
 
-# value parameters of the vectorised round to nearest even (see values_plan)
+# value parameters of the vectorised round to nearest even (numfmt.formats.block._nearest_values_plan)
 (V_MINNORM, V_STEP, V_MAX, V_COUNT) = range(4)
 
 
 def _nearest_values_loop(man: int, signed_zero: bool):
-    """``fill(bits, start, scale, vp, out) -> bad``: the values of a full block of 32 (every
-    quotient bits ``b - shift`` a float32 normal or ±0), in round to nearest even, vectorised.
+    """``fill(bits, start, shift, scale, vp, tmp, out) -> bad``: the values ``out[start:start+32]``
+    of a full block of 32 (every quotient's bits ``b - shift`` a float32 normal or ±0, ``scale``
+    ``= 2**e``), in round to nearest even, vectorised; ``tmp`` is 32 int32 of scratch.
 
     An element format's grid at a quotient ``y`` is the float32 grid of ``man`` fraction bits
     (for ``|y| >= 2**emin``: integer rounding of the bits, the carry moving into the exponent)
@@ -182,8 +183,8 @@ def kernel(block: int, man: int = -1, signed_zero: bool = False):
 
     With ``block = 32`` and ``man >= 0``, full blocks of values in range are written by the
     vectorised loop of :func:`_nearest_values_loop` (``man``, ``signed_zero``; parameters ``vp``
-    from :func:`values_plan`), the element format's round to nearest even; ``man = -1``: the
-    table loop everywhere.
+    from ``numfmt.formats.block._nearest_values_plan``), the element format's round to nearest even;
+    ``man = -1``: the table loop everywhere.
 
     A constant block gives the per-block loops a known trip count.
     ``kern(bits, n, block, g0, g1, bp, table, vtable, values, codes, out,
