@@ -12,7 +12,9 @@ Run ``python -m numfmt.hw.cost.calibrate`` (from the repository, with the ``hw``
    every configuration with its split, synthesized and predicted counts — and, with
    ``--report FILE``, the Markdown error tables (``docs/cost_model.md``).
 
-``--report-only`` rewrites the report from the stored JSON without synthesizing.
+``--report-only`` rewrites the report from the stored JSON without synthesizing;
+``--refit`` refits the coefficients on the stored synthesis counts (no synthesis: after a
+change of a model's terms) and rewrites the JSON.
 """
 
 from __future__ import annotations
@@ -261,6 +263,24 @@ def _stats(err: np.ndarray) -> dict:
     return {"median": float(np.median(err)), "worst": float(np.max(err)), "n": int(err.size)}
 
 
+def leave_one_out(A: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Absolute relative errors of leave-one-out predictions: row ``i`` predicted by the
+    weighted least-squares fit (:func:`_wls`) on every other row (the fit set's
+    cross-validation, by which the models' terms are chosen).
+
+    >>> A = np.array([[1.0, 1], [1, 2], [1, 3], [1, 4]])
+    >>> leave_one_out(A, 2 * A[:, 1] + 1).max() < 1e-12
+    True
+    """
+    if len(y) < 2:
+        raise ValueError(f"y must have at least 2 rows for leave-one-out, not {len(y)}")
+    pred = np.empty(len(y))
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        pred[i] = max(float(A[i] @ _wls(A[keep], y[keep])), 0.0)
+    return _rel(pred, y)
+
+
 def fit(records: list[dict]) -> tuple[dict, dict, list[dict]]:
     """``(coefficients, errors, configs)`` from the sweep's records: LUT and carry
     coefficients fitted on the fit set of each family, errors on its held-out set."""
@@ -280,6 +300,8 @@ def fit(records: list[dict]) -> tuple[dict, dict, list[dict]]:
             pred[q] = np.maximum(A @ coef, 0.0)
             ok = held & (y > 0) if q == "carry" else held
             errors[family][q] = _stats(_rel(pred[q][ok], y[ok]))
+            if q == "luts":
+                errors[family]["luts_loo"] = _stats(leave_one_out(A[~held], y[~held]))
         c = M._cols(family, X)
         pred["ffs"] = M._ffs(family, c)
         y_ff = np.array([r["ffs"] for r in recs], dtype=np.float64)
@@ -302,17 +324,19 @@ def fit(records: list[dict]) -> tuple[dict, dict, list[dict]]:
     return coefficients, errors, configs
 
 
-def write(records: list[dict], path: Path = DATA, families=None) -> dict:
+def write(records: list[dict], path: Path = DATA, families=None, tool_versions: dict | None = None) -> dict:
     """Fit and write the calibration JSON; returns the document. ``swept`` records the date
-    each family was last synthesized (``families``: those synthesized now; default all)."""
+    each family was last synthesized (``families``: those synthesized now; default all;
+    ``()`` for a refit of stored counts, which also passes their ``tool_versions``)."""
     from . import synth
 
     coefficients, errors, configs = fit(records)
     today = datetime.date.today().isoformat()
     old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    swept = {f: (old.get("swept", {}).get(f, old.get("date", today)) if f not in (families or N_CONFIGS) else today)
-             for f in N_CONFIGS}
-    doc = {"target": TARGET, "options": list(OPTIONS), "tool_versions": synth.tool_versions(),
+    now = N_CONFIGS if families is None else families
+    swept = {f: (old.get("swept", {}).get(f, old.get("date", today)) if f not in now else today) for f in N_CONFIGS}
+    tools = synth.tool_versions() if tool_versions is None else tool_versions
+    doc = {"target": TARGET, "options": list(OPTIONS), "tool_versions": tools,
            "date": today, "swept": swept, "seed": SEED,
            "split": f"per family: a seeded sample (numpy default_rng([{SEED}, family index])) of "
                     f"{N_CONFIGS} configurations; held out: the last {N_HELD_OUT} indices of "
@@ -339,16 +363,22 @@ def report(doc: dict) -> str:
              + ", ".join(f"{k} {v}" for k, v in doc["tool_versions"].items()) + f"; fitted {doc['date']}"
              + ("; swept " + ", ".join(f"{f} {d}" for f, d in doc["swept"].items()) if "swept" in doc else "") + ".",
              "",
-             "LUTs, held-out configurations (absolute relative error against Yosys):", "",
-             "| family | model | held out | fit set | median | worst |", "|---|---|---|---|---|---|"]
+             "LUTs, held-out configurations (absolute relative error against Yosys), and beside them the "
+             "leave-one-out error on the fit set (each fit configuration predicted from the other fit "
+             "configurations; terms are chosen by it):", "",
+             "| family | model | held out | fit set | median | worst | fit-set LOO median | fit-set LOO worst |",
+             "|---|---|---|---|---|---|---|---|"]
     n_all = {f: sum(1 for c in doc["configs"] if c["family"] == f) for f in M.FAMILIES}
     for f in M.FAMILIES:
         s = e[f]["luts"]
-        lines.append(f"| {f} | this model | {s['n']} | {n_all[f] - s['n']} | {_pct(s['median'])} | {_pct(s['worst'])} |")
+        loo = e[f].get("luts_loo")
+        cv = f"{_pct(loo['median'])} | {_pct(loo['worst'])}" if loo else "– | –"
+        lines.append(f"| {f} | this model | {s['n']} | {n_all[f] - s['n']} | {_pct(s['median'])} | {_pct(s['worst'])} "
+                     f"| {cv} |")
         if "baseline_luts" in e[f]:
             b = e[f]["baseline_luts"]
             lines.append(f"| {f} | FINN-R-style baseline | {b['n']} | {n_all[f] - b['n']} | {_pct(b['median'])} "
-                         f"| {_pct(b['worst'])} |")
+                         f"| {_pct(b['worst'])} | – | – |")
     lines += ["", "FFs (counted, not fitted), carry cells (`CARRY4`, fitted), DSPs, held out:", "",
               "| family | FF exact | FF median | FF worst | FF exact, all configs | carry median | carry worst "
               "| DSP = 0 |", "|---|---|---|---|---|---|---|---|"]
@@ -393,6 +423,8 @@ def main(argv=None) -> int:
     ap.add_argument("--processes", type=int, default=2, help="synthesis worker processes (default 2)")
     ap.add_argument("--report", type=Path, help="write the error tables into this Markdown file")
     ap.add_argument("--report-only", action="store_true", help="no sweep: report from the stored JSON")
+    ap.add_argument("--refit", action="store_true", help="no sweep: refit the models on the stored synthesis "
+                                                         "counts and rewrite the JSON (after a change of terms)")
     ap.add_argument("--families", help="comma-separated families to synthesize; the others' records are "
                                        "taken from the stored JSON (same tool versions)")
     args = ap.parse_args(argv)
@@ -402,8 +434,22 @@ def main(argv=None) -> int:
         bad = [f for f in families if f not in N_CONFIGS]
         if bad or not families:
             ap.error(f"--families must name families among {', '.join(N_CONFIGS)}, not {args.families!r}")
+    if args.report_only and args.refit:
+        ap.error("--report-only and --refit exclude each other (--refit also writes the report)")
+    if (args.report_only or args.refit) and families:
+        ap.error(f"--families synthesizes; it cannot go with --report-only or --refit, not {args.families!r}")
     if args.report_only:
         doc = json.loads(DATA.read_text(encoding="utf-8"))
+    elif args.refit:
+        import warnings
+
+        stored = json.loads(DATA.read_text(encoding="utf-8"))
+        records = [{"family": c["family"], "spec": c["spec"], "held_out": c["held_out"], **c["synth"]}
+                   for c in stored["configs"]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            doc = write(records, DATA, families=(), tool_versions=stored["tool_versions"])
+        print(f"refitted {DATA} on its stored synthesis counts")
     else:
         import warnings
 
