@@ -58,7 +58,7 @@ RAW = {
     "FloatKulischMac": _float_raw("a") + _float_raw("b") + ("width", "stages"),
     "BlockDot": _element_raw("a") + _element_raw("b") + ("block", "width", "stages"),
     "Convert": _float_raw("in") + _float_raw("out") + ("table_luts", "stages"),
-    "BitSerialDot": ("a_bits", "b_bits", "n", "both", "width"),
+    "BitSerialDot": ("a_bits", "b_bits", "a_signed", "b_signed", "n", "both", "width"),
     "LutDot": ("w_bits", "a_bits", "n", "g", "groups", "entries", "sym", "width"),
 }
 """Columns of the feature array of each family (what :func:`raw_features` reads from a
@@ -71,7 +71,8 @@ whole code); ``block`` elements per operand, ``width`` the exact sum's bits.
 Convert (float to float, ``rne``): the input and output format fields and ``table_luts``
 (:func:`table_luts` of its truth table; 0 above 8 input bits).
 
-BitSerialDot: operand bits ``a_bits``, ``b_bits``, vector length ``n``, ``both`` (1 for
+BitSerialDot: operand bits ``a_bits``, ``b_bits``, their signedness ``a_signed``,
+``b_signed``, vector length ``n``, ``both`` (1 for
 ``serial="both"``, 0 for ``"a"``), ``width`` the accumulator (output) bits. LutDot: weight
 bits ``w_bits``, activation bits ``a_bits``, ``n``, weight bits per lookup ``g``, the unit's
 ``groups`` (tables) and ``entries`` (stored entries per table), ``sym`` (sign-symmetric
@@ -209,8 +210,8 @@ def _serial_features(unit) -> np.ndarray:
     for name in ("a_fmt", "b_fmt"):
         _check_operand(unit, name, "BitSerialDot")
     _check_n(unit, "BitSerialDot")
-    return np.asarray([unit.a_fmt.bits, unit.b_fmt.bits, unit.n, float(unit.serial == "both"),
-                       unit.out_fmt.bits], dtype=np.float64)
+    return np.asarray([unit.a_fmt.bits, unit.b_fmt.bits, float(unit.a_fmt.signed), float(unit.b_fmt.signed),
+                       unit.n, float(unit.serial == "both"), unit.out_fmt.bits], dtype=np.float64)
 
 
 def _lut_features(unit) -> np.ndarray:
@@ -317,7 +318,7 @@ TERMS = {
         "carry": ("one", "carry_round_width", "carry_in_exp", "carry_out_exp", "carry_out_man"),
     },
     "BitSerialDot": {
-        "luts": ("one", "both", "operands", "plane_dot", "popcount", "shift", "width"),
+        "luts": ("one", "both", "operands", "plane_dot", "popcount", "shift", "width", "subtract"),
         "carry": ("one", "plane_dot", "popcount", "width"),
     },
     "LutDot": {
@@ -370,10 +371,14 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
     BitSerialDot (``a``, ``b`` operand bits, ``n`` elements, ``W`` accumulator bits; ``S``
     shift amounts, ``a`` or, with ``both``, ``a+b−1``): ``both`` (the second plane counter
     and the pair control), ``operands = n·(a+b)`` (the operand registers' load muxes),
-    ``plane_dot = (1−both)·n·W`` (``serial="a"``: ``n`` gated ``b`` operands added at width
-    ``W``), ``popcount = both·n·bits(n)`` (AND and popcount tree), ``shift`` =
-    :func:`_shift_mux` ``(W, S)`` (the term shifted by the plane index), ``width = W`` (the
-    accumulator's add/subtract).
+    ``plane_dot`` (``serial="a"`` only: the chain of ``n−1`` adders summing the ``n`` gated
+    ``b`` operands, :func:`_plane_dot_bits`: a signed ``b`` is sign-extended, so every adder
+    is ``W`` bits; an unsigned ``b`` is zero-extended and the ``j``-th partial sum needs
+    only ``b + ⌈log2 j⌉`` bits, at most ``W``), ``popcount = both·n·bits(n)`` (AND and
+    popcount tree), ``shift`` = :func:`_shift_mux` ``(W, S)`` (the term shifted by the
+    plane index), ``width = W`` (the accumulator's add), ``subtract = neg·W`` with ``neg``
+    = 1 when some plane is negated (a signed ``a``, or with ``both`` a signed ``b``: its
+    MSB plane), the subtractor and the add/subtract mux.
 
     LutDot (``G`` tables of ``E`` entries of ``T`` bits — :func:`_lut_entry_bits` —, ``b``
     weight bits, ``g`` per lookup, ``A`` accumulator bits): ``tables = G·E·T`` (the table
@@ -387,9 +392,11 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
     one = np.ones_like(next(iter(c.values())))
     if family == "BitSerialDot":
         a, b, n, both, w = c["a_bits"], c["b_bits"], c["n"], c["both"], c["width"]
-        return {"one": one, "both": both, "operands": n * (a + b), "plane_dot": (1 - both) * n * w,
+        negated = np.maximum(c["a_signed"], both * c["b_signed"])
+        return {"one": one, "both": both, "operands": n * (a + b),
+                "plane_dot": (1 - both) * _plane_dot_bits(b, c["b_signed"], n, w),
                 "popcount": both * n * _bits(n), "shift": _shift_mux(w, np.where(both > 0, a + b - 1, a)),
-                "width": w}
+                "width": w, "subtract": negated * w}
     if family == "LutDot":
         acc = _lut_acc_bits(c)
         tw = _lut_entry_bits(c)
@@ -448,6 +455,25 @@ def _shift_mux(w, s):
     Σ_k min(k+1, s) = s·w − s·(s−1)/2 for ``s ≤ w``."""
     s = np.minimum(s, w)
     return s * w - s * (s - 1) / 2
+
+
+def _plane_dot_bits(b, b_signed, n, w):
+    """Output bits of the ``n − 1`` adders of BitSerialDot's plane dot (``serial="a"``:
+    ``pd = (pd + gated)[:W]`` over the ``n`` gated ``b`` operands). A signed ``b`` is
+    sign-extended to ``W``: every adder is ``W`` bits. An unsigned ``b`` is zero-extended:
+    the ``j``-th partial sum (``j = 2 … n`` operands) holds ``b + ⌈log2 j⌉`` live bits, at
+    most ``W``. Summed by ``L = ⌈log2 j⌉``: ``j`` runs over ``2^(L−1)+1 … min(2^L, n)``.
+
+    >>> int(_plane_dot_bits(np.array([4.0]), np.array([0.0]), np.array([4.0]), np.array([20.0]))[0])  # 5+6+6
+    17
+    """
+    b, b_signed, n, w = (np.asarray(v, dtype=np.float64) for v in (b, b_signed, n, w))
+    unsigned = np.zeros_like(n)
+    levels = int(_magnitude_bits(np.max(np.maximum(n - 1, 0), initial=0)))       # ⌈log2 n⌉ of the largest n
+    for lv in range(1, levels + 1):
+        count = np.clip(np.minimum(2.0 ** lv, n) - 2.0 ** (lv - 1), 0, None)
+        unsigned += count * np.minimum(b + lv, w)
+    return b_signed * np.maximum(n - 1, 0) * w + (1 - b_signed) * unsigned
 
 
 def _lut_acc_bits(c):       # LutDot's accumulator: the output, plus a bit when symmetric (it holds 2·y)
