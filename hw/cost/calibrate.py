@@ -269,7 +269,7 @@ def leave_one_out(A: np.ndarray, y: np.ndarray) -> np.ndarray:
     cross-validation, by which the models' terms are chosen).
 
     >>> A = np.array([[1.0, 1], [1, 2], [1, 3], [1, 4]])
-    >>> leave_one_out(A, 2 * A[:, 1] + 1).max() < 1e-12
+    >>> bool(leave_one_out(A, 2 * A[:, 1] + 1).max() < 1e-12)
     True
     """
     if len(y) < 2:
