@@ -357,9 +357,8 @@ def _synthesize(design, acc, text: str) -> dict:
     except SynthesisError as exc:
         raise BuildError(f"synthesis failed: {str(exc).splitlines()[0]}") from exc
     cells = res.cells_by_type
-    latches = {c: k for c, k in cells.items() if "LATCH" in c.upper() or c.startswith("LD")}
-    if latches:
-        raise BuildError(f"synthesis found latches: {latches}")
+    if res.latches:
+        raise BuildError(f"synthesis found latches: {res.latches}")
     return {"target": res.target, "options": list(res.options), "top": res.top,
             "luts": res.luts, "ffs": res.ffs, "dsps": res.dsps, "brams": res.brams, "carry": res.carry,
             "muxes": res.muxes, "latches": 0, "fmax_mhz": res.fmax_mhz, "clock_mhz": res.clock_mhz,

@@ -342,6 +342,11 @@ class SynthResult:
         return dict(self.cells)
 
     @property
+    def latches(self) -> dict[str, int]:
+        """Latch cells after synthesis (``*LATCH*`` generic cells, Xilinx ``LD*``): ``{type: count}``."""
+        return {c: k for c, k in self.cells if "LATCH" in c.upper() or c.startswith("LD")}
+
+    @property
     def placed_by_type(self) -> dict[str, int]:
         """``{cell type: used}`` after place-and-route (empty when not placed)."""
         return dict(self.placed)
