@@ -33,7 +33,7 @@ SEED = 20261205
 """Seed of the configuration sample and of the fit/held-out split."""
 
 N_CONFIGS = {"IntMac": 100, "FloatMul": 100, "FloatKulischMac": 100, "BlockDot": 100, "Convert": 100,
-             "BitSerialDot": 100, "LutDot": 100}
+             "BitSerialDot": 100, "LutDot": 100, "Requantizer": 100}
 N_HELD_OUT = 40
 TARGET, OPTIONS = "xilinx", ("-nodsp",)
 DATA = Path(__file__).resolve().parent / "calibration" / "xilinx_nodsp.json"
@@ -73,6 +73,32 @@ def _int_formats() -> list[str]:
 def _narrowed(rng) -> int:
     """Bits an accumulator is narrowed by below the exact width (0: exact), 30 % of draws."""
     return int(rng.choice([0, 0, 0, 0, 0, 0, 0, 2, 4, 8]))
+
+
+_REQUANT_ROUNDINGS = ["rnp", "rnp", "rnp", "rne", "rne", "floor", "floor", "rna", "rnm", "rnz", "ceil", "rtz", "rta"]
+
+
+def _requant_spec(rng) -> dict:
+    """One per-tensor Requantizer draw: a signed accumulator of 8–32 bits; a constant
+    multiplier of 1–16 bits whose bits below the leading one are each set with probability
+    0.2, 0.5 or 0.8 (sparse, mixed or dense patterns: the popcount and the CSD digit count
+    vary apart from the width); a right shift in ``0 … acc+m−2`` (10 %: a left shift of 1–3);
+    an int/uint output of 2–16 bits, saturating (2/3) or wrapping; every deterministic
+    rounding mode (``rnp``, ``rne``, ``floor`` most often); a nonzero zero point for 40 %;
+    0–2 stages."""
+    import numfmt as nf
+
+    acc, m = int(rng.integers(8, 33)), int(rng.integers(1, 17))
+    density = float(rng.choice([0.2, 0.5, 0.8]))
+    low = sum(1 << k for k, on in enumerate(rng.random(m - 1) < density) if on)
+    shift = -int(rng.integers(1, 4)) if rng.random() < 0.1 else int(rng.integers(0, acc + m - 1))
+    out = nf.IntFormat(int(rng.choice([2, 3, 4, 4, 5, 6, 7, 8, 8, 8, 8, 10, 12, 16, 16])),
+                       signed=bool(rng.random() < 0.75),
+                       overflow="sat" if rng.random() < 2 / 3 else "wrap")
+    zp = 0 if rng.random() < 0.6 else int(rng.integers(out.min, out.max + 1))
+    return {"acc_bits": acc, "multiplier": (1 << (m - 1)) | low, "shift": shift, "out": str(out),
+            "rounding": str(rng.choice(_REQUANT_ROUNDINGS)), "zero_point": zp,
+            "stages": int(rng.choice([0, 1, 1, 2]))}
 
 
 def sample_configs(family: str, n: int, seed: int = SEED) -> list[dict]:
@@ -143,6 +169,8 @@ def sample_configs(family: str, n: int, seed: int = SEED) -> list[dict]:
             if family == "LutDot" and exact.groups * exact.entries > M.LUT_TABLE_ENTRIES:
                 continue
             spec["acc_width"] = exact.out_fmt.bits - narrow if narrow and exact.out_fmt.bits - narrow >= 2 else None
+        elif family == "Requantizer":
+            spec = _requant_spec(rng)
         else:
             raise ValueError(f"family must be one of {', '.join(N_CONFIGS)}, not {family!r}")
         key = json.dumps(spec, sort_keys=True)
@@ -192,6 +220,12 @@ def _build_unit(family: str, spec: dict):
     if family == "LutDot":
         return rtl.LutDot(nf.parse(spec["w"]), nf.parse(spec["a"]), spec["n"], g=spec["g"],
                           sign_symmetric=spec["sign_symmetric"], acc_width=spec["acc_width"])
+    if family == "Requantizer":
+        from numfmt.quant import Requantizer
+
+        rq = Requantizer(spec["multiplier"], spec["shift"], nf.parse(spec["out"]), rounding=spec["rounding"],
+                         zero_point=spec["zero_point"])
+        return rtl.Requantizer(rq, spec["acc_bits"], stages=spec["stages"])
     raise ValueError(f"family must be one of {', '.join(N_CONFIGS)}, not {family!r}")
 
 

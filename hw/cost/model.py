@@ -35,12 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Estimate", "FAMILIES", "RAW", "TERMS", "Calibration", "calibration", "count_ffs", "declared_ffs",
-           "estimate", "estimate_features", "raw_features", "terms"]
+__all__ = ["Estimate", "FAMILIES", "RAW", "TERMS", "Calibration", "calibration", "count_ffs", "csd_digits",
+           "declared_ffs", "estimate", "estimate_features", "raw_features", "terms"]
 
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 
-FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "BlockDot", "Convert", "BitSerialDot", "LutDot")
+FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "BlockDot", "Convert", "BitSerialDot", "LutDot",
+            "Requantizer")
 """The unit families with a model (class names of :mod:`numfmt.hw.rtl`)."""
 
 
@@ -60,6 +61,8 @@ RAW = {
     "Convert": _float_raw("in") + _float_raw("out") + ("table_luts", "stages"),
     "BitSerialDot": ("a_bits", "b_bits", "a_signed", "b_signed", "n", "both", "width"),
     "LutDot": ("w_bits", "a_bits", "n", "g", "groups", "entries", "sym", "width"),
+    "Requantizer": ("acc_bits", "multiplier", "shift", "out_bits", "out_signed", "sat", "nearest", "directed",
+                    "sign", "zero_point", "stages"),
 }
 """Columns of the feature array of each family (what :func:`raw_features` reads from a
 unit): format fields (``exp``, ``man``; ``sub`` subnormals on; ``fn``/``ieee`` the
@@ -77,7 +80,15 @@ BitSerialDot: operand bits ``a_bits``, ``b_bits``, their signedness ``a_signed``
 bits ``w_bits``, activation bits ``a_bits``, ``n``, weight bits per lookup ``g``, the unit's
 ``groups`` (tables) and ``entries`` (stored entries per table), ``sym`` (sign-symmetric
 tables), ``width`` the output bits. Neither unit has pipeline stages (one transaction
-takes ``cycles`` clock cycles)."""
+takes ``cycles`` clock cycles).
+
+Requantizer (per tensor): ``acc_bits`` the signed accumulator, ``multiplier`` ``b`` and
+``shift`` ``c`` (a negative ``c`` multiplies by ``2**-c``), the output's ``out_bits``,
+``out_signed``, ``sat`` (1 saturating, 0 wrapping), the rounding mode as the signals
+:func:`hw.rtl._fixed.round_up_from_floor` reads: ``nearest`` (a ``rn*`` mode: the
+remainder's compares with one half), ``directed`` (``ceil``, ``rtz``, ``rta``: the
+remainder's nonzero test), ``sign`` (``rna``, ``rnz``, ``rtz``, ``rta``: the product's
+sign), all 0 for ``floor``; ``zero_point``; ``stages``."""
 
 
 # -- features of a unit ---------------------------------------------------------------------
@@ -231,10 +242,47 @@ def _lut_features(unit) -> np.ndarray:
                        float(unit.sign_symmetric), unit.out_fmt.bits], dtype=np.float64)
 
 
+REQUANT_ACC_BITS = (8, 32)
+"""Requantizer accumulators of this many bits (least, most) are modelled."""
+REQUANT_MULT_BITS = 16
+"""Requantizer constant multipliers of at most this many bits are modelled."""
+REQUANT_OUT_BITS = (2, 16)
+"""Requantizer outputs of this many bits (least, most) are modelled."""
+_SIGN_MODES, _DIRECTED_MODES = ("rna", "rnz", "rtz", "rta"), ("ceil", "rtz", "rta")
+
+
+def _requant_features(unit) -> np.ndarray:
+    r = unit.requantizer
+    if unit.channels:
+        raise ValueError(f"unit.channels must be 0 (a per-tensor requantizer, whose multiplier is a constant: the "
+                         f"Requantizer model's calibrated domain), not {unit.channels}")
+    b, c, out = int(r.multiplier), int(r.shift), r.out_format
+    lo, hi = REQUANT_ACC_BITS
+    if not lo <= unit.acc_bits <= hi:
+        raise ValueError(f"unit.acc_bits must be in {lo}..{hi} (the Requantizer model's calibrated domain), "
+                         f"not {unit.acc_bits}")
+    if b >= 1 << REQUANT_MULT_BITS:
+        raise ValueError(f"unit.requantizer.multiplier must be below 2**{REQUANT_MULT_BITS} (the Requantizer "
+                         f"model's calibrated domain), not {b}")
+    if not -3 <= c <= unit.acc_bits + REQUANT_MULT_BITS:
+        raise ValueError(f"unit.requantizer.shift must be in -3..{unit.acc_bits + REQUANT_MULT_BITS} (acc_bits + "
+                         f"{REQUANT_MULT_BITS}; the Requantizer model's calibrated domain), not {c}")
+    lo, hi = REQUANT_OUT_BITS
+    if not lo <= out.bits <= hi:
+        raise ValueError(f"unit.out_fmt must be an integer format of {lo}–{hi} bits (the Requantizer model's "
+                         f"calibrated domain), not {out}")
+    mode = r.rounding.value
+    return np.asarray([unit.acc_bits, b, c, out.bits, float(out.signed), float(str(out.overflow) == "sat"),
+                       float(mode.startswith("rn")), float(mode in _DIRECTED_MODES), float(mode in _SIGN_MODES),
+                       r.zero_point, unit.stages], dtype=np.float64)
+
+
 def raw_features(unit) -> tuple[str, np.ndarray]:
     """``(family, row)``: the unit's :data:`RAW` features, read from its formats and
     parameters (``float64`` row)."""
     family = _family(unit)
+    if family == "Requantizer":
+        return family, _requant_features(unit)
     if family == "BitSerialDot":
         return family, _serial_features(unit)
     if family == "LutDot":
@@ -325,6 +373,10 @@ TERMS = {
         "luts": ("one", "tables", "table_adds", "lookup", "weights", "shift", "width", "sym_init"),
         "carry": ("one", "table_adds", "width", "sym_init"),
     },
+    "Requantizer": {
+        "luts": ("one", "mult", "mult_runs", "clamp", "zp_add"),
+        "carry": ("one", "mult_final", "clamp", "zp_add"),
+    },
 }
 """Names of the terms each fitted quantity is linear in (see :func:`terms`)."""
 
@@ -387,9 +439,26 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
     read mux), ``weights = G·g·b`` (the weight registers' muxes), ``shift`` =
     :func:`_shift_mux` ``(A, b)``, ``width = A``, ``sym_init = sym·G·A`` (the symmetric
     accumulator's start value, a sum over the tables' entry 0).
+
+    Requantizer (per tensor; widths of :func:`_requant_widths`: ``big = b·2**max(−c, 0)``,
+    the live product columns, ``Y`` the rounded value's bits). Yosys builds ``acc·big`` as
+    a carry-save tree over one shifted, sign-extended copy of ``acc`` per **binary** 1 of
+    ``big`` (``maccmap``; it does not recode the constant into signed digits): ``mult`` =
+    the output bits of the ``ones − 1`` adders that sum those copies over the live columns
+    (copy ``m`` at bit ``i_m`` spans ``i_m … live−1``; :func:`_adder_columns`);
+    ``mult_runs`` = the same sum over the first 1 of each run of 1s only (an isolated 1
+    costs more per column than one whose neighbours' copies share its inputs: measured,
+    see ``docs/cost_model.md``); ``clamp = sat·Y`` (the saturation compares of the rounded
+    value); ``zp_add`` = the zero point's adder, ``Y`` bits when saturating, ``out_bits``
+    when wrapping, 0 without a zero point. Carry: ``mult_final`` (the columns the tree's
+    final adder spans, ``h_j ≥ 2``), ``clamp``, ``zp_add``. ``mult_csd`` is ``mult`` over the
+    constant's CSD digits (:func:`csd_digits`), the adders a shift-and-add recoding would
+    need; not in :data:`TERMS` (it fits worse, ``docs/cost_model.md``).
     """
     c = _cols(family, X)
     one = np.ones_like(next(iter(c.values())))
+    if family == "Requantizer":
+        return _requant_terms(c, one)
     if family == "BitSerialDot":
         a, b, n, both, w = c["a_bits"], c["b_bits"], c["n"], c["both"], c["width"]
         negated = np.maximum(c["a_signed"], both * c["b_signed"])
@@ -485,6 +554,103 @@ def _lut_entry_bits(c):     # LutDot's table entry: sums of g activations (twice
     return np.maximum(np.minimum(_lut_acc_bits(c), a + 1 + _magnitude_bits(c["g"]) + c["sym"]), a + 1)
 
 
+_DIGITS = 64
+
+
+def _binary_digits(x) -> np.ndarray:
+    """``(n, 64)`` binary digits (0/1) of the non-negative integers ``x`` (below ``2**62``), bit 0 first."""
+    x = np.asarray(x, dtype=np.float64).astype(np.int64)
+    return ((x[:, None] >> np.arange(_DIGITS, dtype=np.int64)) & 1).astype(np.int8)
+
+
+def _csd(x) -> np.ndarray:
+    """``(n, 64)`` canonical signed digits (−1, 0, 1; the non-adjacent form) of the non-negative
+    integers ``x`` (below ``2**62``), digit 0 first: ``x = Σ d_j·2**j`` with no two adjacent
+    nonzero digits, the fewest nonzero digits of any signed-binary form. Each step takes
+    the lowest digit ``d = 2 − (x mod 4)`` when ``x`` is odd, else 0, then ``x ← (x − d)/2``."""
+    x = np.asarray(x, dtype=np.float64).astype(np.int64)
+    if np.any(x < 0) or np.any(x >= 1 << 62):
+        bad = x[(x < 0) | (x >= 1 << 62)][0]
+        raise ValueError(f"x must be integers in 0..2**62-1, not {int(bad)}")
+    out = np.zeros((x.size, _DIGITS), dtype=np.int8)
+    for j in range(_DIGITS):
+        d = np.where(x & 1, 2 - (x & 3), 0)
+        out[:, j] = d
+        x = (x - d) >> 1
+    return out
+
+
+def csd_digits(x) -> np.ndarray:
+    """Nonzero digits of each non-negative integer ``x`` (below ``2**62``) in canonical
+    signed-digit form (CSD, the non-adjacent form): the fewest signed powers of two that sum
+    to ``x``, so the fewest adders and subtractors of a shift-and-add constant multiplier
+    (one fewer than the digits). Vectorised; ``int64`` counts. (Yosys does not recode a
+    constant multiplier this way: the Requantizer model counts its binary digits, see
+    :func:`terms`.)
+
+    >>> csd_digits([0, 1, 3, 7, 0b1010101, 0b1111111, 0b1011]).tolist()   # 127 = 2**7 − 1; 11 = 8+4−1
+    [0, 1, 2, 2, 4, 2, 3]
+    """
+    x = np.atleast_1d(np.asarray(x))
+    return np.count_nonzero(_csd(x.ravel()), axis=1).reshape(x.shape).astype(np.int64)
+
+
+def _adder_columns(digits: np.ndarray, live) -> tuple[np.ndarray, np.ndarray]:
+    """For shifted copies of an operand at the nonzero ``digits`` (``(n, 64)``, digit ``i``:
+    the copy shifted by ``i``, sign-extended to the top of the product), ``h_j`` copies reach
+    column ``j``. Over the ``live`` columns ``j < live``: ``(Σ max(h_j − 1, 0), Σ [h_j ≥ 2])``
+    — the output bits of a chain of ``digits − 1`` adders (adder ``m`` spans columns
+    ``i_m … live−1``), and the columns a final adder spans."""
+    h = np.cumsum(digits != 0, axis=1, dtype=np.int64)
+    h = np.concatenate([h, np.repeat(h[:, -1:], _DIGITS, axis=1)], axis=1)       # product columns up to 128
+    cols = np.arange(h.shape[1])[None, :] < np.asarray(live, dtype=np.float64)[:, None]
+    return (np.where(cols, np.maximum(h - 1, 0), 0).sum(axis=1).astype(np.float64),
+            np.where(cols, h >= 2, 0).sum(axis=1).astype(np.float64))
+
+
+def _requant_widths(c) -> dict[str, np.ndarray]:
+    """The widths of ``hw.rtl.requant.Requantizer``'s datapath, from the features.
+
+    ``big = b·2**max(−c, 0)`` (``B`` bits, ``z`` trailing zeros), the right shift ``r =
+    max(c, 0)``; Amaranth's product ``p = acc·big`` is ``w = A+B+1`` bits, its values need
+    ``p_bits`` (``A+B``, one fewer for a power of two); the floor ``t = p >> r`` keeps ``Y =
+    max(w−r, 1)`` bits in the RTL, ``t_bits = max(p_bits − r, 1)`` significant ones; the
+    rounded value ``y = t + up + zp`` is ``y_struct`` bits as synthesis sees it: ``t + up``
+    is ``max(t_bits, 2) + 1`` when ``up`` can be 1 (a rounding mode other than ``floor`` and
+    ``r > 0``; the unsigned ``up`` is a 2-bit signed operand), else ``t_bits``; a zero point
+    adds one bit to the wider of that and its own bits. Live
+    product columns: all ``w`` when the output saturates (the clamp compares the whole
+    rounded value); with a wrapping output only the ``r + out_bits`` below the kept bits
+    (synthesis removes the rest; the rounding's sign test reads the accumulator's sign)."""
+    a, shift = c["acc_bits"], c["shift"]
+    big = c["multiplier"] * 2.0 ** np.maximum(-shift, 0)
+    r = np.maximum(shift, 0)
+    bbits = _magnitude_bits(big)
+    low_one = big - np.bitwise_and(big.astype(np.int64), big.astype(np.int64) - 1)
+    w = a + bbits + 1
+    y = np.maximum(w - r, 1)
+    half = 2.0 ** (a - 1)
+    t_bits = np.maximum(_signed_bits(-half * big, (half - 1) * big) - r, 1)
+    up = ((c["nearest"] + c["directed"] > 0) & (r > 0)).astype(np.float64)
+    zp = c["zero_point"]
+    ty = np.where(up > 0, np.maximum(t_bits, 2) + 1, t_bits)     # t + up: up is a 2-bit signed operand
+    return {"big": big, "r": r, "zeros": _magnitude_bits(low_one) - 1,
+            "y_struct": np.where(zp != 0, np.maximum(ty, _signed_bits(zp, zp)) + 1, ty),
+            "y": y, "live": np.where(c["sat"] > 0, w, np.minimum(w, r + c["out_bits"])),
+            "y_live": np.where(c["sat"] > 0, y, np.minimum(y, c["out_bits"]))}
+
+
+def _requant_terms(c, one) -> dict[str, np.ndarray]:
+    v = _requant_widths(c)
+    binary = _binary_digits(v["big"])
+    chain, final = _adder_columns(binary, v["live"])
+    starts = binary * (1 - np.concatenate([np.zeros((binary.shape[0], 1), np.int8), binary[:, :-1]], axis=1))
+    runs, _ = _adder_columns(starts, v["live"])
+    csd_chain, _ = _adder_columns(_csd(v["big"]), v["live"])
+    return {"one": one, "mult": chain, "mult_runs": runs, "mult_final": final, "mult_csd": csd_chain,
+            "clamp": c["sat"] * v["y"], "zp_add": (c["zero_point"] != 0) * v["y_live"]}
+
+
 def design_matrix(family: str, quantity: str, X) -> np.ndarray:
     """The ``(n, len(TERMS[family][quantity]))`` matrix the coefficients multiply."""
     t = terms(family, X)
@@ -534,6 +700,8 @@ def _declared(family: str, c) -> np.ndarray:
         return (2 + _lut_acc_bits(c) + _bits(np.maximum(c["w_bits"], 2) - 1) + _bits(np.maximum(c["groups"], 2) - 1)
                 + c["groups"] * c["entries"] * _lut_entry_bits(c) + c["groups"] * c["g"] * c["w_bits"])
     st = c["stages"]
+    if family == "Requantizer":     # output registers (hw.rtl.pipeline), per stage: q and valid
+        return st * (c["out_bits"] + 1)
     if family == "Convert":         # output registers (hw.rtl.pipeline), per stage: y and valid
         return st * (1 + c["out_exp"] + c["out_man"] + 1)
     if family == "BlockDot":
@@ -591,6 +759,18 @@ def _removed(family: str, c) -> np.ndarray:
     if family == "LutDot":
         return c["groups"] * c["entries"] * np.maximum(_lut_entry_bits(c) - _lut_acc_bits(c), 0)
     st = c["stages"]
+    if family == "Requantizer":
+        # a wrapping output's low bits below the product's trailing zeros (``p >> r`` ends in
+        # ``z − r`` zeros and nothing is rounded) are the zero point's bits: Yosys removes the
+        # registers of those that are 0 (their reset value); a saturating output's clamp
+        # drives every bit
+        v = _requant_widths(c)
+        low = np.clip(np.minimum(v["zeros"] - v["r"], c["out_bits"]), 0, None)
+        code = np.mod(c["zero_point"], 2.0 ** c["out_bits"])
+        zero_bits = sum((k < low) * (np.mod(np.floor(code / 2.0 ** k), 2) == 0) for k in range(REQUANT_OUT_BITS[1]))
+        # the output bits above the rounded value's structural width copy its sign bit: merged
+        dup = np.maximum(c["out_bits"] - v["y_struct"], 0)
+        return st * ((1 - c["sat"]) * zero_bits + dup)
     if family == "Convert":         # Yosys keeps every output register bit
         return np.zeros_like(st)
     if family == "BlockDot":
