@@ -370,7 +370,9 @@ def _cmd_cost(args) -> int:
 
     from . import cost
     params = {k: v for k, v in (("rounding", args.rounding), ("stages", args.stages), ("acc_width", args.acc_width),
-                                ("overflow", args.overflow), ("n", args.n), ("g", args.g), ("serial", args.serial))
+                                ("overflow", args.overflow), ("n", args.n), ("g", args.g), ("serial", args.serial),
+                                ("multiplier", args.multiplier), ("shift", args.shift),
+                                ("zero_point", args.zero_point))
               if v is not None}
     try:
         if args.design:
@@ -478,8 +480,10 @@ def main(argv=None) -> int:
     ex.set_defaults(func=_cmd_explore)
     co = sub.add_parser("cost", help="a unit's resources: model estimate and, with --synth, Yosys/nextpnr",
                         description="Kinds: floatmul A [B [OUT]], intmac A B --acc-width W, kulischmac A B --n N, "
-                                    "fixedmac A B OUT --n N, convert IN OUT, bitserial A B --n N, lutdot W A --n N.")
-    co.add_argument("kind", nargs="?", help="floatmul, intmac, kulischmac, fixedmac, convert, bitserial, lutdot or blockdot")
+                                    "fixedmac A B OUT --n N, convert IN OUT, bitserial A B --n N, lutdot W A --n N, "
+                                    "requant OUT --acc-width W --multiplier B --shift C.")
+    co.add_argument("kind", nargs="?", help="floatmul, intmac, kulischmac, fixedmac, convert, bitserial, lutdot, "
+                                            "blockdot or requant")
     co.add_argument("formats", nargs="*", help="the unit's formats, e.g. e4m3fn or int8 int8")
     co.add_argument("--design", help="a TOML file of [[unit]] tables instead of one unit")
     co.add_argument("--target", help="xilinx (default), ecp5 (placed: Fmax) or ice40")
@@ -487,11 +491,15 @@ def main(argv=None) -> int:
     co.add_argument("--synth", action="store_true", help="also synthesize (cached) and print the tools' figures")
     co.add_argument("--stages", type=int, help="pipeline stages")
     co.add_argument("--rounding", help="rounding mode of the result, e.g. rne, rtz")
-    co.add_argument("--acc-width", type=int, help="accumulator width in bits (intmac; bitserial, lutdot)")
+    co.add_argument("--acc-width", type=int, help="accumulator width in bits (intmac; bitserial, lutdot; requant: "
+                                                  "its signed input)")
     co.add_argument("--overflow", help="accumulator overflow: wrap or sat (intmac)")
     co.add_argument("--n", type=int, help="terms per dot product / accumulation (kulischmac, fixedmac, bitserial, lutdot)")
     co.add_argument("--g", type=int, help="weights per lookup table (lutdot)")
     co.add_argument("--serial", help="a or both: which operand is bit-serial (bitserial)")
+    co.add_argument("--multiplier", type=int, help="the constant multiplier b (requant: q = sat(round(acc*b/2**c) + zp))")
+    co.add_argument("--shift", type=int, help="the right shift c (requant; negative: a left shift)")
+    co.add_argument("--zero-point", type=int, help="the output zero point (requant)")
     co.add_argument("-j", "--jobs", type=int, help="parallel synthesis processes (default: one per core)")
     co.add_argument("--json", action="store_true", help="print the rows as JSON")
     co.add_argument("--quiet", action="store_true", help="no progress bar")

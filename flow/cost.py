@@ -83,6 +83,16 @@ def _lut_dot(f, p):
     return LutDot(*f, p.pop("n"), **p)
 
 
+def _requant(f, p):
+    from numfmt.hw.rtl import Requantizer
+    from numfmt.quant import Requantizer as Dyadic
+    if not isinstance(f[0], nf.IntFormat):
+        raise ValueError(f"requant takes an integer output format (e.g. int8, uint4), not {f[0]}")
+    rq = Dyadic(p.pop("multiplier"), p.pop("shift"), f[0],
+                **{k: p.pop(k) for k in ("rounding", "zero_point") if k in p})
+    return Requantizer(rq, p.pop("acc_width"), **p)
+
+
 def _block_dot(f, p):
     from numfmt.hw.rtl import BlockDot
     for k, fmt in enumerate(f):
@@ -109,6 +119,8 @@ KINDS = {
     "bitserial": _Kind(_bit_serial, (2, 2), ("n",), ("serial", "acc_width"), "A B --n N"),
     "lutdot": _Kind(_lut_dot, (2, 2), ("n",), ("g", "acc_width"), "W A --n N"),
     "blockdot": _Kind(_block_dot, (1, 2), (), ("stages",), "A [B] (block formats)"),
+    "requant": _Kind(_requant, (1, 1), ("acc_width", "multiplier", "shift"), ("rounding", "zero_point", "stages"),
+                     "OUT --acc-width W --multiplier B --shift C"),
 }
 """The unit kinds ``numfmt cost`` builds: :mod:`numfmt.hw.rtl` classes by a short name."""
 

@@ -20,11 +20,13 @@ from numfmt.hw import cost as hw_cost
     (cost.UnitSpec("bitserial", ("int4", "int4"), {"n": 8, "serial": "both"}), "BitSerialDot"),
     (cost.UnitSpec("lutdot", ("int2", "int8"), {"n": 8, "g": 4}), "LutDot"),
     (cost.UnitSpec("blockdot", ("mxfp4", "mxfp8_e4m3"), {"stages": 2}), "BlockDot"),
+    (cost.UnitSpec("requant", ("uint4",), {"acc_width": 16, "multiplier": [3, 5], "shift": [9, 8],
+                                           "rounding": "rne", "zero_point": 2, "stages": 0}), "Requantizer"),
 ])
 def test_specs_build_their_units(spec, cls):
     unit = spec.build()
     assert type(unit).__name__ == cls
-    first = next(getattr(unit, a) for a in ("w_fmt", "a_fmt", "in_fmt") if hasattr(unit, a))
+    first = next(getattr(unit, a) for a in ("w_fmt", "a_fmt", "in_fmt", "out_fmt") if hasattr(unit, a))
     assert first == nf.parse(spec.formats[0])            # the formats given reach the unit
 
 
@@ -40,6 +42,9 @@ def test_parameters_reach_the_unit():
     (cost.UnitSpec("floatmul", ("e4m3fn",), {"g": 2}), "floatmul takes no 'g'"),
     (cost.UnitSpec("floatmul", ("e4m3xx",)), "e4m3xx"),
     (cost.UnitSpec("blockdot", ("e4m3fn",)), "blockdot takes block formats .*, not e4m3fn"),
+    (cost.UnitSpec("requant", ("e4m3fn",), {"acc_width": 16, "multiplier": 3, "shift": 9}),
+     "requant takes an integer output format .*, not e4m3fn"),
+    (cost.UnitSpec("requant", ("int8",), {"acc_width": 16, "multiplier": 3}), "requant needs 'shift'"),
 ])
 def test_spec_errors_name_what_is_wrong(spec, message):
     with pytest.raises(ValueError, match=message):
@@ -111,6 +116,14 @@ def test_model_row_is_the_estimate_or_says_why_there_is_none(capsys):
     row, = json.loads(capsys.readouterr().out)
     est = hw_cost.estimate(cost.UnitSpec("bitserial", ("int4", "int4"), {"n": 8, "serial": "both"}).build(),
                            target="xilinx", options=("-nodsp",))
+    assert row["model"] == {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry}
+    assert main(["cost", "requant", "int8", "--acc-width", "24", "--multiplier", "205", "--shift", "11",
+                 "--zero-point", "-3", "--nodsp", "--json"]) == 0
+    row, = json.loads(capsys.readouterr().out)
+    unit = cost.UnitSpec("requant", ("int8",), {"acc_width": 24, "multiplier": 205, "shift": 11,
+                                                "zero_point": -3}).build()
+    assert (unit.requantizer.zero_point, unit.acc_bits) == (-3, 24)
+    est = hw_cost.estimate(unit, target="xilinx", options=("-nodsp",))
     assert row["model"] == {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry}
     assert main(["cost", "lutdot", "int2", "int8", "--n", "64", "--nodsp"]) == 0     # outside the LutDot model
     assert "unit.n must be at most 32" in capsys.readouterr().out
