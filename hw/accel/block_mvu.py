@@ -48,10 +48,10 @@ from numfmt.formats.block import BlockFormat, NanPolicy, ScaleRule
 from numfmt.nn import _datapath as _dp
 from numfmt.nn.quantized import QLinear
 
-from ..rtl._float import clz, round_pack, signed_bits, special_codes, unpack
+from ..rtl._float import clz, round_pack, signed_bits, unpack
 from ..rtl._unit import Field, Unit, pipeline
-from ..rtl.bitserial import extend
 from ..rtl.blockdot import BlockDot, _scale_range
+from .float_mvu import round_activation
 from .stages import (MVU_OVERHEAD, MatrixVector, _collect_outputs, _fold_control, _pack_words, _positive_divisor,
                      _rom, _select, constants_digest, decode_vector, vector_fields)
 
@@ -393,7 +393,9 @@ class BlockMatrixVector(MatrixVector):
                 amount = Signal(range(self.max_shift + 1), name=f"shift{p}_{t}")
                 m.d.comb += amount.eq(Value.cast(y.e).as_signed() - self.exp_offset)
                 term = Signal(signed(rw), name=f"term{p}_{t}")
-                m.d.comb += term.eq((extend(Value.cast(y.y), rw, True) << amount)[:rw])
+                # the signed dot shifted as it is (the register is wide enough for every term);
+                # assigning it sign-extends: no rw-bit sign extension before a 2**len(amount)-bit-wider shift
+                m.d.comb += term.eq(Value.cast(y.y).as_signed() << amount)
                 terms.append(term)
                 nan_terms.append(Value.cast(y.special) == 1)
             reg, nan = Signal(signed(rw), name=f"acc{p}"), Signal(name=f"nan{p}")
@@ -405,15 +407,16 @@ class BlockMatrixVector(MatrixVector):
         v2, nf2 = Signal(name="sum_valid"), Signal(range(self.nf), name="sum_nf")
         m.d.sync += [v2.eq(v1 & last1), nf2.eq(nf1)]
 
-        # stage 3: round the pe registers of neuron fold nf2 once to the carrier (+0 for a zero)
-        zero = special_codes(self.round_fmt)["zero"]
+        # stage 3: round the pe registers of neuron fold nf2 once to the carrier (+0 for a zero);
+        # the rounder's input is held at 0 except in the cycle its result is taken (operand
+        # isolation: the wide normalising shifter stays still while the register accumulates,
+        # which also keeps event-driven simulators such as Icarus fast)
         ys = []
         for p, reg in enumerate(regs):
-            neg = reg[rw - 1]
+            neg = reg[rw - 1] & v2
             mag = Signal(rw, name=f"mag{p}")
-            m.d.comb += mag.eq(Mux(neg, -reg, reg))
-            code = round_pack(m, self.round_fmt, neg, mag, self.register_exp, nan=nans[p])
-            ys.append(Mux(code == zero[1], zero[0], code))
+            m.d.comb += mag.eq(Mux(v2, Mux(neg, -reg, reg), 0))
+            ys.append(round_activation(m, self.out_fmt, neg, mag, self.register_exp, nan=nans[p]))
         _collect_outputs(m, self, ys, v2, nf2, busy)
         with m.If(i.valid & i.ready):                   # last: a vector taken as the output goes wins
             m.d.sync += [x.eq(payload), busy.eq(1), running.eq(1), first.eq(1)]

@@ -49,7 +49,7 @@ from ..rtl._unit import Unit
 from ..rtl.mac import FloatAccMac, FloatKulischMac
 from .stages import MVU_OVERHEAD, MatrixVector, _code_int, _is_last, _pack_words, _positive_divisor, vector_fields
 
-__all__ = ["FloatMatrixVector", "is_float_node"]
+__all__ = ["FloatMatrixVector", "aligned_operand", "is_float_node", "round_activation"]
 
 _SCALAR = (IntFormat, FixedFormat, FloatFormat)
 
@@ -192,7 +192,7 @@ class FloatMatrixVector(MatrixVector):
         pe, simd, ab, wb, rw = self.pe, self.simd, self.in_fmt.bits, self.weight_bits, self.register_width
         xcodes = [xs[s * ab:(s + 1) * ab] for s in range(simd)]
         xops = None if self.register is not None else [
-            self._operand(m, c, self.in_fmt, f"x{s}") for s, c in enumerate(xcodes)]
+            aligned_operand(m, c, self.in_fmt, f"x{s}") for s, c in enumerate(xcodes)]
         regs = []
         for p in range(pe):
             wcodes = [wport.data[(p * simd + s) * wb:(p * simd + s + 1) * wb] for s in range(simd)]
@@ -233,23 +233,12 @@ class FloatMatrixVector(MatrixVector):
             with m.If(_is_last(nf, self.nf)):
                 m.d.sync += o.valid.eq(1)
 
-    @staticmethod
-    def _operand(m, code, fmt, name):
-        """``(v, h)``: the code's value is ``v · 2**(h + q)`` (``q`` the format's quantum), ``v``
-        signed; ``h`` is None for integer and fixed-point codes. NaN/inf give ``v = 0``."""
-        if not isinstance(fmt, FloatFormat):
-            return _code_int(code, fmt), None
-        sign, sig, shift, special = FloatKulischMac._aligned(code, fmt)
-        v = Signal(signed(len(sig) + 1), name=f"{name}_significand")
-        m.d.comb += v.eq(Mux(special, 0, Mux(sign, -sig, sig)))
-        return v, shift
-
     def _dot(self, m, p, xops, wcodes):
         """The exact sum of PE ``p``'s ``simd`` products, in units of ``2**Qp``."""
         pbits = bits_for(_dp.max_abs_int(self.in_fmt) * _dp.max_abs_int(self.node.weight_format)) + 1
         terms = []
         for s, ((xv, xh), wcode) in enumerate(zip(xops, wcodes)):
-            wv, wh = self._operand(m, wcode, self.node.weight_format, f"w{p}_{s}")
+            wv, wh = aligned_operand(m, wcode, self.node.weight_format, f"w{p}_{s}")
             shifts = [h for h in (xh, wh) if h is not None]
             term = Signal(signed(pbits), name=f"product{p}_{s}")
             prod = xv * wv
@@ -278,15 +267,33 @@ class FloatMatrixVector(MatrixVector):
         m.d.comb += mag.eq(sig * mult)
         e = Signal(signed(max(len(Value.cast(exp)), len(shift)) + 1), name=f"product{p}_exp")
         m.d.comb += e.eq(exp + shift)
-        fmt = _dp.converter(self.out_fmt)                  # R_F: saturating, F's rounding
-        code = round_pack(m, fmt, sign, mag, e, rounding=fmt.default_rounding)
-        pos, neg = special_codes(fmt)["zero"]
-        if pos != neg:                                     # a zero result is +0 (docs/nn.md)
-            code = Mux(code == neg, pos, code)
-        return code
+        return round_activation(m, self.out_fmt, sign, mag, e)
 
     def parameters(self) -> dict:
         return {**super().parameters(), "acc": "exact" if self.register is None else str(self.register.fmt)}
+
+
+def aligned_operand(m, code, fmt, name: str):
+    """``(v, h)``: the value of ``code`` (a code of ``fmt``) is ``v · 2**(h + q)``, ``q`` the
+    format's quantum (:func:`numfmt.nn._datapath.quantum_exp`), ``v`` signed; ``h`` is None for
+    integer and fixed-point codes. NaN/inf give ``v = 0`` (the QuantizedGraph never carries them)."""
+    if not isinstance(fmt, FloatFormat):
+        return _code_int(code, fmt), None
+    sign, sig, shift, special = FloatKulischMac._aligned(code, fmt)
+    v = Signal(signed(len(sig) + 1), name=f"{name}_significand")
+    m.d.comb += v.eq(Mux(special, 0, Mux(sign, -sig, sig)))
+    return v, shift
+
+
+def round_activation(m, fmt, sign, mag, exp, *, nan=0):
+    """The code of FloatFormat ``fmt`` an activation ``(-1)**sign · mag · 2**exp`` gets in a
+    :class:`~numfmt.nn.QuantizedGraph`: rounded once by ``_datapath.converter(fmt)`` (``fmt``
+    with overflow saturating, its default rounding), a zero as +0 (``docs/nn.md``).
+    ``mag`` unsigned, ``exp`` an int or a signed value; ``nan`` 1 gives NaN."""
+    conv = _dp.converter(fmt)
+    code = round_pack(m, conv, sign, mag, exp, rounding=conv.default_rounding, nan=nan)
+    pos, neg = special_codes(conv)["zero"]
+    return code if pos == neg else Mux(code == neg, pos, code)
 
 
 def _channel_constant(m, name: str, values: list, index, *, signed_shape: bool = False):

@@ -12,11 +12,12 @@ in the :class:`numfmt.nn.QuantizedGraph`. See ``docs/accel.md``.
   and a collector scatters each window's ``oc`` outputs into the output tensor.
   ``OH·OW·(T + 3) + 2`` cycles per tensor, ``T = (oc/pe)·(ic·kh·kw/simd)``.
 * :class:`MaxPool` — the largest code of each window (compare chains), one register.
-* :class:`AvgPool` — the exact window sums requantized by :class:`numfmt.hw.rtl.Requantizer`
-  as :class:`numfmt.nn.QAvgPool` defines it, ``lanes`` outputs per cycle.
+* :class:`AvgPool` — the exact window sums rounded once as :class:`numfmt.nn.QAvgPool`
+  defines it (a :class:`numfmt.hw.rtl.Requantizer` for integers, one float rounding for
+  minifloat and MX-carrier codes), ``lanes`` outputs per cycle.
 * :class:`Add` — a residual Add, ``round((A·m_a + B·m_b)·2**-shift)`` as
-  :class:`numfmt.nn.QAdd` defines it, ``lanes`` outputs per cycle; its input transaction
-  carries both tensors (fields ``a0 …``, ``b0 …``).
+  :class:`numfmt.nn.QAdd` defines it (likewise), ``lanes`` outputs per cycle; its input
+  transaction carries both tensors (fields ``a0 …``, ``b0 …``).
 
 >>> import numpy as np
 >>> from numfmt import nn
@@ -43,7 +44,8 @@ from numfmt.nn.quantized import QAdd, QAvgPool, QLinear, QPassThrough
 
 from ..rtl._unit import Unit, pipeline
 from ..rtl.requant import Requantizer
-from .stages import (MatrixVector, _act_format, _code_int, _code_key, _int_format, _positive_divisor,
+from .float_mvu import aligned_operand, round_activation
+from .stages import (MatrixVector, _act_format, _code_key, _positive_divisor,
                      constants_digest, decode_vector, encode_vector, vector_fields)
 
 __all__ = ["Add", "AvgPool", "Convolution", "MaxPool", "dense_view"]
@@ -262,12 +264,17 @@ class MaxPool(Unit):
 
 
 class _Serial(Unit):
-    """A stage that computes its ``n_out`` outputs ``lanes`` at a time from a held input vector,
-    each through a combinational :class:`numfmt.hw.rtl.Requantizer`.
+    """A stage that computes its ``n_out`` outputs ``lanes`` at a time from a held input vector:
+    an exact integer ``K`` per output (its operands' codes as integers in units of their
+    formats' quanta, :func:`~numfmt.hw.accel.float_mvu.aligned_operand`), then one rounding —
+    a combinational :class:`numfmt.hw.rtl.Requantizer` for an IntFormat output,
+    :func:`~numfmt.hw.accel.float_mvu.round_activation` of ``K · mult · 2**exp`` for a
+    FloatFormat output.
 
-    Subclasses set ``in_fmts`` (per input field, in order), ``out_fmt``, ``requantizer``
-    (a :class:`numfmt.quant.Requantizer`), ``acc_bits`` and implement :meth:`_operands`
-    (the codes output ``j`` reads) and :meth:`_acc` (its integer from them).
+    Subclasses set ``out_fmt``, ``acc_bits`` (``K``'s signed width), ``requantizer`` (a
+    :class:`numfmt.quant.Requantizer`; None for a FloatFormat output, which sets
+    ``out_scale = (mult, exp)``) and implement :meth:`_operands` (the fields output ``j``
+    reads), :meth:`_operand_fmt` and :meth:`_acc` (``K`` from the operands' integers).
     Timing: step ``s`` (outputs ``s·lanes … s·lanes + lanes - 1``) in the ``s+1``-th cycle after
     the input handshake, the output register valid one cycle after the last step:
     :attr:`latency` ``= n_out/lanes + 1`` (``o`` ready); the next input is taken in the cycle
@@ -278,11 +285,13 @@ class _Serial(Unit):
         self.lanes = _positive_divisor("lanes", lanes, self.n_out, f"outputs of {self.node.name!r}")
         self.steps = self.n_out // self.lanes
         self.latency = self.ii = self.steps + 1
-        try:
-            self._unit_args = (self.requantizer, self.acc_bits)
-            Requantizer(*self._unit_args, stages=0)._MustUse__silence = True
-        except ValueError as exc:
-            raise ValueError(f"node {self.node.name!r}: {exc}") from None
+        self._unit_args = None
+        if self.requantizer is not None:
+            try:
+                self._unit_args = (self.requantizer, self.acc_bits)
+                Requantizer(*self._unit_args, stages=0)._MustUse__silence = True
+            except ValueError as exc:
+                raise ValueError(f"node {self.node.name!r}: {exc}") from None
         super().__init__(in_fields, vector_fields("y", self.n_out, self.out_fmt))
 
     def elaborate(self, platform):
@@ -306,10 +315,20 @@ class _Serial(Unit):
                             m.d.comb += ops[lane][t].eq(x[int(offsets[e]):int(offsets[e]) + widths[e]])
         qs = []
         for lane in range(self.lanes):
-            unit = m.submodules[f"requant{lane}"] = Requantizer(*self._unit_args, stages=0)
+            ints = []
+            for t in range(n_ops):
+                v, h = aligned_operand(m, ops[lane][t], self._operand_fmt(t), f"lane{lane}_operand{t}")
+                ints.append(v if h is None else v << h)
             acc = Signal(signed(self.acc_bits), name=f"lane{lane}_acc")
-            m.d.comb += [acc.eq(self._acc([_code_int(ops[lane][t], self._operand_fmt(t)) for t in range(n_ops)])),
-                         unit.i.payload.acc.eq(acc), unit.i.valid.eq(running), unit.o.ready.eq(1)]
+            m.d.comb += acc.eq(self._acc(ints))
+            if self._unit_args is None:                   # a FloatFormat output: R_F(K · mult · 2**exp)
+                mult, exp = self.out_scale
+                mag = Signal(self.acc_bits - 1 + mult.bit_length(), name=f"lane{lane}_magnitude")
+                m.d.comb += mag.eq(Mux(acc < 0, -acc, acc)[:self.acc_bits - 1] * mult)
+                qs.append(round_activation(m, self.out_fmt, acc < 0, mag, exp))
+                continue
+            unit = m.submodules[f"requant{lane}"] = Requantizer(*self._unit_args, stages=0)
+            m.d.comb += [unit.i.payload.acc.eq(acc), unit.i.valid.eq(running), unit.o.ready.eq(1)]
             qs.append(unit.o.payload.q)
         out = o.payload.as_value()
         w = self.lanes * self.out_fmt.bits
@@ -334,20 +353,34 @@ def _bound_bits(bound: int) -> int:
     return int(bound).bit_length() + 1
 
 
+def _positive_multiplier(node, multiplier) -> int:
+    if int(multiplier) < 1:
+        raise ValueError(f"node {node.name!r}: the multiplier must be ≥ 1 for a FloatFormat output, "
+                         f"not {multiplier!r}")
+    return int(multiplier)
+
+
 class AvgPool(_Serial):
-    """AvgPool2d as :class:`numfmt.nn.QAvgPool` defines it: the exact integer sum ``S`` of each
-    window, then ``round(S · multiplier · 2**-shift)`` into the format by a
-    :class:`numfmt.hw.rtl.Requantizer` (the node's multiplier, shift and the format's
-    rounding and overflow, :func:`numfmt.nn._datapath.make_requantizer`).
+    """AvgPool2d as :class:`numfmt.nn.QAvgPool` defines it: the exact sum ``S`` of each window,
+    then one rounding into the format.
+
+    * IntFormat (sat or wrap): ``round(S · multiplier · 2**-shift)`` by a
+      :class:`numfmt.hw.rtl.Requantizer` (the node's multiplier, shift and the format's
+      rounding and overflow, :func:`numfmt.nn._datapath.make_requantizer`).
+    * FloatFormat (minifloat codes): ``S`` counts the format's quantum ``2**q``, and the
+      node's multiplier and shift carry it: ``R_F(S · multiplier · 2**-shift)``.
+    * Block (MX) activations, on FP32 carrier codes: ``R_F(S · 2**(q - shift))``, the exact
+      window sum over the power-of-two window size.
 
     Parameters
     ----------
     node : numfmt.nn.quantized.QAvgPool
-        With an IntFormat format (sat or wrap).
+        With an IntFormat (sat or wrap) or a FloatFormat format.
     in_shape : tuple
         ``(C, H, W)`` of its input.
     lanes : int, optional
-        Outputs computed per cycle (one requantizer each); divides ``C·OH·OW``. Default ``C``.
+        Outputs computed per cycle (one requantizer or rounder each); divides ``C·OH·OW``.
+        Default ``C``.
 
     Latency and II ``C·OH·OW/lanes + 1`` (:class:`_Serial`).
     """
@@ -356,19 +389,24 @@ class AvgPool(_Serial):
         if not isinstance(node, QAvgPool):
             raise TypeError(f"node must be an AvgPool2d (QAvgPool) node of a QuantizedGraph, not {node!r}")
         self.node, self.in_shape = node, _shape3("in_shape", in_shape)
-        self.fmt = self.out_fmt = _int_format(f"node {node.name!r}: the format", node.out.format)
-        if node.out.block is not None:
-            raise ValueError(f"node {node.name!r}: block (MX) activations are not supported by this accelerator")
+        self.fmt = self.out_fmt = _act_format(f"node {node.name!r}: the format", node.out.format)
         self.table = _pool_windows(self.in_shape, AvgPool2d(node.kernel, node.stride))
         self.n_in, self.n_out = int(np.prod(self.in_shape)), len(self.table)
         c = self.in_shape[0]
         (kh, kw), (sh, sw) = node.kernel, node.stride
         self.out_shape = (c, (self.in_shape[1] - kh) // sh + 1, (self.in_shape[2] - kw) // sw + 1)
-        self.requantizer = _dp.make_requantizer(node.multiplier, node.shift, self.fmt)
-        if self.requantizer is None:
-            raise ValueError(f"node {node.name!r}: the format {self.fmt} has no integer requantizer "
-                             "(overflow must be 'sat' or 'wrap')")
         self.acc_bits = _bound_bits(_dp.max_abs_int(self.fmt) * self.table.shape[1])
+        self.requantizer = None
+        if isinstance(self.fmt, FloatFormat):
+            if node.out.block is not None:         # the carrier's values: the window sum · 2**-shift
+                self.out_scale = (1, _dp.quantum_exp(self.fmt) - int(node.shift))
+            else:
+                self.out_scale = (_positive_multiplier(node, node.multiplier), -int(node.shift))
+        else:
+            self.requantizer = _dp.make_requantizer(node.multiplier, node.shift, self.fmt)
+            if self.requantizer is None:
+                raise ValueError(f"node {node.name!r}: the format {self.fmt} has no integer requantizer "
+                                 "(overflow must be 'sat' or 'wrap')")
         self._setup(c if lanes is None else lanes, vector_fields("x", self.n_in, self.fmt))
 
     def parameters(self) -> dict:
@@ -390,19 +428,22 @@ class AvgPool(_Serial):
 
 
 class Add(_Serial):
-    """A residual Add as :class:`numfmt.nn.QAdd` defines it: ``round((A·m_a + B·m_b)·2**-shift)``
-    into the output format, ``A``, ``B`` the inputs' integers, by a
-    :class:`numfmt.hw.rtl.Requantizer` (multiplier 1, the node's shift, the format's
-    rounding and overflow).
+    """A residual Add as :class:`numfmt.nn.QAdd` defines it: ``K = A·m_a + B·m_b``, ``A``, ``B``
+    the inputs' integers (in units of their formats' quanta), rounded once into the output
+    format: ``round(K · 2**-shift)`` by a :class:`numfmt.hw.rtl.Requantizer` (multiplier 1,
+    the node's shift, the format's rounding and overflow) for an IntFormat, ``R_F(K · 2**-shift)``
+    for a FloatFormat (minifloat codes), ``R_F(K · 2**q)`` — the exact sum — for block (MX)
+    activations on FP32 carrier codes (``m_a = m_b = 1``).
 
     Parameters
     ----------
     node : numfmt.nn.quantized.QAdd
-        IntFormat inputs and output (sat or wrap), a sum that fits 63 bits.
+        IntFormat or FloatFormat inputs and output; an IntFormat output saturates or wraps and
+        its sum fits 63 bits.
     size : int
         Elements of each input tensor.
     lanes : int, optional
-        Outputs per cycle (one requantizer each); divides ``size``. Default 1.
+        Outputs per cycle (one requantizer or rounder each); divides ``size``. Default 1.
 
     Fields: ``a0 …`` (the first input, ``node.inputs[0]``), then ``b0 …`` (the second);
     out ``y0 …``. Latency and II ``size/lanes + 1`` (:class:`_Serial`).
@@ -415,19 +456,31 @@ class Add(_Serial):
             raise ValueError(f"size must be an integer ≥ 1, not {size!r}")
         self.node, self.size = node, int(size)
         self.n_in = self.n_out = self.size
-        self.a_fmt = _int_format(f"node {node.name!r}: the format of input {node.inputs[0]!r}", node.xa.format)
-        self.b_fmt = _int_format(f"node {node.name!r}: the format of input {node.inputs[1]!r}", node.xb.format)
-        self.fmt = self.out_fmt = _int_format(f"node {node.name!r}: the output format", node.out.format)
+        self.a_fmt = _act_format(f"node {node.name!r}: the format of input {node.inputs[0]!r}", node.xa.format)
+        self.b_fmt = _act_format(f"node {node.name!r}: the format of input {node.inputs[1]!r}", node.xb.format)
+        self.fmt = self.out_fmt = _act_format(f"node {node.name!r}: the output format", node.out.format)
         self.multipliers = tuple(int(v) for v in node.multipliers)
         bound = sum(_dp.max_abs_int(f) * abs(mv) for f, mv in zip((self.a_fmt, self.b_fmt), self.multipliers))
         self.acc_bits = _bound_bits(bound)
-        if self.acc_bits > 63:
-            raise ValueError(f"node {node.name!r}: the residual sum needs {self.acc_bits} bits (a wide "
-                             "adder); this accelerator has the 64-bit requantizer")
-        self.requantizer = _dp.make_requantizer(1, node.shift, self.fmt)
-        if self.requantizer is None:
-            raise ValueError(f"node {node.name!r}: the output format {self.fmt} has no integer requantizer "
-                             "(overflow must be 'sat' or 'wrap')")
+        self.requantizer = None
+        if isinstance(self.fmt, FloatFormat):
+            if node.out.block is not None:         # the carrier's values, multipliers 1: the exact sum
+                qa, qb = _dp.quantum_exp(self.a_fmt), _dp.quantum_exp(self.b_fmt)
+                if qa != qb or self.multipliers != (1, 1):
+                    raise ValueError(f"node {node.name!r}: a block (MX) Add needs both inputs in one carrier "
+                                     f"format and multipliers (1, 1), not {self.a_fmt}, {self.b_fmt} and "
+                                     f"{self.multipliers}")
+                self.out_scale = (1, qa - int(node.shift))
+            else:
+                self.out_scale = (1, -int(node.shift))
+        else:
+            if self.acc_bits > 63:
+                raise ValueError(f"node {node.name!r}: the residual sum needs {self.acc_bits} bits (a wide "
+                                 "adder); this accelerator has the 64-bit requantizer")
+            self.requantizer = _dp.make_requantizer(1, node.shift, self.fmt)
+            if self.requantizer is None:
+                raise ValueError(f"node {node.name!r}: the output format {self.fmt} has no integer requantizer "
+                                 "(overflow must be 'sat' or 'wrap')")
         fields = {**vector_fields("a", self.size, self.a_fmt), **vector_fields("b", self.size, self.b_fmt)}
         self._setup(lanes, fields)
 

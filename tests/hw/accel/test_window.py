@@ -2,6 +2,9 @@
 accelerator: the model against the QuantizedGraph, the timing model, and the RTL (one tiny
 build by default; the digits CNN over the whole test split under ``slow``)."""
 
+import functools
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -9,6 +12,7 @@ import numfmt as nf
 from numfmt import nn
 from numfmt.hw.accel import FIFO_LATENCY, MVU_OVERHEAD, Accelerator
 from numfmt.hw.accel.window import Add, AvgPool, Convolution, MaxPool, dense_view
+from numfmt.nn import _datapath as _dp
 from numfmt.nn.layers import im2col
 from numfmt.sim import check, lint
 
@@ -23,14 +27,17 @@ def cnn(digits):
     return q, digits[2].reshape(-1, 1, 8, 8)
 
 
+def _conv(rng, oc, ic, k, **kw):
+    """A Conv2d ``ic → oc``, ``k×k``, with normal weights and biases."""
+    return nn.Conv2d(rng.normal(size=(oc, ic, k, k)), rng.normal(size=oc) * 0.3, **kw)
+
+
 def _tiny_cnn(seed=5):
     """conv 3x3 (1→2, pad 1) → ReLU → conv 3x3 (2→2, pad 1) → ReLU → Add (identity skip) →
     MaxPool 2 (stride 1) → conv 2x2 (2→2) → ReLU → AvgPool 2 → Flatten → Dense (2→3) on a 1×4×4
     input, int8; ``(quantized graph, 200 inputs)``."""
     rng = np.random.default_rng(seed)
-
-    def conv(oc, ic, k, **kw):
-        return nn.Conv2d(rng.normal(size=(oc, ic, k, k)), rng.normal(size=oc) * 0.3, **kw)
+    conv = functools.partial(_conv, rng)
     nodes = [nn.Node("conv1", conv(2, 1, 3, padding=1), ("input",)), nn.Node("relu1", nn.ReLU(), ("conv1",)),
              nn.Node("conv2", conv(2, 2, 3, padding=1), ("relu1",)), nn.Node("relu2", nn.ReLU(), ("conv2",)),
              nn.Node("add", nn.Add(), ("relu1", "relu2")), nn.Node("maxpool", nn.MaxPool2d(2, stride=1), ("add",)),
@@ -250,15 +257,19 @@ FLOAT_CNN = {"e4m3fn": nn.QConfig(weight="e4m3fn", act="e4m3fn"),
 def _float_cnn(name, seed=5):
     """conv 2x2 (2→2, pad 1) → MaxPool 2 (stride 1) → ReLU → conv 2x2 (2→2) → ReLU → Flatten →
     Dense (8→3) on a 2×4×4 input, quantized with ``FLOAT_CNN[name]``; ``(graph, 120 inputs)``."""
-    rng = np.random.default_rng(seed)
+    return _float_net(name, seed, lambda rng, conv: [
+        nn.Node("conv1", conv(2, 2, 2, padding=1), ("input",)),
+        nn.Node("maxpool", nn.MaxPool2d(2, stride=1), ("conv1",)), nn.Node("relu1", nn.ReLU(), ("maxpool",)),
+        nn.Node("conv2", conv(2, 2, 2), ("relu1",)), nn.Node("relu2", nn.ReLU(), ("conv2",)),
+        nn.Node("flatten", nn.Flatten(), ("relu2",)),
+        nn.Node("fc", nn.Dense(rng.normal(size=(3, 18)), rng.normal(size=3)), ("flatten",))])
 
-    def conv(oc, ic, k, **kw):
-        return nn.Conv2d(rng.normal(size=(oc, ic, k, k)), rng.normal(size=oc) * 0.3, **kw)
-    nodes = [nn.Node("conv1", conv(2, 2, 2, padding=1), ("input",)),
-             nn.Node("maxpool", nn.MaxPool2d(2, stride=1), ("conv1",)), nn.Node("relu1", nn.ReLU(), ("maxpool",)),
-             nn.Node("conv2", conv(2, 2, 2), ("relu1",)), nn.Node("relu2", nn.ReLU(), ("conv2",)),
-             nn.Node("flatten", nn.Flatten(), ("relu2",)),
-             nn.Node("fc", nn.Dense(rng.normal(size=(3, 18)), rng.normal(size=3)), ("flatten",))]
+
+def _float_net(name, seed, layers):
+    """The nodes ``layers(rng, conv)`` on a 2×4×4 input quantized with ``FLOAT_CNN[name]``;
+    ``(graph, 120 normal inputs, the first all zero)``."""
+    rng = np.random.default_rng(seed)
+    nodes = layers(rng, functools.partial(_conv, rng))
     x = rng.normal(size=(120, 2, 4, 4))
     x[0] = 0.0
     return nn.quantize(nn.Graph(nodes, input_shape=(2, 4, 4)), FLOAT_CNN[name], x), x
@@ -292,14 +303,17 @@ def test_minifloat_maxpool_gives_positive_zero():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["e4m3fn", pytest.param("mx8", marks=pytest.mark.sweep)])   # mx8: 2 min
-def test_rtl_float_cnn(name):
-    """The e4m3fn and MX convolutions in Verilator: with idle cycles and back-pressure, then at
-    full rate with the model's II and latency."""
-    q, x = _float_cnn(name)
-    acc = Accelerator(q, FLOAT_FOLD)
-    assert _run(acc, x[:40], idle=0.2, backpressure=0.2, seed=2).n_vectors == 40
-    _expect_timing(acc, _run(acc, x[:12]))
+@pytest.mark.parametrize("net", ["cnn", "residual"])
+@pytest.mark.parametrize("name", ["e4m3fn", pytest.param("mx8", marks=pytest.mark.sweep)])   # mx8: 1.5-2 min
+def test_rtl_float_cnn(net, name):
+    """The e4m3fn and MX tiny CNNs in Verilator — convolutions and MaxPool (``cnn``), the residual
+    Add and AvgPool (``residual``) —: 30 inputs with idle cycles and back-pressure, then 8 at full
+    rate with the model's II and latency."""
+    make, fold = {"cnn": (_float_cnn, FLOAT_FOLD), "residual": (_float_residual, RESIDUAL_FOLD)}[net]
+    q, x = make(name)
+    acc = Accelerator(q, fold)
+    assert _run(acc, x[:30], idle=0.2, backpressure=0.2, seed=2).n_vectors == 30
+    _expect_timing(acc, _run(acc, x[:8]))
 
 
 @pytest.mark.slow
@@ -314,3 +328,175 @@ def test_rtl_minifloat_maxpool_signed_zeros():
     codes[0], codes[1, ::2], codes[1, 1::2] = 0x80, 0x80, 0x00
     report = check(stage, vectors={f"x{k}": codes[:, k] for k in range(50)})
     assert report.n_vectors == 200
+
+
+# -- AvgPool and residual Add on minifloat and MX activations ----------------------------------------
+
+def _float_residual(name, seed=3):
+    """conv 2x2 (2→2, pad 1) → ReLU → conv 1x1 (2→2) → ReLU → Add (identity skip) → AvgPool 2 →
+    Flatten → Dense (8→3) on a 2×4×4 input, quantized with ``FLOAT_CNN[name]``; ``(graph, 120 inputs)``."""
+    return _float_net(name, seed, lambda rng, conv: [
+        nn.Node("conv1", conv(2, 2, 2, padding=1), ("input",)), nn.Node("relu1", nn.ReLU(), ("conv1",)),
+        nn.Node("conv2", conv(2, 2, 1), ("relu1",)), nn.Node("relu2", nn.ReLU(), ("conv2",)),
+        nn.Node("add", nn.Add(), ("relu1", "relu2")), nn.Node("avgpool", nn.AvgPool2d(2), ("add",)),
+        nn.Node("flatten", nn.Flatten(), ("avgpool",)),
+        nn.Node("fc", nn.Dense(rng.normal(size=(3, 8)), rng.normal(size=3)), ("flatten",))])
+
+
+RESIDUAL_FOLD = {"conv1": (2, 4), "conv2": (2, 2), "fc": (3, 2)}
+
+
+def _floor_log2(v: Fraction) -> int:
+    e = v.numerator.bit_length() - v.denominator.bit_length()
+    return e if Fraction(2) ** e <= v else e - 1
+
+
+def _nearest(fmt, v: Fraction) -> float:
+    """The value of FloatFormat ``fmt`` nearest to ``v`` (ties to the even significand), saturating
+    at ``±max``, a zero as +0: ``numfmt.nn``'s activation rounding, written from its definition."""
+    if v == 0:
+        return 0.0
+    ulp = Fraction(2) ** (max(_floor_log2(abs(v)), fmt.min_exp) - fmt.man)
+    n, r = divmod(abs(v), ulp)
+    n = int(n) + (r > ulp / 2 or (r == ulp / 2 and int(n) % 2 == 1))
+    mag = min(n * ulp, Fraction(fmt.max))
+    return float(mag if v > 0 else -mag) + 0.0
+
+
+def _codes_of(fmt, values) -> np.ndarray:
+    return fmt.encode(np.asarray(values, dtype=np.float64)).astype(np.uint64)
+
+
+@pytest.mark.parametrize("name", list(FLOAT_CNN))
+def test_float_residual_model_equals_the_graph(name):
+    """A residual Add and an AvgPool on e4m3fn codes and on MX networks' FP32 carrier codes:
+    every logit and label of the accelerator's model equal to the QuantizedGraph."""
+    q, x = _float_residual(name)
+    acc = Accelerator(q, RESIDUAL_FOLD)
+    assert [type(s).__name__ for s in acc.stages[4:6]] == ["Add", "AvgPool"]
+    assert all(s.requantizer is None for s in acc.stages[4:6])
+    _expect_graph(q, x, acc.model(acc.input_codes(x)))
+
+
+def _add_every_pair(fmt):
+    """``(a codes, b codes)``: every pair of the format's non-NaN codes, as ``(254, 254)`` vectors."""
+    codes = np.array([c for c in range(1 << fmt.bits) if not np.isnan(fmt.decode(np.array([c]))[0])],
+                     dtype=np.uint64)
+    return np.repeat(codes[:, None], codes.size, axis=1), np.repeat(codes[None, :], codes.size, axis=0)
+
+
+def _add_expected(node, a, b):
+    """``R((A·m_a + B·m_b)·2**-shift)`` in Fractions, ``A``, ``B`` the codes' values in quanta
+    (block activations: ``R(A·q + B·q)``, the exact sum of the carrier values)."""
+    fmt = node.out.format
+    (qa, va), (qb, vb) = ((Fraction(2) ** _dp.quantum_exp(t.format), t.format.decode(c))
+                          for t, c in ((node.xa, a), (node.xb, b)))
+    ma, mb = node.multipliers
+    unit = qa if node.out.block is not None else 1
+    return _codes_of(fmt, [[_nearest(fmt, (Fraction(x) / qa * ma + Fraction(y) / qb * mb) * unit / (1 << node.shift))
+                            for x, y in zip(ra, rb)] for ra, rb in zip(va.tolist(), vb.tolist())])
+
+
+def _add_model(stage, a, b):
+    out = stage.model({**{f"a{k}": a[:, k] for k in range(stage.size)}, **{f"b{k}": b[:, k] for k in range(stage.size)}})
+    return np.stack([out[f"y{k}"] for k in range(stage.size)], axis=1)
+
+
+def test_minifloat_add_every_code_pair_against_fractions():
+    """The e4m3fn residual Add's model on every pair of non-NaN codes equals
+    ``R((A·m_a + B·m_b)·2**-shift)`` computed in Fractions (``_nearest``): its dyadic
+    multipliers, one rounding, saturation, ±0 → +0."""
+    q, _ = _float_residual("e4m3fn")
+    a, b = _add_every_pair(q.node("add").out.format)
+    stage = Add(q.node("add"), a.shape[1], lanes=2)
+    assert np.array_equal(_add_model(stage, a, b), _add_expected(stage.node, a, b))
+
+
+def _carrier_pairs(rng, n=120, size=64):
+    """FP32 carrier code pairs: random codes over the whole exponent range, and pairs of the
+    format's edges (±0, subnormals, ±max — whose sum saturates —, x and −x, which cancel to +0)."""
+    a = ((rng.integers(0, 0xFF, size=(n, size)) << 23) | rng.integers(0, 1 << 23, size=(n, size))
+         | (rng.integers(0, 2, size=(n, size)) << 31))
+    b = ((rng.integers(0, 0xFF, size=(n, size)) << 23) | rng.integers(0, 1 << 23, size=(n, size))
+         | (rng.integers(0, 2, size=(n, size)) << 31))
+    edges = np.array([0, 1 << 31, 1, 0x007FFFFF, 0x00800000, 0x7F7FFFFF, 0xFF7FFFFF, 0x3F800000, 0xBF800000,
+                      0x33800000, 0x4B800000])
+    half = n // 2
+    a[:half] = edges[rng.integers(0, edges.size, size=(half, size))]
+    b[:half] = edges[rng.integers(0, edges.size, size=(half, size))]
+    b[half:half + 10] = a[half:half + 10] ^ (1 << 31)                     # x + (−x)
+    b[half + 10:half + 20] = (a[half + 10:half + 20] & ~0x7FFFFFFF) | 0x7F7FFFFF   # near the saturation
+    return a.astype(np.uint64), b.astype(np.uint64)
+
+
+def test_carrier_add_against_fractions():
+    """The residual Add of an MX network (FP32 carrier codes, the exact sum rounded once)."""
+    q, _ = _float_residual("mx8")
+    a, b = _carrier_pairs(np.random.default_rng(12))
+    stage = Add(q.node("add"), a.shape[1], lanes=8)
+    assert np.array_equal(_add_model(stage, a, b), _add_expected(stage.node, a, b))
+
+
+def _avgpool_stage(name, width, lanes=8):
+    """The AvgPool node of ``_float_residual(name)`` as a stage over a ``(1, 2, width)`` input:
+    ``width/2`` windows of 2×2."""
+    q, _ = _float_residual(name)
+    return AvgPool(q.node("avgpool"), (1, 2, width), lanes=lanes)
+
+
+def _avgpool_expected(stage, codes):
+    """``R(S · multiplier · 2**-shift)`` in Fractions for the stage's windows (``S`` the window sum
+    in quanta; for FP32-carrier codes the exact window sum times ``2**-shift``)."""
+    node, fmt = stage.node, stage.fmt
+    quantum = Fraction(2) ** _dp.quantum_exp(fmt)
+    mult = quantum if node.out.block is not None else Fraction(node.multiplier)
+    values = fmt.decode(codes)
+    return _codes_of(fmt, [[_nearest(fmt, sum(Fraction(row[e]) / quantum for e in win) * mult / (1 << node.shift))
+                            for win in stage.table] for row in values])
+
+
+def test_avgpool_on_minifloat_and_carrier_codes_against_fractions():
+    """AvgPool 2x2 of e4m3fn codes (random windows and every code at the format's edges: ±max,
+    subnormals, ±0) and of FP32 carrier codes (exponents over the whole range, cancellations to
+    zero, sums over max): the model equals the Fraction rounding."""
+    rng = np.random.default_rng(11)
+    for name, edges in (("e4m3fn", [0x00, 0x80, 0x01, 0x81, 0x07, 0x08, 0x7E, 0xFE, 0x38, 0xB8]),
+                        ("mx8", [0, 1 << 31, 1, 0x007FFFFF, 0x00800000, 0x7F7FFFFF, 0xFF7FFFFF, 0x3F800000,
+                                 0xBF800000, 0x0D000000, 0x72000000])):
+        stage = _avgpool_stage(name, 64)
+        fmt = stage.fmt
+        if name == "e4m3fn":
+            codes = rng.integers(0, 0x7F, size=(120, 128)) | (rng.integers(0, 2, size=(120, 128)) << 7)
+        else:
+            codes = (rng.integers(0, 0xFF, size=(120, 128)) << 23) | rng.integers(0, 1 << 23, size=(120, 128))
+            codes |= rng.integers(0, 2, size=(120, 128)) << 31
+        codes[:60] = np.asarray(edges)[rng.integers(0, len(edges), size=(60, 128))]
+        codes = codes.astype(np.uint64)
+        out = stage.model({f"x{k}": codes[:, k] for k in range(128)})
+        got = np.stack([out[f"y{k}"] for k in range(stage.n_out)], axis=1)
+        assert np.array_equal(got, _avgpool_expected(stage, codes)), name
+
+
+@pytest.mark.slow
+def test_rtl_minifloat_add_every_code_pair():
+    """The e4m3fn Add stage's RTL on every pair of non-NaN codes equals its model (which
+    ``test_minifloat_add_every_code_pair_against_fractions`` checks against Fractions)."""
+    q, _ = _float_residual("e4m3fn")
+    a, b = _add_every_pair(q.node("add").out.format)
+    stage = Add(q.node("add"), a.shape[1], lanes=2)
+    vectors = {**{f"a{k}": a[:, k] for k in range(stage.size)}, **{f"b{k}": b[:, k] for k in range(stage.size)}}
+    assert check(stage, vectors=vectors).n_vectors == a.shape[0]
+
+
+@pytest.mark.slow
+def test_rtl_carrier_add_and_avgpool():
+    """The MX network's Add and AvgPool stages alone on FP32 carrier codes (the edges of
+    ``_carrier_pairs``: cancellation, saturation, subnormals) equal their models."""
+    q, _ = _float_residual("mx8")
+    a, b = _carrier_pairs(np.random.default_rng(13), n=60, size=8)
+    add = Add(q.node("add"), 8, lanes=2)
+    vectors = {**{f"a{k}": a[:, k] for k in range(8)}, **{f"b{k}": b[:, k] for k in range(8)}}
+    assert check(add, vectors=vectors).n_vectors == 60
+    pool = _avgpool_stage("mx8", 8, lanes=2)
+    codes = np.concatenate([a, b], axis=1)
+    assert check(pool, vectors={f"x{k}": codes[:, k] for k in range(16)}).n_vectors == 60
