@@ -601,11 +601,16 @@ def _adder_columns(digits: np.ndarray, live) -> tuple[np.ndarray, np.ndarray]:
     column ``j``. Over the ``live`` columns ``j < live``: ``(Σ max(h_j − 1, 0), Σ [h_j ≥ 2])``
     — the output bits of a chain of ``digits − 1`` adders (adder ``m`` spans columns
     ``i_m … live−1``), and the columns a final adder spans."""
-    h = np.cumsum(digits != 0, axis=1, dtype=np.int64)
-    h = np.concatenate([h, np.repeat(h[:, -1:], _DIGITS, axis=1)], axis=1)       # product columns up to 128
-    cols = np.arange(h.shape[1])[None, :] < np.asarray(live, dtype=np.float64)[:, None]
-    return (np.where(cols, np.maximum(h - 1, 0), 0).sum(axis=1).astype(np.float64),
-            np.where(cols, h >= 2, 0).sum(axis=1).astype(np.float64))
+    live = np.asarray(live, dtype=np.float64)
+    h = np.zeros(len(live))
+    chain, final = np.zeros(len(live)), np.zeros(len(live))
+    for j in range(2 * _DIGITS):                    # product columns up to 128 (O(n) memory)
+        if j < _DIGITS:
+            h = h + (digits[:, j] != 0)
+        on = j < live
+        chain += on * np.maximum(h - 1, 0)
+        final += on * (h >= 2)
+    return chain, final
 
 
 def _requant_widths(c) -> dict[str, np.ndarray]:
