@@ -236,22 +236,23 @@ def test_lint():
 # -- Icarus (issue 13: the int8 and mxfp4 designs end to end under a second simulator) ----------
 
 @pytest.mark.skipif(not available("icarus"), reason="Icarus Verilog (iverilog, vvp) is not installed")
-@pytest.mark.parametrize("name", [pytest.param("digits_mlp_int8", marks=pytest.mark.slow),
-                                  pytest.param("digits_mlp_mxfp4", marks=pytest.mark.sweep)])   # about 8 min
-def test_design_under_icarus(name, tmp_path):
-    """The design file with ``[verify] simulator = "icarus"``: the 360 test images (mxfp4: the
-    first 24) through ``numfmt build`` (no synthesis), every logit and label exact, II as the model."""
+@pytest.mark.parametrize("name, images", [pytest.param("digits_mlp_int8", 360, marks=pytest.mark.slow),
+                                          pytest.param("digits_mlp_mxfp4", 8, marks=pytest.mark.slow),
+                                          pytest.param("digits_mlp_mxfp4", 360, marks=pytest.mark.sweep)])
+def test_design_under_icarus(name, images, tmp_path):
+    """The design file with ``[verify] simulator = "icarus"`` through ``numfmt build`` (no
+    synthesis): the 360 test images (mxfp4: 4099 cycles an image, about 10 minutes in vvp, under
+    ``-m sweep``; its first 8 under ``-m slow``), every logit and label exact, II as the model."""
     text = (DESIGNS / f"{name}.toml").read_text()
-    assert 'simulator = "verilator"' in text
+    assert 'simulator = "verilator"' in text and 'images = "all"' in text
     text = text.replace('simulator = "verilator"', 'simulator = "icarus"')
-    if name == "digits_mlp_mxfp4":      # 4099 cycles per image of a large netlist in vvp: the first 24 images
-        assert 'images = "all"' in text
-        text = text.replace('images = "all"', "images = 24")
+    if images != 360:
+        text = text.replace('images = "all"', f"images = {images}")
     path = tmp_path / f"{name}.toml"
     path.write_text(text)
     out = build(path, tmp_path / "out", synth=False, progress=False)
     m = json.loads((out / "manifest.json").read_text())
     v = json.loads((out / "verification.json").read_text())
     assert v["simulator"] == "icarus"
-    assert v["images"] == (24 if name == "digits_mlp_mxfp4" else 360) and v["mismatches"] == 0
+    assert v["images"] == images and v["mismatches"] == 0
     assert v["cycles_per_image"]["measured"] == [m["ii_cycles"]]
