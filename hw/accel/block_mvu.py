@@ -52,7 +52,7 @@ from ..rtl._float import clz, round_pack, signed_bits, unpack
 from ..rtl._unit import Field, Unit, pipeline
 from ..rtl.blockdot import BlockDot, _scale_range
 from .float_mvu import round_activation
-from .stages import (MVU_OVERHEAD, MatrixVector, _collect_outputs, _fold_control, _pack_words, _positive_divisor,
+from .stages import (MVU_OVERHEAD, MatrixVector, _collect_outputs, _counter, _fold_control, _pack_words, _positive_divisor,
                      _rom, _select, constants_digest, decode_vector, vector_fields)
 
 __all__ = ["BlockMatrixVector", "BlockQuantizer"]
@@ -404,7 +404,7 @@ class BlockMatrixVector(MatrixVector):
                 m.d.sync += [reg.eq(base + sum(terms)), nan.eq((nan & ~first1) | Cat(*nan_terms).any())]
             regs.append(reg)
             nans.append(nan)
-        v2, nf2 = Signal(name="sum_valid"), Signal(range(self.nf), name="sum_nf")
+        v2, nf2 = Signal(name="sum_valid"), _counter(self.nf, "sum_nf")
         m.d.sync += [v2.eq(v1 & last1), nf2.eq(nf1)]
 
         # stage 3: round the pe registers of neuron fold nf2 once to the carrier (+0 for a zero);

@@ -250,7 +250,7 @@ class MatrixVector(Unit):
         xs = Signal(self.simd * ab, name="x_slice")
         _select(m, xs, x, sf1, self.sf)
         accs = self._accumulate(m, wport, bport, xs, v1, first1)
-        v2, nf2 = Signal(name="sum_valid"), Signal(range(self.nf), name="sum_nf")
+        v2, nf2 = Signal(name="sum_valid"), _counter(self.nf, "sum_nf")
         m.d.sync += [v2.eq(v1 & last1), nf2.eq(nf1)]
 
         # stage 3: requantize the pe sums of neuron fold nf2 into the output register
@@ -344,9 +344,9 @@ def _fold_control(m, stage, wport, bport) -> tuple:
     i, o = stage.i, stage.o
     busy = Signal(name="busy")                            # from input handshake to output handshake
     running = Signal(name="running")                      # issuing ROM addresses
-    addr = Signal(range(stage.nf * stage.sf), name="addr")
-    sf = Signal(range(stage.sf), name="sf")
-    nf = Signal(range(stage.nf), name="nf")
+    addr = _counter(stage.nf * stage.sf, "addr")
+    sf = _counter(stage.sf, "sf")
+    nf = _counter(stage.nf, "nf")
     first = Signal(name="first")                          # sf == 0
     m.d.comb += i.ready.eq(~busy | (o.valid & o.ready))
     if wport.addr is not None:
@@ -355,7 +355,7 @@ def _fold_control(m, stage, wport, bport) -> tuple:
         m.d.comb += bport.addr.eq(nf)
     # stage 1: the ROM words of (nf, sf) arrive
     v1, first1, last1 = Signal(name="mac_valid"), Signal(name="mac_first"), Signal(name="mac_last")
-    sf1, nf1 = Signal(range(stage.sf), name="mac_sf"), Signal(range(stage.nf), name="mac_nf")
+    sf1, nf1 = _counter(stage.sf, "mac_sf"), _counter(stage.nf, "mac_nf")
     last_sf = _is_last(sf, stage.sf)
     m.d.sync += [v1.eq(running), first1.eq(first), last1.eq(last_sf), sf1.eq(sf), nf1.eq(nf)]
     with m.If(running):
@@ -383,6 +383,13 @@ def _collect_outputs(m, stage, qs: list, valid, nf, busy) -> None:
                     m.d.sync += out[k * slice_bits:(k + 1) * slice_bits].eq(Cat(*qs))
         with m.If(_is_last(nf, stage.nf)):
             m.d.sync += o.valid.eq(1)
+
+
+def _counter(size: int, name: str) -> Signal:
+    """A counter of ``0 … size-1``, at least one bit wide (a constant-0 register when ``size``
+    is 1: a 0-bit vector is ``[-1:0]`` in the Verilog, which ``verilator -Wall`` reports as
+    ASCRANGE)."""
+    return Signal(range(max(size, 2)), name=name)
 
 
 def _is_last(counter, size: int):

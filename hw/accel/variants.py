@@ -45,18 +45,12 @@ from numfmt.modes import Overflow
 
 from ..rtl.bitserial import BitSerialDot
 from ..rtl.lutgemm import LutDot
-from .stages import MVU_OVERHEAD, MatrixVector, _code_int, _is_last, _rom, _select
+from .stages import MVU_OVERHEAD, MatrixVector, _code_int, _counter, _is_last, _rom, _select
 
 __all__ = ["VARIANTS", "BitSerialMatrixVector", "LutMatrixVector"]
 
 #: the matrix–vector datapaths a Dense layer can be built with (``Accelerator(variants=…)``)
 VARIANTS = ("mvu", "bitserial", "lutgemm")
-
-
-def _counter(n: int, name: str) -> Signal:
-    """A counter of ``0 … n-1``, at least one bit wide (a constant-0 register when ``n`` is 1:
-    Verilator's lint rejects the ``[-1:0]`` range of a 0-bit signal)."""
-    return Signal(range(max(n, 2)), name=name)
 
 
 class _DotMatrixVector(MatrixVector):

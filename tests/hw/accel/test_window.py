@@ -238,8 +238,7 @@ def test_rtl_residual_mlp():
 
 @pytest.mark.slow
 def test_lint_digits_cnn(cnn):
-    """Lint of the digits CNN, folded so that no matrix–vector unit has a single neuron or synapse
-    fold (MatrixVector then declares 0-bit fold counters, which Verilator reports as ASCRANGE)."""
+    """Lint of the folded digits CNN (only the standing Amaranth waivers of ``sim.lint``)."""
     q, _ = cnn
     fold = {"conv1": (4, 3), "conv2": (4, 8), "conv3": (8, 8), "fc": (2, 8)}
     assert {w.rule for w in lint(Accelerator(q, fold))} <= {
