@@ -5,12 +5,15 @@ Run ``python -m numfmt.hw.cost.calibrate`` (from the repository, with the ``hw``
 1. draws a deterministic sample of configurations per unit family (seeded, :data:`SEED`),
    splits each family's sample by a seeded shuffle into a *fit* set and a *held-out* set;
 2. synthesizes every configuration with ``synth_xilinx -nodsp`` (cached, so a rerun only
-   synthesizes what is missing; ``--processes`` workers, default 2);
+   synthesizes what is missing; ``--processes`` workers, default 2), or with
+   ``--target ecp5`` with ``synth_ecp5 -nodsp`` (no place-and-route) for the families of
+   :data:`TARGET_FAMILIES` ``["ecp5"]`` — the same configurations and split;
 3. fits each family's LUT and carry coefficients by least squares on the fit set only
    (FFs are counted, not fitted: :func:`numfmt.hw.cost.model.count_ffs`);
-4. writes ``hw/cost/calibration/xilinx_nodsp.json`` — coefficients, tool versions, date,
-   every configuration with its split, synthesized and predicted counts — and, with
-   ``--report FILE``, the Markdown error tables (``docs/cost_model.md``).
+4. writes ``hw/cost/calibration/xilinx_nodsp.json`` (``ecp5_nodsp.json`` for ECP5) —
+   coefficients, tool versions, date, every configuration with its split, synthesized and
+   predicted counts — and, with ``--report FILE``, the Markdown error tables
+   (``docs/cost_model.md``, one generated section per target).
 
 ``--report-only`` rewrites the report from the stored JSON without synthesizing;
 ``--refit`` refits the coefficients on the stored synthesis counts (no synthesis: after a
@@ -37,6 +40,36 @@ N_CONFIGS = {"IntMac": 100, "FloatMul": 100, "FloatKulischMac": 100, "BlockDot":
 N_HELD_OUT = 40
 TARGET, OPTIONS = "xilinx", ("-nodsp",)
 DATA = Path(__file__).resolve().parent / "calibration" / "xilinx_nodsp.json"
+
+TARGET_OPTIONS = {"xilinx": ("-nodsp",), "ecp5": ("-nodsp",)}
+"""The synthesis options each calibrated target is swept with (LUT-only: no DSP blocks;
+ECP5 logic is then LUT4s, ``CCU2C`` carry cells and the ``PFUMX``/``L6MUX21`` muxes that
+join LUT4s)."""
+
+TARGET_FAMILIES = {"xilinx": tuple(N_CONFIGS), "ecp5": ("IntMac", "FloatMul", "FloatKulischMac")}
+"""The families each target's calibration covers (ECP5: the minifloat-vs-integer MAC
+comparison's units)."""
+
+CARRY_CELLS = {"xilinx": "`CARRY4` (4 bits each)", "ecp5": "`CCU2C` (2 bits each)"}
+
+
+def _check_target(target: str) -> str:
+    if target not in TARGET_OPTIONS:
+        raise ValueError(f"target must be one of {', '.join(TARGET_OPTIONS)}, not {target!r}")
+    return target
+
+
+def data_path(target: str = TARGET) -> Path:
+    """The calibration JSON of ``target`` (``hw/cost/calibration/<target>_nodsp.json``).
+
+    >>> data_path("ecp5").name, data_path().name
+    ('ecp5_nodsp.json', 'xilinx_nodsp.json')
+    """
+    from . import model as M
+
+    if _check_target(target) == TARGET:
+        return DATA
+    return M.CALIBRATION_DIR / M._file_name(target, TARGET_OPTIONS[target])
 
 
 def float_formats() -> list[str]:
@@ -237,27 +270,31 @@ def split(n: int, n_held_out: int = N_HELD_OUT, seed: int = SEED) -> np.ndarray:
     return held
 
 
-def sweep(processes: int = 2, families=None, stored: dict | None = None) -> list[dict]:
+def sweep(processes: int = 2, families=None, stored: dict | None = None, target: str = TARGET) -> list[dict]:
     """Synthesize every configuration (cached); records with family, spec, split and counts.
 
-    With ``families``, only theirs are synthesized; the other families' records are those
-    of ``stored`` (a calibration document made with the same tool versions), as its sweep
+    ``target``'s families are :data:`TARGET_FAMILIES` ``[target]``, synthesized with
+    :data:`TARGET_OPTIONS` ``[target]`` and no place-and-route; every target draws the
+    same configurations (:func:`sample_configs`) and the same split. With ``families``,
+    only theirs are synthesized; the other families' records are those of ``stored`` (a
+    calibration document of the target made with the same tool versions), as its sweep
     recorded them."""
     from . import synth
 
-    families = list(N_CONFIGS) if families is None else list(families)
+    all_families = TARGET_FAMILIES[_check_target(target)]
+    families = list(all_families) if families is None else list(families)
     for f in families:
-        if f not in N_CONFIGS:
-            raise ValueError(f"families must be among {', '.join(N_CONFIGS)}, not {f!r}")
+        if f not in all_families:
+            raise ValueError(f"families must be among {', '.join(all_families)} (target {target!r}), not {f!r}")
     kept = []
-    if set(families) != set(N_CONFIGS):
+    if set(families) != set(all_families):
         if stored is None or stored.get("tool_versions") != synth.tool_versions():
             raise ValueError("families: the other families' records come from the stored calibration, which "
                              "must be made with these tool versions "
                              f"({synth.tool_versions()}); rerun without --families")
         kept = [{"family": c["family"], "spec": c["spec"], "held_out": c["held_out"], **c["synth"]}
-                for c in stored["configs"] if c["family"] in N_CONFIGS and c["family"] not in families]
-        missing = [f for f in N_CONFIGS if f not in families and not any(r["family"] == f for r in kept)]
+                for c in stored["configs"] if c["family"] in all_families and c["family"] not in families]
+        missing = [f for f in all_families if f not in families and not any(r["family"] == f for r in kept)]
         if missing:
             raise ValueError(f"families: the stored calibration has no records of {', '.join(missing)}; "
                              f"add them to --families")
@@ -270,7 +307,8 @@ def sweep(processes: int = 2, families=None, stored: dict | None = None) -> list
         per_family.append([(family, s, bool(h)) for s, h in zip(specs, held)])
     # interleaved, so that an interrupted first run has some of every family in the cache
     plan = [p for group in itertools.zip_longest(*per_family) for p in group if p is not None]
-    jobs = [synth.SynthJob.of(build_unit(f, s), target=TARGET, options=OPTIONS) for f, s, _ in plan]
+    jobs = [synth.SynthJob.of(build_unit(f, s), target=target, options=TARGET_OPTIONS[target], place=False)
+            for f, s, _ in plan]
     results = synth.synthesize_many(jobs, processes=processes)
     new = [{"family": f, "spec": s, "held_out": h, "luts": r.luts, "ffs": r.ffs, "dsps": r.dsps,
             "carry": r.carry} for (f, s, h), r in zip(plan, results)]
@@ -315,13 +353,15 @@ def leave_one_out(A: np.ndarray, y: np.ndarray) -> np.ndarray:
     return _rel(pred, y)
 
 
-def fit(records: list[dict]) -> tuple[dict, dict, list[dict]]:
+def fit(records: list[dict], target: str = TARGET) -> tuple[dict, dict, list[dict]]:
     """``(coefficients, errors, configs)`` from the sweep's records: LUT and carry
-    coefficients fitted on the fit set of each family, errors on its held-out set."""
+    coefficients of each family of :data:`TARGET_FAMILIES` ``[target]`` fitted on its fit
+    set, errors on its held-out set; FFs by ``target``'s rule
+    (:func:`numfmt.hw.cost.model.count_ffs`)."""
     from . import model as M
 
     coefficients, errors, configs = {}, {}, []
-    for family in M.FAMILIES:
+    for family in TARGET_FAMILIES[_check_target(target)]:
         recs = [r for r in records if r["family"] == family]
         X = np.stack([M.raw_features(build_unit(family, r["spec"]))[1] for r in recs])
         held = np.array([r["held_out"] for r in recs])
@@ -337,7 +377,7 @@ def fit(records: list[dict]) -> tuple[dict, dict, list[dict]]:
             if q == "luts":
                 errors[family]["luts_loo"] = _stats(leave_one_out(A[~held], y[~held]))
         c = M._cols(family, X)
-        pred["ffs"] = M._ffs(family, c)
+        pred["ffs"] = M._ffs(family, c, target)
         y_ff = np.array([r["ffs"] for r in recs], dtype=np.float64)
         errors[family]["ffs"] = dict(_stats(_rel(pred["ffs"][held], y_ff[held])),
                                      exact=int(np.sum(pred["ffs"][held] == y_ff[held])),
@@ -358,22 +398,25 @@ def fit(records: list[dict]) -> tuple[dict, dict, list[dict]]:
     return coefficients, errors, configs
 
 
-def write(records: list[dict], path: Path = DATA, families=None, tool_versions: dict | None = None) -> dict:
-    """Fit and write the calibration JSON; returns the document. ``swept`` records the date
-    each family was last synthesized (``families``: those synthesized now; default all;
-    ``()`` for a refit of stored counts, which also passes their ``tool_versions``)."""
+def write(records: list[dict], path: Path = DATA, families=None, tool_versions: dict | None = None,
+          target: str = TARGET) -> dict:
+    """Fit and write ``target``'s calibration JSON; returns the document. ``swept`` records
+    the date each family was last synthesized (``families``: those synthesized now; default
+    all; ``()`` for a refit of stored counts, which also passes their ``tool_versions``)."""
     from . import synth
 
-    coefficients, errors, configs = fit(records)
+    coefficients, errors, configs = fit(records, target)
     today = datetime.date.today().isoformat()
     old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    now = N_CONFIGS if families is None else families
-    swept = {f: (old.get("swept", {}).get(f, old.get("date", today)) if f not in now else today) for f in N_CONFIGS}
+    all_families = TARGET_FAMILIES[target]
+    now = all_families if families is None else families
+    swept = {f: (old.get("swept", {}).get(f, old.get("date", today)) if f not in now else today)
+             for f in all_families}
     tools = synth.tool_versions() if tool_versions is None else tool_versions
-    doc = {"target": TARGET, "options": list(OPTIONS), "tool_versions": tools,
+    doc = {"target": target, "options": list(TARGET_OPTIONS[target]), "tool_versions": tools,
            "date": today, "swept": swept, "seed": SEED,
            "split": f"per family: a seeded sample (numpy default_rng([{SEED}, family index])) of "
-                    f"{N_CONFIGS} configurations; held out: the last {N_HELD_OUT} indices of "
+                    f"{ {f: N_CONFIGS[f] for f in all_families} } configurations; held out: the last {N_HELD_OUT} indices of "
                     f"default_rng({SEED}).permutation(n); the rest fit",
            "fit": "weighted least squares minimising the squared relative error (weights 1/y), numpy lstsq",
            "baseline": BASELINE, "coefficients": coefficients, "errors": errors, "configs": configs}
@@ -390,9 +433,8 @@ def _pct(x: float) -> str:
 def report(doc: dict) -> str:
     """The Markdown error tables of a calibration document (``docs/cost_model.md``'s
     generated section)."""
-    from . import model as M
-
     e = doc["errors"]
+    families = list(doc["coefficients"])
     lines = [f"Target `{doc['target']}` options `{' '.join(doc['options'])}`; tools "
              + ", ".join(f"{k} {v}" for k, v in doc["tool_versions"].items()) + f"; fitted {doc['date']}"
              + ("; swept " + ", ".join(f"{f} {d}" for f, d in doc["swept"].items()) if "swept" in doc else "") + ".",
@@ -402,8 +444,8 @@ def report(doc: dict) -> str:
              "configurations; terms are chosen by it):", "",
              "| family | model | held out | fit set | median | worst | fit-set LOO median | fit-set LOO worst |",
              "|---|---|---|---|---|---|---|---|"]
-    n_all = {f: sum(1 for c in doc["configs"] if c["family"] == f) for f in M.FAMILIES}
-    for f in M.FAMILIES:
+    n_all = {f: sum(1 for c in doc["configs"] if c["family"] == f) for f in families}
+    for f in families:
         s = e[f]["luts"]
         loo = e[f].get("luts_loo")
         cv = f"{_pct(loo['median'])} | {_pct(loo['worst'])}" if loo else "– | –"
@@ -413,16 +455,16 @@ def report(doc: dict) -> str:
             b = e[f]["baseline_luts"]
             lines.append(f"| {f} | FINN-R-style baseline | {b['n']} | {n_all[f] - b['n']} | {_pct(b['median'])} "
                          f"| {_pct(b['worst'])} | – | – |")
-    lines += ["", "FFs (counted, not fitted), carry cells (`CARRY4`, fitted), DSPs, held out:", "",
+    lines += ["", f"FFs (counted, not fitted), carry cells ({CARRY_CELLS[doc['target']]}, fitted), DSPs, held out:", "",
               "| family | FF exact | FF median | FF worst | FF exact, all configs | carry median | carry worst "
               "| DSP = 0 |", "|---|---|---|---|---|---|---|---|"]
-    for f in M.FAMILIES:
+    for f in families:
         ff, ca, d = e[f]["ffs"], e[f]["carry"], e[f]["dsps"]
         lines.append(f"| {f} | {ff['exact']}/{ff['n']} | {_pct(ff['median'])} | {_pct(ff['worst'])} "
                      f"| {ff['exact_all']}/{ff['n_all']} | {_pct(ca['median'])} | {_pct(ca['worst'])} "
                      f"| {d['exact']}/{d['n']} |")
     lines += ["", "Coefficients (LUTs = Σ coefficient · term; terms in `numfmt.hw.cost.model.terms`):", ""]
-    for f in M.FAMILIES:
+    for f in families:
         for q, table in doc["coefficients"][f].items():
             lines.append(f"* {f} `{q}`: " + ", ".join(f"{v:+.3f}·{k}" for k, v in table.items()))
     worst = sorted((c for c in doc["configs"] if c["held_out"]),
@@ -440,13 +482,26 @@ BEGIN, END = "<!-- BEGIN GENERATED: python -m numfmt.hw.cost.calibrate --report 
     "<!-- END GENERATED -->"
 
 
+def begin_marker(target: str = TARGET) -> str:
+    """The line opening ``target``'s generated section (:data:`BEGIN` for xilinx).
+
+    >>> begin_marker("ecp5")
+    '<!-- BEGIN GENERATED: python -m numfmt.hw.cost.calibrate --target ecp5 --report docs/cost_model.md -->'
+    """
+    if _check_target(target) == TARGET:
+        return BEGIN
+    return BEGIN.replace("calibrate --report", f"calibrate --target {target} --report")
+
+
 def write_report(doc: dict, path: Path) -> None:
-    """Replace the generated section of ``path`` (between :data:`BEGIN` and :data:`END`,
-    appended when absent) with :func:`report`."""
+    """Replace the generated section of ``path`` for the document's target (between
+    :func:`begin_marker` and the next :data:`END`, appended when absent) with :func:`report`."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    block = f"{BEGIN}\n{report(doc)}{END}"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    begin = begin_marker(doc["target"])
+    block = f"{begin}\n{report(doc)}{END}"
+    if begin in text and END in text[text.find(begin):]:
+        start = text.index(begin)
+        text = text[:start] + block + text[text.index(END, start) + len(END):]
     else:
         text = text + ("\n" if text else "") + block + "\n"
     path.write_text(text, encoding="utf-8")
@@ -461,41 +516,50 @@ def main(argv=None) -> int:
                                                          "counts and rewrite the JSON (after a change of terms)")
     ap.add_argument("--families", help="comma-separated families to synthesize; the others' records are "
                                        "taken from the stored JSON (same tool versions)")
+    ap.add_argument("--target", default=TARGET, help=f"the target to calibrate: {', '.join(TARGET_OPTIONS)} "
+                                                     f"(default {TARGET}); each has its own JSON and report section")
     args = ap.parse_args(argv)
+    if args.target not in TARGET_OPTIONS:
+        ap.error(f"--target must be one of {', '.join(TARGET_OPTIONS)}, not {args.target!r}")
+    target, data = args.target, data_path(args.target)
+    all_families = TARGET_FAMILIES[target]
     families = None
     if args.families:
         families = [f.strip() for f in args.families.split(",") if f.strip()]
-        bad = [f for f in families if f not in N_CONFIGS]
+        bad = [f for f in families if f not in all_families]
         if bad or not families:
-            ap.error(f"--families must name families among {', '.join(N_CONFIGS)}, not {args.families!r}")
+            ap.error(f"--families must name families among {', '.join(all_families)} (target {target}), "
+                     f"not {args.families!r}")
+        if set(families) == set(all_families):
+            families = None         # every family of the target: a whole sweep
     if args.report_only and args.refit:
         ap.error("--report-only and --refit exclude each other (--refit also writes the report)")
     if (args.report_only or args.refit) and families:
         ap.error(f"--families synthesizes; it cannot go with --report-only or --refit, not {args.families!r}")
     if args.report_only:
-        doc = json.loads(DATA.read_text(encoding="utf-8"))
+        doc = json.loads(data.read_text(encoding="utf-8"))
     elif args.refit:
         import warnings
 
-        stored = json.loads(DATA.read_text(encoding="utf-8"))
+        stored = json.loads(data.read_text(encoding="utf-8"))
         records = [{"family": c["family"], "spec": c["spec"], "held_out": c["held_out"], **c["synth"]}
                    for c in stored["configs"]]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            doc = write(records, DATA, families=(), tool_versions=stored["tool_versions"])
-        print(f"refitted {DATA} on its stored synthesis counts")
+            doc = write(records, data, families=(), tool_versions=stored["tool_versions"], target=target)
+        print(f"refitted {data} on its stored synthesis counts")
     else:
         import warnings
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            stored = json.loads(DATA.read_text(encoding="utf-8")) if families and DATA.exists() else None
+            stored = json.loads(data.read_text(encoding="utf-8")) if families and data.exists() else None
             try:
-                records = sweep(processes=args.processes, families=families, stored=stored)
+                records = sweep(processes=args.processes, families=families, stored=stored, target=target)
             except ValueError as e:
                 ap.error(str(e))
-            doc = write(records, families=families)
-        print(f"wrote {DATA}")
+            doc = write(records, data, families=families, target=target)
+        print(f"wrote {data}")
     print(report(doc))
     if args.report:
         write_report(doc, args.report)

