@@ -416,7 +416,8 @@ def write(records: list[dict], path: Path = DATA, families=None, tool_versions: 
     doc = {"target": target, "options": list(TARGET_OPTIONS[target]), "tool_versions": tools,
            "date": today, "swept": swept, "seed": SEED,
            "split": f"per family: a seeded sample (numpy default_rng([{SEED}, family index])) of "
-                    f"{ {f: N_CONFIGS[f] for f in all_families} } configurations; held out: the last {N_HELD_OUT} indices of "
+                    f"{ {f: N_CONFIGS[f] for f in all_families} } configurations; held out: the last "
+                    f"{N_HELD_OUT} indices of "
                     f"default_rng({SEED}).permutation(n); the rest fit",
            "fit": "weighted least squares minimising the squared relative error (weights 1/y), numpy lstsq",
            "baseline": BASELINE, "coefficients": coefficients, "errors": errors, "configs": configs}

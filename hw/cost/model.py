@@ -7,23 +7,32 @@ by ``python -m numfmt.hw.cost.calibrate``), which also records the tool versions
 date, every calibration configuration and the error on configurations held out from the
 fit. See ``docs/cost_model.md`` for the model forms and the error tables.
 
-Families and targets: :data:`FAMILIES` on ``target="xilinx"``, ``options=("-nodsp",)``
-(LUT-only ``synth_xilinx``). Anything else raises ``ValueError`` naming the parameter.
+Families and targets, each with ``options=("-nodsp",)`` (LUT-only): :data:`FAMILIES` on
+``target="xilinx"`` (``synth_xilinx``, the default); IntMac, FloatMul and FloatKulischMac
+on ``target="ecp5"`` (``synth_ecp5``: LUT4s, ``CCU2C`` carry cells; the same terms,
+coefficients fitted on ECP5). Anything else raises ``ValueError`` naming the parameter.
 
-* **LUTs** and **carry** (``CARRY4``) are linear in a few *terms* computed from the unit's
-  formats and parameters (:data:`TERMS`), coefficients by least squares on the fit set.
+* **LUTs** and **carry** (``CARRY4`` on xilinx, ``CCU2C`` — two LUT4s and 2 adder bits,
+  not counted among the LUTs — on ECP5) are linear in a few *terms* computed from the
+  unit's formats and parameters (:data:`TERMS`), coefficients by least squares on the fit
+  set of the target.
 * **FFs** are counted, not fitted: the register bits the unit declares (the bits its
   Amaranth design assigns in the ``sync`` domain, :func:`declared_ffs`) less the bits
   Yosys provably removes (a product register's constant or duplicated sign bits,
-  :func:`count_ffs`).
+  :func:`count_ffs`); the same rule on both targets (checked on every calibration
+  configuration).
 * **DSPs** are 0 with ``-nodsp``.
 
 >>> import numfmt as nf
 >>> from numfmt.arith import FixedAccumulator
 >>> from numfmt.hw.rtl import IntMac
->>> e = estimate(IntMac(nf.IntFormat(8), nf.IntFormat(8), FixedAccumulator(20)))
->>> e.family, e.ffs, e.dsps, e.luts > 0
-('IntMac', 39, 0, True)
+>>> mac = IntMac(nf.IntFormat(8), nf.IntFormat(8), FixedAccumulator(20))
+>>> e = estimate(mac)
+>>> e.family, e.target, e.ffs, e.dsps, e.luts > 0
+('IntMac', 'xilinx', 39, 0, True)
+>>> e5 = estimate(mac, target="ecp5")
+>>> e5.target, e5.ffs, e5.luts != e.luts
+('ecp5', 39, True)
 """
 
 from __future__ import annotations
@@ -945,7 +954,8 @@ def estimate_features(family: str, X, target: str = "xilinx", options=("-nodsp",
 
 def estimate(unit, target: str = "xilinx", options=("-nodsp",)) -> Estimate:
     """The model's :class:`Estimate` of ``unit`` (a :mod:`numfmt.hw.rtl` unit of a family
-    in :data:`FAMILIES`) on ``target`` with synthesis ``options``."""
+    in :data:`FAMILIES`, and on ``target="ecp5"`` one of the families its calibration
+    covers) on ``target`` with synthesis ``options``."""
     target, options = _check(target, options)
     family, row = raw_features(unit)
     have = calibration(target, options).coefficients

@@ -185,16 +185,19 @@ def test_each_target_has_its_own_report_section(tmp_path, cal):
 
 @pytest.mark.slow
 def test_fresh_ecp5_synthesis_matches_the_ff_count(cal):
-    """Two configurations outside the calibration sample, synthesized now with synth_ecp5
-    -nodsp: the model's FFs are Yosys's, no DSP is used, and the LUTs are within the
-    family's worst held-out error."""
+    """Configurations outside the calibration sample, synthesized now with synth_ecp5 -nodsp:
+    the model's FFs are Yosys's (also with registers inside the datapath, ``stages=3``), no DSP
+    is used, and the LUTs of the single-stage ones are within the family's worst held-out error."""
     from numfmt.hw import cost
 
+    e3m2, e2m3 = nf.parse("e3m2"), nf.parse("e2m3fn")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         units = [rtl.IntMac(nf.IntFormat(5), nf.IntFormat(3, signed=False), FixedAccumulator(13, overflow="sat")),
-                 rtl.FloatMul(nf.parse("e3m1"), nf.parse("e2m2(specials=fn)"),
-                              nf.parse("e3m2(specials=fn)"))]
+                 rtl.FloatMul(nf.parse("e3m1"), nf.parse("e2m2(specials=fn)"), nf.parse("e3m2(specials=fn)")),
+                 rtl.FloatMul(e3m2, e2m3, nf.parse("e4m3fn"), stages=3),
+                 rtl.FloatKulischMac(e3m2, e2m3, 16, stages=3),
+                 rtl.IntMac(nf.IntFormat(6), nf.IntFormat(4, signed=False), FixedAccumulator(14), stages=3)]
         stored = {calibrate.build_unit(c["family"], c["spec"]).name for c in cal.configs}
     jobs = [cost.SynthJob.of(u, target="ecp5", options=("-nodsp",), place=False) for u in units]
     for u, r in zip(units, cost.synthesize_many(jobs, processes=1, progress=False)):
@@ -202,4 +205,6 @@ def test_fresh_ecp5_synthesis_matches_the_ff_count(cal):
         e = model.estimate(u, target="ecp5")
         assert e.ffs == r.ffs == model.count_ffs(u, "ecp5"), u.name
         assert r.dsps == e.dsps == 0
-        assert abs(e.luts - r.luts) / r.luts <= e.luts_error_worst + 0.5 / r.luts, (u.name, e, r.luts)
+        if u.stages == 1:
+            assert abs(e.luts - r.luts) / r.luts <= e.luts_error_worst + 0.5 / r.luts, (u.name, e, r.luts)
+    assert model.declared_ffs(units[3]) - model.count_ffs(units[3], "ecp5") == 1     # a product bit, as on xilinx
