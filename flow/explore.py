@@ -128,6 +128,12 @@ class Options:
         if not self.synth and not calibrated(self.target):
             raise OptionError("target", f"target {self.target!r} has no cost-model calibration, so its units are "
                                         "priced by Yosys synthesis, which synth=False (--no-synth) turns off")
+        if not self.synth:
+            missing = sorted({UNIT_FAMILY[f] for f in self.families} - fitted_families(self.target))
+            if missing:
+                raise OptionError("target", f"target {self.target!r}: the cost model has no {', '.join(missing)} "
+                                            "coefficients, so those units are priced by Yosys synthesis, which "
+                                            "synth=False (--no-synth) turns off")
         if not isinstance(self.verify, str) or self.verify not in _VERIFY:
             raise OptionError("verify", f"verify must be one of {', '.join(map(repr, _VERIFY))}, not {self.verify!r}")
         try:
@@ -264,12 +270,21 @@ def calibrated(target: str) -> bool:
     >>> calibrated("xilinx"), calibrated("ice40")
     (True, False)
     """
+    return bool(fitted_families(target))
+
+
+def fitted_families(target: str) -> set:
+    """The unit families the cost model has coefficients for on ``target`` (empty without a
+    calibration).
+
+    >>> {"BlockDot", "FloatKulischMac", "IntMac"} <= fitted_families("xilinx"), fitted_families("ice40")
+    (True, set())
+    """
     from numfmt.hw.cost import model
     try:
-        model.calibration(target, TARGET_OPTIONS[target])
+        return set(model.calibration(target, TARGET_OPTIONS[target]).coefficients)
     except ValueError:
-        return False
-    return True
+        return set()
 
 
 def _check_fold(fold):
@@ -302,6 +317,10 @@ def folding(graph, fold=DEFAULT_FOLD) -> dict:
 
 
 # -- units and their cost ----------------------------------------------------------------------
+#: the unit family :func:`unit_of` prices each format family's points with
+UNIT_FAMILY = {"int": "IntMac", "fixed": "IntMac", "minifloat": "FloatKulischMac", "mx": "BlockDot"}
+
+
 def unit_of(weight: str, mode: str, fan_in: int):
     """The MAC unit that prices a point, and LUTs are divided by ``lanes`` (MX: the block).
 

@@ -55,8 +55,11 @@ def _gemm_onnx(path, n_in):
     (["--modes", "a"], "--modes: modes must be one of 'w', 'wa', not 'a'"),
     (["--verify", "all"], "--verify: verify must be one of 'unit', 'full', 'none', not 'all'"),
     (["--target", "stratix"], "--target: target must be one of 'xilinx', 'ecp5', 'ice40', not 'stratix'"),
-    (["--target", "ecp5", "--no-synth"], "--target: target 'ecp5' has no cost-model calibration, so its units are "
-                                         "priced by Yosys synthesis, which synth=False (--no-synth) turns off"),
+    (["--target", "ice40", "--no-synth"], "--target: target 'ice40' has no cost-model calibration, so its units "
+                                          "are priced by Yosys synthesis, which synth=False (--no-synth) turns off"),
+    (["--target", "ecp5", "--no-synth"], "--target: target 'ecp5': the cost model has no BlockDot coefficients, so "
+                                         "those units are priced by Yosys synthesis, which synth=False (--no-synth) "
+                                         "turns off"),
     (["--fold", "4"], "--fold: fold must be two integers ≥ 1 (pe, simd), not '4'"),
     (["--fold", "0,8"], "--fold: fold must be two integers ≥ 1 (pe, simd), not (0, 8)"),
     (["--verify", "full", "--images", "0"], "--images: images must be an integer ≥ 1, not 0"),
@@ -107,6 +110,9 @@ def test_unit_of_prices_each_family_by_its_mac():
     assert type(f).__name__ == "FloatKulischMac" and f.n_max == 10
     mx, lanes = explore.unit_of("mxfp4", "wa", 64)
     assert type(mx).__name__ == "BlockDot" and lanes == 32
+    assert {"int": u, "fixed": fixed, "minifloat": f, "mx": mx}.keys() == explore.UNIT_FAMILY.keys()
+    assert all(type(unit).__name__ == explore.UNIT_FAMILY[family]     # what --no-synth checks is calibrated
+               for family, unit in {"int": u, "fixed": fixed, "minifloat": f, "mx": mx}.items())
     for name in ("mxfp4", "fp6_e3m2"):
         with pytest.raises(ValueError, match="no unit multiplies .* weights by int16 activations"):
             explore.unit_of(name, "w", 64)
