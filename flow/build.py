@@ -91,7 +91,7 @@ def _say(progress, text: str) -> None:
 
 
 def build(design, out=None, *, synth: bool = True, images=None, force: bool = False,
-          progress: bool = True, hls_project=None) -> Path:
+          progress: bool = True, hls_project=None, field_ports: bool = False) -> Path:
     """Build ``design`` (a path or a loaded :class:`~numfmt.flow.design.Design`) into ``out``.
 
     Parameters
@@ -114,6 +114,10 @@ def build(design, out=None, *, synth: bool = True, images=None, force: bool = Fa
         (:func:`numfmt.hw.hls.sources_digest`), else ``ValueError``. Without it, a replaced
         ``out`` (``force``) is looked at the same way, and a report for other sources is
         left behind with a progress line.
+    field_ports : bool
+        Also write ``rtl/<module>_fields.v`` (:func:`numfmt.hw.emit.with_field_ports`): a
+        wrapper with one port per payload field (``i_x0 …``, ``o_y0 …``, ``o_label``)
+        around the packed-bus module; ``manifest.json`` names its ports.
 
     Returns
     -------
@@ -133,6 +137,11 @@ def build(design, out=None, *, synth: bool = True, images=None, force: bool = Fa
         design = load(design)
     if images is not None and (isinstance(images, bool) or not isinstance(images, int) or images < 1):
         raise ValueError(f"images must be an integer ≥ 1, not {images!r}")
+    if not isinstance(field_ports, bool):
+        raise ValueError(f"field_ports must be True or False, not {field_ports!r}")
+    if field_ports and design.backend == "hls":
+        raise ValueError(f"field_ports=True (--field-ports): applies to the RTL accelerator; {design.path} "
+                         "builds HLS C++")
     if hls_project is not None:
         if design.backend != "hls":
             raise ValueError(f"hls_project={str(hls_project)!r}: applies to backend = \"hls\" designs; "
@@ -163,7 +172,7 @@ def build(design, out=None, *, synth: bool = True, images=None, force: bool = Fa
         if design.backend == "hls":
             _write_hls(prep, tmp, out, n=n, progress=progress, previous=previous)
         else:
-            _write(prep, tmp, n=n, synth=synth, progress=progress)
+            _write(prep, tmp, n=n, synth=synth, progress=progress, field_ports=field_ports)
         _into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -206,7 +215,7 @@ def _write_json(path: Path, data) -> None:
     _write_text(path, json.dumps(data, indent=2) + "\n")
 
 
-def _write(prep, tmp: Path, *, n: int, synth: bool, progress: bool) -> None:
+def _write(prep, tmp: Path, *, n: int, synth: bool, progress: bool, field_ports: bool = False) -> None:
     from numfmt.hw.emit import emit, verilog_ports
 
     design, acc = prep.design, prep.accelerator
@@ -214,6 +223,14 @@ def _write(prep, tmp: Path, *, n: int, synth: bool, progress: bool) -> None:
     paths = emit(acc, tmp / "rtl")
     text = paths["verilog"].read_text(encoding="utf-8")
     ports = verilog_ports(text, acc.name)
+    wrapper = None
+    if field_ports:
+        _say(progress, "generating the wrapper with one port per payload field")
+        wpaths = emit(acc, tmp / "rtl", field_ports=True)
+        wmanifest = json.loads(wpaths["manifest"].read_text(encoding="utf-8"))
+        wrapper = {"verilog": f"rtl/{wpaths['verilog'].name}", "manifest": f"rtl/{wpaths['manifest'].name}",
+                   "module": wmanifest["module"], "wraps": acc.name,
+                   "ports": verilog_ports(wpaths["verilog"].read_text(encoding="utf-8"), wmanifest["module"])}
     _write_text(tmp / "design.toml", design.text)
 
     _say(progress, "writing the weights")
@@ -233,6 +250,7 @@ def _write(prep, tmp: Path, *, n: int, synth: bool, progress: bool) -> None:
         _write_text(tmp / "synthesis.md", synthesis_markdown(synthesis))
 
     manifest = _manifest(prep, ports, weights, report, synthesis)
+    manifest["field_ports"] = wrapper
     _write_json(tmp / "manifest.json", manifest)
     _write_text(tmp / "README.md", readme(manifest))
 
@@ -475,6 +493,12 @@ def readme(m: dict) -> str:
               "* `verification.md` / `.json` — the simulation against the bit-exact model."]
     if m["synthesis"] is not None:
         lines.append("* `synthesis.md` / `.json` — Yosys resource counts.")
+    wrapper = m.get("field_ports")
+    if wrapper is not None:
+        lines.append(f"* `{wrapper['verilog']}` — top module `{wrapper['module']}` (self-contained): "
+                     f"`{m['module']}` with one port per payload field (`i_<field>`, `o_<field>`, handshakes "
+                     f"`i_valid`, `i_ready`, `o_valid`, `o_ready`), {len(wrapper['ports'])} ports; "
+                     f"`{wrapper['manifest']}` lists them.")
     lines += ["", "## Ports", "", "| port | direction | width |", "|---|---|---|"]
     lines += [f"| `{name}` | {p['direction']} | {p['width']} |" for name, p in m["ports"].items()]
     lines += ["", f"Clock `{m['clock']}` (rising edge), reset `{m['reset']}`. Protocol: {m['stream_protocol']}.", ""]

@@ -400,7 +400,7 @@ def _cmd_build(args) -> int:
     from . import build, design
     try:
         out = build.build(args.design, args.out, synth=not args.no_synth, images=args.images, force=args.force,
-                          progress=not args.quiet, hls_project=args.hls_project)
+                          progress=not args.quiet, hls_project=args.hls_project, field_ports=args.field_ports)
     except (design.DesignError, FileExistsError, ValueError) as exc:
         print(f"numfmt build: {exc}", file=sys.stderr)
         return 2
@@ -514,6 +514,8 @@ def main(argv=None) -> int:
     bu.add_argument("--force", action="store_true", help="replace an existing output directory")
     bu.add_argument("--no-synth", action="store_true", help="skip synthesis even if the design names a target")
     bu.add_argument("--images", type=int, help="test images to verify (default: the design's [verify] images)")
+    bu.add_argument("--field-ports", action="store_true",
+                    help="also write rtl/<module>_fields.v: a wrapper with one port per payload field")
     bu.add_argument("--hls-project", metavar="DIR",
                     help='backend = "hls": a project where Vitis HLS ran; its csynth reports are carried over '
                          "if its synthesis sources equal the new ones")

@@ -99,6 +99,30 @@ def test_build_end_to_end(tiny_design, tmp_path, capsys):
         assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044, path   # readable by others (umask 022)
 
 
+def test_build_field_ports(tiny_design, tmp_path, capsys):
+    """``--field-ports`` adds the wrapper with one port per payload field beside the packed module,
+    named in the manifest and the README; the packed module is unchanged."""
+    out = tmp_path / "fp"
+    assert main(["build", str(tiny_design), "--out", str(out), "--field-ports", "--images", "4", "--quiet"]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    name = m["module"]
+    w = m["field_ports"]
+    assert w["module"] == f"{name}_fields" and w["wraps"] == name and w["verilog"] == f"rtl/{name}_fields.v"
+    assert set(w["ports"]) == ({"clk", "rst", "i_valid", "i_ready", "o_valid", "o_ready", "o_label"}
+                               | {f"i_x{k}" for k in range(6)} | {f"o_y{k}" for k in range(3)})
+    assert w["ports"]["i_x0"] == {"direction": "input", "width": 8}
+    assert w["ports"]["o_label"] == {"direction": "output", "width": 2}
+    wm = json.loads((out / w["manifest"]).read_text())
+    assert [f["port"] for f in wm["ports"]["o"]["fields"]] == ["o_y0", "o_y1", "o_y2", "o_label"]
+    text = (out / w["verilog"]).read_text()
+    assert f"module {name}_fields(" in text and f"module \\{name}_fields.unit " in text   # self-contained
+    assert set(m["ports"]) >= {"i__payload", "o__payload"}                    # the packed module as before
+    assert f"`{w['verilog']}` — top module `{name}_fields` (self-contained)" in (out / "README.md").read_text()
+    with pytest.raises(ValueError, match="field_ports must be True or False, not 1"):
+        build_mod.build(tiny_design, tmp_path / "x", field_ports=1)
+    assert not (tmp_path / "x").exists()
+
+
 def test_an_existing_output_is_refused_unless_forced(tiny_design, tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     out.mkdir()
