@@ -46,9 +46,9 @@ TARGET_OPTIONS = {"xilinx": ("-nodsp",), "ecp5": ("-nodsp",)}
 ECP5 logic is then LUT4s, ``CCU2C`` carry cells and the ``PFUMX``/``L6MUX21`` muxes that
 join LUT4s)."""
 
-TARGET_FAMILIES = {"xilinx": tuple(N_CONFIGS), "ecp5": ("IntMac", "FloatMul", "FloatKulischMac")}
+TARGET_FAMILIES = {"xilinx": tuple(N_CONFIGS), "ecp5": ("IntMac", "FloatMul", "FloatKulischMac", "Convert")}
 """The families each target's calibration covers (ECP5: the minifloat-vs-integer MAC
-comparison's units)."""
+comparison's units, and Convert, an accumulator's rounding to FP8/FP6/FP4)."""
 
 CARRY_CELLS = {"xilinx": "`CARRY4` (4 bits each)", "ecp5": "`CCU2C` (2 bits each)"}
 

@@ -142,7 +142,7 @@ def test_ecp5_model_row_uses_the_ecp5_calibration(capsys):
     assert row["target"] == "ecp5" and row["options"] == ["-nodsp"]
     assert row["model"] == {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry}
     assert row["model"] != {k: getattr(hw_cost.estimate(unit), k) for k in ("luts", "ffs", "dsps", "carry")}
-    assert main(["cost", "convert", "fp16", "e4m3fn", "--target", "ecp5", "--nodsp"]) == 0
+    assert main(["cost", "blockdot", "mxfp4", "--target", "ecp5", "--nodsp"]) == 0
     assert "calibrated for target 'ecp5'" in capsys.readouterr().out
 
 
