@@ -201,7 +201,7 @@ def test_a_broken_design_writes_nothing(tiny_design, tmp_path, capsys):
 ])
 def test_shipped_designs_build_and_verify(name, kind, tmp_path):
     """Each example design verified on the whole test split (synthesis of a whole accelerator
-    takes 10–30 minutes here: tests/hw/accel synthesizes the folded int8 design, and
+    takes 1.5–5 minutes here: tests/hw/accel synthesizes the folded int8 design, and
     the full builds with synthesis below run under -m sweep). The bit-serial, LUT-GEMM and
     CNN designs run in tests/hw/accel (test_variants, test_window), the HLS ones in
     test_build_hls.py, the Brevitas one in test_design_qonnx.py."""
@@ -216,7 +216,8 @@ def test_shipped_designs_build_and_verify(name, kind, tmp_path):
 
 
 @pytest.mark.sweep
-@pytest.mark.parametrize("name", ["digits_mlp_int8", "digits_mlp_w4a8", "digits_mlp_int8_serial"])
+@pytest.mark.parametrize("name", ["digits_mlp_int8", "digits_mlp_w4a8", "digits_mlp_int8_serial", "digits_mlp_e4m3",
+                                  "digits_mlp_int8_bitserial", "digits_mlp_int8_lutgemm"])
 def test_shipped_designs_build_with_synthesis(name, tmp_path):
     """Each example design in full, with its synthesis target (long: not in CI)."""
     out = build(DESIGNS / f"{name}.toml", tmp_path / name, progress=False)
