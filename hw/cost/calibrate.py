@@ -46,9 +46,12 @@ TARGET_OPTIONS = {"xilinx": ("-nodsp",), "ecp5": ("-nodsp",)}
 ECP5 logic is then LUT4s, ``CCU2C`` carry cells and the ``PFUMX``/``L6MUX21`` muxes that
 join LUT4s)."""
 
-TARGET_FAMILIES = {"xilinx": tuple(N_CONFIGS), "ecp5": ("IntMac", "FloatMul", "FloatKulischMac", "Convert")}
+TARGET_FAMILIES = {"xilinx": tuple(N_CONFIGS),
+                   "ecp5": ("IntMac", "FloatMul", "FloatKulischMac", "Convert", "BitSerialDot", "LutDot")}
 """The families each target's calibration covers (ECP5: the minifloat-vs-integer MAC
-comparison's units, and Convert, an accumulator's rounding to FP8/FP6/FP4)."""
+comparison's units, Convert — an accumulator's rounding to FP8/FP6/FP4 — and the two
+multi-cycle PEs; not BlockDot, whose sweep takes an hour, nor the Requantizer, whose FF rule
+does not hold on ECP5 as it stands)."""
 
 CARRY_CELLS = {"xilinx": "`CARRY4` (4 bits each)", "ecp5": "`CCU2C` (2 bits each)"}
 

@@ -11,13 +11,14 @@ from numfmt.arith import FixedAccumulator
 from numfmt.hw import rtl
 from numfmt.hw.cost import calibrate, model
 
-FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "Convert")
+FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "Convert", "BitSerialDot", "LutDot")
 
 # family → (median, worst) held-out LUT error bounds the stored ECP5 calibration must keep:
-# the numbers docs/cost_model.md reports for ECP5 (13.8/40.0, 14.7/85.1, 11.3/57.2, 12.8/75.4 %),
-# rounded up. The issue's target is (0.10, 0.25): no family meets it on ECP5 with the xilinx terms.
+# the numbers docs/cost_model.md reports for ECP5 (13.8/40.0, 14.7/85.1, 11.3/57.2, 12.8/75.4,
+# 15.8/38.4, 6.1/26.7 %), rounded up. The issue's target is (0.10, 0.25): no family meets it on
+# ECP5 with the xilinx terms (LutDot's median does, its worst case misses it by 1.7 points).
 BOUNDS = {"IntMac": (0.14, 0.41), "FloatMul": (0.15, 0.86), "FloatKulischMac": (0.12, 0.58),
-          "Convert": (0.13, 0.76)}
+          "Convert": (0.13, 0.76), "BitSerialDot": (0.16, 0.39), "LutDot": (0.07, 0.27)}
 BASELINE = (0.19, 0.57)     # the FINN-R-style baseline's IntMac error, rounded up
 
 
@@ -119,12 +120,12 @@ def test_target_errors_name_the_parameter():
         warnings.simplefilter("ignore")
         mx = rtl.BlockDot(nf.parse("mxfp4"))
     with pytest.raises(ValueError, match=r"unit must be of a family calibrated for target 'ecp5' \(IntMac, "
-                                         r"FloatMul, FloatKulischMac, Convert\), not BlockDot"):
+                                         r"FloatMul, FloatKulischMac, Convert, BitSerialDot, LutDot\), not BlockDot"):
         model.estimate(mx, target="ecp5")
     assert model.estimate(mx).family == "BlockDot"              # xilinx has it
     with pytest.raises(ValueError, match="family must be one of the families calibrated for target 'ecp5' "
-                                         r"\(IntMac, FloatMul, FloatKulischMac, Convert\), not 'LutDot'"):
-        model.estimate_features("LutDot", np.zeros((1, 8)), target="ecp5")
+                                         r"\(IntMac, .*, LutDot\), not 'Requantizer'"):
+        model.estimate_features("Requantizer", np.zeros((1, 11)), target="ecp5")
     with pytest.raises(ValueError, match=r"target must be one of xilinx, ecp5 \(an FF rule checked against "
                                          r"Yosys\), not 'ice40'"):
         model.count_ffs(unit, "ice40")
@@ -137,7 +138,7 @@ def test_calibrate_target_option():
     assert calibrate.data_path("ecp5") == model.CALIBRATION_DIR / "ecp5_nodsp.json"
     with pytest.raises(ValueError, match="target must be one of xilinx, ecp5, not 'ice40'"):
         calibrate.data_path("ice40")
-    with pytest.raises(ValueError, match=r"families must be among IntMac, FloatMul, FloatKulischMac, Convert "
+    with pytest.raises(ValueError, match=r"families must be among IntMac, .*, LutDot "
                                          r"\(target 'ecp5'\), not 'BlockDot'"):
         calibrate.sweep(families=["BlockDot"], target="ecp5")
     for args in (["--target", "ice40", "--report-only"], ["--target", "ecp5", "--families", "BlockDot"]):
@@ -187,8 +188,9 @@ def test_each_target_has_its_own_report_section(tmp_path, cal):
 @pytest.mark.slow
 def test_fresh_ecp5_synthesis_matches_the_ff_count(cal):
     """Configurations outside the calibration sample, synthesized now with synth_ecp5 -nodsp:
-    the model's FFs are Yosys's (also with registers inside the datapath, ``stages=3``), no DSP
-    is used, and the LUTs of the single-stage ones are within the family's worst held-out error."""
+    the model's FFs are Yosys's (also with registers inside the datapath, ``stages=3``, and
+    with the register bits Yosys removes from the PEs' narrowed accumulators), no DSP is
+    used, and the LUTs of the two MACs are within the family's worst held-out error."""
     from numfmt.hw import cost
 
     e3m2, e2m3 = nf.parse("e3m2"), nf.parse("e2m3fn")
@@ -199,7 +201,9 @@ def test_fresh_ecp5_synthesis_matches_the_ff_count(cal):
                  rtl.FloatMul(e3m2, e2m3, nf.parse("e4m3fn"), stages=3),
                  rtl.FloatKulischMac(e3m2, e2m3, 16, stages=3),
                  rtl.IntMac(nf.IntFormat(6), nf.IntFormat(4, signed=False), FixedAccumulator(14), stages=3),
-                 rtl.Convert(nf.parse("bf16"), nf.parse("e3m2(specials=fn)"))]
+                 rtl.Convert(nf.parse("bf16"), nf.parse("e3m2(specials=fn)")),
+                 rtl.BitSerialDot(nf.IntFormat(4, signed=False), nf.IntFormat(6), 8, serial="a", acc_width=4),
+                 rtl.LutDot(nf.IntFormat(3), nf.IntFormat(8), 8, g=2, acc_width=6)]
         stored = {calibrate.build_unit(c["family"], c["spec"]).name for c in cal.configs}
     jobs = [cost.SynthJob.of(u, target="ecp5", options=("-nodsp",), place=False) for u in units]
     for u, r in zip(units, cost.synthesize_many(jobs, processes=1, progress=False)):
@@ -207,6 +211,7 @@ def test_fresh_ecp5_synthesis_matches_the_ff_count(cal):
         e = model.estimate(u, target="ecp5")
         assert e.ffs == r.ffs == model.count_ffs(u, "ecp5"), u.name
         assert r.dsps == e.dsps == 0
-        if u.stages == 1:
+        if u in units[:2]:
             assert abs(e.luts - r.luts) / r.luts <= e.luts_error_worst + 0.5 / r.luts, (u.name, e, r.luts)
     assert model.declared_ffs(units[3]) - model.count_ffs(units[3], "ecp5") == 1     # a product bit, as on xilinx
+    assert [model.declared_ffs(u) - model.count_ffs(u, "ecp5") for u in units[6:]] == [8 * 3, 4 * 4 * 3]
