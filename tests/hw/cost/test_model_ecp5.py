@@ -11,14 +11,15 @@ from numfmt.arith import FixedAccumulator
 from numfmt.hw import rtl
 from numfmt.hw.cost import calibrate, model
 
-FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "Convert", "BitSerialDot", "LutDot")
+FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "Convert", "BitSerialDot", "LutDot", "Requantizer")
 
 # family → (median, worst) held-out LUT error bounds the stored ECP5 calibration must keep:
 # the numbers docs/cost_model.md reports for ECP5 (13.8/40.0, 14.7/85.1, 11.3/57.2, 12.8/75.4,
-# 15.8/38.4, 6.1/26.7 %), rounded up. The issue's target is (0.10, 0.25): no family meets it on
+# 15.8/38.4, 6.1/26.7, 31.3/101.5 %), rounded up. The issue's target is (0.10, 0.25): no family meets it on
 # ECP5 with the xilinx terms (LutDot's median does, its worst case misses it by 1.7 points).
 BOUNDS = {"IntMac": (0.14, 0.41), "FloatMul": (0.15, 0.86), "FloatKulischMac": (0.12, 0.58),
-          "Convert": (0.13, 0.76), "BitSerialDot": (0.16, 0.39), "LutDot": (0.07, 0.27)}
+          "Convert": (0.13, 0.76), "BitSerialDot": (0.16, 0.39), "LutDot": (0.07, 0.27),
+          "Requantizer": (0.32, 1.02)}
 BASELINE = (0.19, 0.57)     # the FINN-R-style baseline's IntMac error, rounded up
 
 
@@ -120,12 +121,12 @@ def test_target_errors_name_the_parameter():
         warnings.simplefilter("ignore")
         mx = rtl.BlockDot(nf.parse("mxfp4"))
     with pytest.raises(ValueError, match=r"unit must be of a family calibrated for target 'ecp5' \(IntMac, "
-                                         r"FloatMul, FloatKulischMac, Convert, BitSerialDot, LutDot\), not BlockDot"):
+                                         r"FloatMul, .*, LutDot, Requantizer\), not BlockDot"):
         model.estimate(mx, target="ecp5")
     assert model.estimate(mx).family == "BlockDot"              # xilinx has it
     with pytest.raises(ValueError, match="family must be one of the families calibrated for target 'ecp5' "
-                                         r"\(IntMac, .*, LutDot\), not 'Requantizer'"):
-        model.estimate_features("Requantizer", np.zeros((1, 11)), target="ecp5")
+                                         r"\(IntMac, .*, Requantizer\), not 'BlockDot'"):
+        model.estimate_features("BlockDot", np.zeros((1, 15)), target="ecp5")
     with pytest.raises(ValueError, match=r"target must be one of xilinx, ecp5 \(an FF rule checked against "
                                          r"Yosys\), not 'ice40'"):
         model.count_ffs(unit, "ice40")
@@ -138,7 +139,7 @@ def test_calibrate_target_option():
     assert calibrate.data_path("ecp5") == model.CALIBRATION_DIR / "ecp5_nodsp.json"
     with pytest.raises(ValueError, match="target must be one of xilinx, ecp5, not 'ice40'"):
         calibrate.data_path("ice40")
-    with pytest.raises(ValueError, match=r"families must be among IntMac, .*, LutDot "
+    with pytest.raises(ValueError, match=r"families must be among IntMac, .*, Requantizer "
                                          r"\(target 'ecp5'\), not 'BlockDot'"):
         calibrate.sweep(families=["BlockDot"], target="ecp5")
     for args in (["--target", "ice40", "--report-only"], ["--target", "ecp5", "--families", "BlockDot"]):
@@ -215,3 +216,45 @@ def test_fresh_ecp5_synthesis_matches_the_ff_count(cal):
             assert abs(e.luts - r.luts) / r.luts <= e.luts_error_worst + 0.5 / r.luts, (u.name, e, r.luts)
     assert model.declared_ffs(units[3]) - model.count_ffs(units[3], "ecp5") == 1     # a product bit, as on xilinx
     assert [model.declared_ffs(u) - model.count_ffs(u, "ecp5") for u in units[6:]] == [8 * 3, 4 * 4 * 3]
+
+
+def _requantizers():
+    """Requantizers outside the calibration sample: signed saturating outputs wider than the
+    rounded value (its sign copied into the top bits), registered; and an unsigned one."""
+    from numfmt.quant import Requantizer
+
+    i = nf.IntFormat
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [rtl.Requantizer(Requantizer(7, 6, i(12), rounding="rne"), 9, stages=1),
+                rtl.Requantizer(Requantizer(5, 10, i(10)), 12, stages=2),
+                rtl.Requantizer(Requantizer(3, 12, i(16), rounding="floor"), 14, stages=1),
+                rtl.Requantizer(Requantizer(9, 8, i(12, signed=False)), 10, stages=1)]
+
+
+# FFs synth_ecp5 keeps beyond synth_xilinx's count for each of _requantizers(): one sign copy
+# per stage of a signed saturating output
+ECP5_EXTRA = [1, 2, 1, 0]
+
+
+def test_requantizer_ff_rule_differs_on_ecp5():
+    """The ECP5 rule keeps one sign-copy register bit per stage of a signed saturating output
+    that synth_xilinx merges; every other register bit as on xilinx."""
+    units = _requantizers()
+    assert [model.count_ffs(u, "ecp5") - model.count_ffs(u) for u in units] == ECP5_EXTRA
+    assert [model.estimate(u, target="ecp5").ffs for u in units] == [model.count_ffs(u, "ecp5") for u in units]
+    assert model.count_ffs(_unit(), "ecp5") == model.count_ffs(_unit())
+
+
+@pytest.mark.slow
+def test_requantizer_ecp5_ff_rule_in_yosys(cal):
+    """The ECP5 Requantizer FF rule (found on 3 of the 100 calibration configurations) on
+    fresh configurations, synthesized now."""
+    from numfmt.hw import cost
+
+    units = _requantizers()
+    stored = {calibrate.build_unit(c["family"], c["spec"]).name for c in cal.configs}
+    jobs = [cost.SynthJob.of(u, target="ecp5", options=("-nodsp",), place=False) for u in units]
+    for u, r in zip(units, cost.synthesize_many(jobs, processes=1, progress=False)):
+        assert u.name not in stored
+        assert r.ffs == model.count_ffs(u, "ecp5"), u.name
