@@ -82,8 +82,9 @@ class Options:
     :func:`numfmt.flow.sweep.points` takes it. ``val_fraction`` of the calibration data
     (seeded permutation, ``seed``) is held out to choose on. ``budget``: largest LUTs per
     MAC lane a front point may have. ``target``: ``"xilinx"`` (the cost model's calibrated
-    target), ``"ecp5"`` or ``"ice40"`` (no calibration: every unit is priced by Yosys for that
-    target, so ``synth`` must be on). ``fold``: ``(pe, simd)`` of the accelerator's layers
+    target), ``"ecp5"`` (calibrated for every family but BlockDot, whose units Yosys prices) or
+    ``"ice40"`` (no calibration: every unit is priced by Yosys for that target, so ``synth``
+    must be on). ``fold``: ``(pe, simd)`` of the accelerator's layers
     (:func:`folding`), for the whole-accelerator LUTs and ``verify="full"``. ``verify``:
     ``"unit"`` (simulate each front unit), ``"full"`` (also the whole accelerator of each
     front point over ``images`` test images) or ``"none"``. ``synth``: run Yosys (off: units

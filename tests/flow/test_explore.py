@@ -349,18 +349,18 @@ def test_verify_full_on_the_cnn_and_on_an_onnx_model(model, tmp_path):
 @pytest.mark.slow
 def test_a_target_without_calibration_is_priced_by_yosys_for_that_target(tmp_path):
     from numfmt.hw.cost import synth
-    assert not explore.calibrated("ecp5")
+    assert not explore.calibrated("ice40")
     res = explore.explore(explore.Options(out=str(tmp_path / "out"), families=("int",), bits=(4,), modes=("wa",),
-                                          methods=("rtn",), verify="none", workers=1, target="ecp5"))
+                                          methods=("rtn",), verify="none", workers=1, target="ice40"))
     [row] = res.records
     unit, _ = explore.unit_of("int4", "wa", 64)
-    want = synth.synthesize(unit, target="ecp5", options=("-nodsp",), place=False)
+    want = synth.synthesize(unit, target="ice40", options=(), place=False)
     assert row["cost_source"] == "yosys" and row["luts"] == want.luts and row["synth_luts"] == want.luts
     assert row["note"] == ""
     summary = (tmp_path / "out" / "summary.md").read_text()
-    assert "the cost model has no ecp5 calibration, so every unit is priced by Yosys synthesis" in summary
+    assert "the cost model has no ice40 calibration, so every unit is priced by Yosys synthesis" in summary
     header, _ = results.read(tmp_path / "out" / explore.STORE)
-    assert header["identity"]["cost"] == "ecp5 -nodsp, LUTs per MAC lane, fan-in 64"
+    assert header["identity"]["cost"] == "ice40, LUTs per MAC lane, fan-in 64"
 
 
 def test_mxint8_is_priced_by_the_blockdot_model_of_its_integer_codes():
