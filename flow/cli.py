@@ -459,8 +459,8 @@ def main(argv=None) -> int:
     ex.add_argument("--granularity", default="channel", help="weight scales per tensor, channel or group of N")
     ex.add_argument("--calib", default="minmax", help="scale calibration: minmax, percentile or mse")
     ex.add_argument("--target", default="xilinx",
-                    help="cost target: xilinx (cost model, synth_xilinx -nodsp), ecp5 or ice40 (no calibration: "
-                         "every unit synthesized by Yosys for that target)")
+                    help="cost target: xilinx (cost model, synth_xilinx -nodsp), ecp5 (cost model, synth_ecp5 "
+                         "-nodsp; BlockDot by Yosys) or ice40 (no calibration: every unit synthesized by Yosys)")
     ex.add_argument("--fold", help="pe,simd of every layer (default 2,8), cut to divisors of its outputs/inputs: "
                                    "the whole-accelerator LUTs and --verify full")
     ex.add_argument("--budget", type=int, help="most LUTs per MAC lane a front point may have")
@@ -478,7 +478,8 @@ def main(argv=None) -> int:
     ex.add_argument("--scheduler", help="a Dask scheduler, tcp://HOST:PORT, instead of local processes")
     ex.add_argument("--quiet", action="store_true", help="no progress")
     ex.set_defaults(func=_cmd_explore)
-    co = sub.add_parser("cost", help="a unit's resources: model estimate and, with --synth, Yosys/nextpnr",
+    co = sub.add_parser("cost", help="a unit's resources and latency: model estimate and, with --synth, "
+                                     "Yosys/nextpnr",
                         description="Kinds: floatmul A [B [OUT]], intmac A B --acc-width W, kulischmac A B --n N, "
                                     "fixedmac A B OUT --n N, convert IN OUT, bitserial A B --n N, lutdot W A --n N, "
                                     "requant OUT --acc-width W --multiplier B --shift C.")

@@ -185,15 +185,15 @@ def _model(unit, target, options):
         est = cost.estimate(unit, target=target, options=options)
     except ValueError as exc:          # no model for this family or target (the unit itself is valid)
         return {"none": str(exc)}
-    return {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry}
+    return {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry, "latency": est.latency}
 
 
 def _row(label, figures):
     if "none" in figures:
         return f"  {label:<6} {figures['none']}"
-    fmax = figures.get("fmax_mhz")
+    fmax, latency = figures.get("fmax_mhz"), figures.get("latency")
     return (f"  {label:<6} {figures['luts']:>7} {figures['ffs']:>6} {figures['dsps']:>4} {figures['carry']:>6} "
-            f"{'' if fmax is None else f'{fmax:8.1f}':>8}")
+            f"{'' if latency is None else latency:>7} {'' if fmax is None else f'{fmax:8.1f}':>8}")
 
 
 def run(specs, *, target="xilinx", nodsp=False, synth=False, processes=None, as_json=False, progress=True,
@@ -218,7 +218,7 @@ def run(specs, *, target="xilinx", nodsp=False, synth=False, processes=None, as_
         out.write("\n")
         return rows
     out.write(f"target {target}{' ' + ' '.join(options) if options else ''}\n")
-    out.write(f"  {'':<6} {'LUT':>7} {'FF':>6} {'DSP':>4} {'carry':>6} {'Fmax MHz':>8}\n")
+    out.write(f"  {'':<6} {'LUT':>7} {'FF':>6} {'DSP':>4} {'carry':>6} {'latency':>7} {'Fmax MHz':>8}\n")
     for row in rows:
         out.write(f"{row['unit']}\n{_row('model', row['model'])}\n")
         if "synth" in row:

@@ -23,14 +23,18 @@ coefficients fitted on ECP5). Anything else raises ``ValueError`` naming the par
   saturating outputs keep one more sign-copy bit per stage on ECP5 (checked on every
   calibration configuration).
 * **DSPs** are 0 with ``-nodsp``.
+* **Latency** (clock cycles from a transaction's inputs to its output) is exact, from the
+  formats and parameters (:func:`latency`): the unit's ``stages``, one more for a MAC's
+  accumulator register; a bit-serial PE's planes (or plane pairs), a LUT PE's tables ×
+  weight bit planes.
 
 >>> import numfmt as nf
 >>> from numfmt.arith import FixedAccumulator
 >>> from numfmt.hw.rtl import IntMac
 >>> mac = IntMac(nf.IntFormat(8), nf.IntFormat(8), FixedAccumulator(20))
 >>> e = estimate(mac)
->>> e.family, e.target, e.ffs, e.dsps, e.luts > 0
-('IntMac', 'xilinx', 39, 0, True)
+>>> e.family, e.target, e.ffs, e.dsps, e.latency, e.luts > 0
+('IntMac', 'xilinx', 39, 0, 2, True)
 >>> e5 = estimate(mac, target="ecp5")
 >>> e5.target, e5.ffs, e5.luts != e.luts
 ('ecp5', 39, True)
@@ -46,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["Estimate", "FAMILIES", "RAW", "TERMS", "Calibration", "calibration", "count_ffs", "csd_digits",
-           "declared_ffs", "estimate", "estimate_features", "raw_features", "terms"]
+           "declared_ffs", "estimate", "estimate_features", "latency", "raw_features", "terms"]
 
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 
@@ -813,6 +817,32 @@ def _ffs(family: str, c, target: str = "xilinx") -> np.ndarray:
     return _declared(family, c) - _removed(family, c, target)
 
 
+def latency(family: str, X) -> np.ndarray:
+    """Clock cycles from a transaction's inputs to its output (``unit.latency``) of every
+    row of ``X`` (columns :data:`RAW` ``[family]``), int64: ``stages`` (FloatMul, BlockDot,
+    Convert, Requantizer), ``stages + 1`` (IntMac, FloatKulischMac: the accumulator
+    register), ``a_bits`` or, with ``both``, ``a_bits · b_bits`` (BitSerialDot: one plane or
+    plane pair per cycle) and ``groups · w_bits`` (LutDot: one table and weight bit plane per
+    cycle), as :func:`numfmt.units.bitserial_dot` and :func:`numfmt.units.lut_matmul` count
+    their cycles.
+
+    >>> latency("BitSerialDot", [[4, 3, 1, 1, 2, 1, 8]]).tolist()    # int4 × int3, serial="both"
+    [12]
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    c = _cols(family, X)
+    if family in ("IntMac", "FloatKulischMac"):
+        cycles = c["stages"] + 1
+    elif family == "BitSerialDot":
+        cycles = np.where(c["both"] == 1, c["a_bits"] * c["b_bits"], c["a_bits"])
+    elif family == "LutDot":
+        cycles = c["groups"] * c["w_bits"]
+    else:
+        cycles = c["stages"]
+    return cycles.astype(np.int64)
+
+
 def declared_ffs(unit) -> int:
     """The register bits ``unit``'s Amaranth design assigns in clocked domains, counted on
     the elaborated design (every signal on the left of a ``sync`` statement, each once)."""
@@ -919,13 +949,15 @@ def calibration(target: str = "xilinx", options=("-nodsp",)) -> Calibration:
 @dataclasses.dataclass(frozen=True)
 class Estimate:
     """A model estimate of one unit. ``luts`` and ``carry`` are fitted (rounded to whole
-    cells, at least 0); ``ffs`` counted; ``dsps`` 0 with ``-nodsp``. ``luts_error_median``
+    cells, at least 0); ``ffs`` counted; ``dsps`` 0 with ``-nodsp``; ``latency`` in clock
+    cycles, exact (:func:`latency`). ``luts_error_median``
     and ``luts_error_worst``: the model's absolute relative LUT error on the held-out
     configurations of this family (from the calibration data)."""
     luts: int
     ffs: int
     dsps: int
     carry: int
+    latency: int
     family: str
     target: str
     options: tuple[str, ...]
@@ -935,7 +967,7 @@ class Estimate:
 
 def estimate_features(family: str, X, target: str = "xilinx", options=("-nodsp",)) -> dict[str, np.ndarray]:
     """Estimates for every row of ``X`` (columns :data:`RAW` ``[family]``), vectorised:
-    ``{"luts", "carry"}`` (float, unrounded), ``{"ffs", "dsps"}`` (int64)."""
+    ``{"luts", "carry"}`` (float, unrounded), ``{"ffs", "dsps", "latency"}`` (int64)."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
     cal = calibration(target, options)
@@ -954,6 +986,7 @@ def estimate_features(family: str, X, target: str = "xilinx", options=("-nodsp",
         out[q] = np.maximum(acc, 0.0)
     out["ffs"] = _ffs(family, c, target).astype(np.int64)
     out["dsps"] = np.zeros(len(t["one"]), dtype=np.int64)
+    out["latency"] = latency(family, X)
     return out
 
 
@@ -970,5 +1003,5 @@ def estimate(unit, target: str = "xilinx", options=("-nodsp",)) -> Estimate:
     e = estimate_features(family, row[None, :], target, options)
     err = calibration(target, options).errors[family]["luts"]
     return Estimate(luts=int(round(e["luts"][0])), ffs=int(e["ffs"][0]), dsps=int(e["dsps"][0]),
-                    carry=int(round(e["carry"][0])), family=family, target=target, options=options,
-                    luts_error_median=float(err["median"]), luts_error_worst=float(err["worst"]))
+                    carry=int(round(e["carry"][0])), latency=int(e["latency"][0]), family=family, target=target,
+                    options=options, luts_error_median=float(err["median"]), luts_error_worst=float(err["worst"]))

@@ -99,24 +99,28 @@ def test_synth_figures_are_the_tools(capsys):
                             "brams": res.brams, "fmax_mhz": None}
 
 
+def _figures(est):
+    return {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry, "latency": est.latency}
+
+
 def test_model_row_is_the_estimate_or_says_why_there_is_none(capsys):
     assert main(["cost", "intmac", "int4", "int4", "--acc-width", "16", "--nodsp", "--json"]) == 0
     row, = json.loads(capsys.readouterr().out)
     unit = cost.UnitSpec("intmac", ("int4", "int4"), {"acc_width": 16}).build()
     est = hw_cost.estimate(unit, target="xilinx", options=("-nodsp",))
-    assert row["model"] == {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry}
+    assert row["model"] == _figures(est)
     assert main(["cost", "convert", "fp16", "e4m3fn", "--nodsp", "--json"]) == 0
     row, = json.loads(capsys.readouterr().out)
     est = hw_cost.estimate(cost.UnitSpec("convert", ("fp16", "e4m3fn"), {}).build(), target="xilinx",
                            options=("-nodsp",))
-    assert row["model"] == {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry}
+    assert row["model"] == _figures(est)
     assert main(["cost", "convert", "fp16", "int8", "--nodsp"]) == 0          # outside the Convert model
     assert "unit.out_fmt must be a signed float format" in capsys.readouterr().out
     assert main(["cost", "bitserial", "int4", "int4", "--n", "8", "--serial", "both", "--nodsp", "--json"]) == 0
     row, = json.loads(capsys.readouterr().out)
     est = hw_cost.estimate(cost.UnitSpec("bitserial", ("int4", "int4"), {"n": 8, "serial": "both"}).build(),
                            target="xilinx", options=("-nodsp",))
-    assert row["model"] == {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry}
+    assert row["model"] == _figures(est)
     assert main(["cost", "requant", "int8", "--acc-width", "24", "--multiplier", "205", "--shift", "11",
                  "--zero-point", "-3", "--nodsp", "--json"]) == 0
     row, = json.loads(capsys.readouterr().out)
@@ -124,12 +128,19 @@ def test_model_row_is_the_estimate_or_says_why_there_is_none(capsys):
                                                 "zero_point": -3}).build()
     assert (unit.requantizer.zero_point, unit.acc_bits) == (-3, 24)
     est = hw_cost.estimate(unit, target="xilinx", options=("-nodsp",))
-    assert row["model"] == {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry}
+    assert row["model"] == _figures(est)
     assert main(["cost", "lutdot", "int2", "int8", "--n", "64", "--nodsp"]) == 0     # outside the LutDot model
     assert "unit.n must be at most 32" in capsys.readouterr().out
     assert main(["cost", "fixedmac", "ap_fixed<6,2>", "ap_fixed<6,2>", "ap_fixed<16,8>", "--n", "8",
                  "--nodsp"]) == 0                                                       # no model of the family
     assert "not FixedMac" in capsys.readouterr().out
+
+
+def test_text_table_shows_the_models_latency(capsys):
+    assert main(["cost", "intmac", "int4", "int4", "--acc-width", "16", "--stages", "3", "--nodsp"]) == 0
+    header, _, model_row = capsys.readouterr().out.splitlines()[1:4]
+    assert header.split() == ["LUT", "FF", "DSP", "carry", "latency", "Fmax", "MHz"]
+    assert model_row.split()[0] == "model" and model_row.split()[5] == "4"      # 3 stages + the accumulator
 
 
 def test_ecp5_model_row_uses_the_ecp5_calibration(capsys):
@@ -140,8 +151,8 @@ def test_ecp5_model_row_uses_the_ecp5_calibration(capsys):
     unit = cost.UnitSpec("kulischmac", ("e4m3fn", "e4m3fn"), {"n": 64}).build()
     est = hw_cost.estimate(unit, target="ecp5", options=("-nodsp",))
     assert row["target"] == "ecp5" and row["options"] == ["-nodsp"]
-    assert row["model"] == {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry}
-    assert row["model"] != {k: getattr(hw_cost.estimate(unit), k) for k in ("luts", "ffs", "dsps", "carry")}
+    assert row["model"] == _figures(est)
+    assert row["model"] != _figures(hw_cost.estimate(unit))
     assert main(["cost", "blockdot", "mxfp4", "--target", "ecp5", "--nodsp"]) == 0
     assert "calibrated for target 'ecp5'" in capsys.readouterr().out
 

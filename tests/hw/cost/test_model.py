@@ -150,6 +150,24 @@ def test_stored_predictions_are_the_model(cal):
         assert v["ffs"].tolist() == [c["synth"]["ffs"] for c in cfgs]          # FFs exact vs Yosys
 
 
+def test_latency_is_the_units_own(cal):
+    """The model's latency (features only) is the latency each unit declares, on every
+    calibration configuration of every family and on MACs and multipliers 0–5 stages deep."""
+    for family in model.FAMILIES:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            units = [calibrate.build_unit(family, c["spec"]) for c in cal.configs if c["family"] == family]
+        X = np.stack([model.raw_features(u)[1] for u in units])
+        assert model.estimate_features(family, X)["latency"].tolist() == [u.latency for u in units], family
+        if family in ("BitSerialDot", "LutDot"):
+            assert len({u.latency for u in units}) > 10, family          # the sweep varies it
+    for stages in range(6):
+        for unit in _deep_units(stages):
+            assert model.estimate(unit).latency == unit.latency == stages + (not isinstance(unit, rtl.FloatMul))
+    with pytest.raises(ValueError, match="family must be one of .*, not 'FloatAccMac'"):
+        model.latency("FloatAccMac", np.zeros((1, 3)))
+
+
 def test_held_out_errors_as_stored(cal):
     """Recomputed from the stored configurations: the recorded error statistics are true,
     FF and DSP counts are exact on held-out configurations, and the LUT errors stay
