@@ -136,6 +136,15 @@ def _granularity(text: str):
     return int(text) if text.strip().isdigit() else text
 
 
+def _int_or_list(text: str):
+    """``"205"`` → 205; ``"205,180,97"`` → [205, 180, 97] (one value per channel)."""
+    try:
+        values = [int(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or comma-separated integers, not {text!r}") from None
+    return values[0] if len(values) == 1 else values
+
+
 def _names(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -499,8 +508,10 @@ def main(argv=None) -> int:
     co.add_argument("--n", type=int, help="terms per dot product / accumulation (kulischmac, fixedmac, bitserial, lutdot)")
     co.add_argument("--g", type=int, help="weights per lookup table (lutdot)")
     co.add_argument("--serial", help="a or both: which operand is bit-serial (bitserial)")
-    co.add_argument("--multiplier", type=int, help="the constant multiplier b (requant: q = sat(round(acc*b/2**c) + zp))")
-    co.add_argument("--shift", type=int, help="the right shift c (requant; negative: a left shift)")
+    co.add_argument("--multiplier", type=_int_or_list,
+                    help="the multiplier b (requant: q = sat(round(acc*b/2**c) + zp)); B1,B2,... one per channel")
+    co.add_argument("--shift", type=_int_or_list,
+                    help="the right shift c (requant; negative: a left shift); C1,C2,... one per channel")
     co.add_argument("--zero-point", type=int, help="the output zero point (requant)")
     co.add_argument("-j", "--jobs", type=int, help="parallel synthesis processes (default: one per core)")
     co.add_argument("--json", action="store_true", help="print the rows as JSON")

@@ -36,7 +36,7 @@ SEED = 20261205
 """Seed of the configuration sample and of the fit/held-out split."""
 
 N_CONFIGS = {"IntMac": 100, "FloatMul": 100, "FloatKulischMac": 100, "BlockDot": 100, "Convert": 100,
-             "BitSerialDot": 100, "LutDot": 100, "Requantizer": 100}
+             "BitSerialDot": 100, "LutDot": 100, "Requantizer": 100, "RequantizerPerChannel": 100}
 N_HELD_OUT = 40
 TARGET, OPTIONS = "xilinx", ("-nodsp",)
 DATA = Path(__file__).resolve().parent / "calibration" / "xilinx_nodsp.json"
@@ -113,27 +113,51 @@ def _narrowed(rng) -> int:
 _REQUANT_ROUNDINGS = ["rnp", "rnp", "rnp", "rne", "rne", "floor", "floor", "rna", "rnm", "rnz", "ceil", "rtz", "rta"]
 
 
+def _requant_output(rng) -> dict:
+    """The output side of a Requantizer draw: an int/uint output of 2–16 bits, saturating
+    (2/3) or wrapping; every deterministic rounding mode (``rnp``, ``rne``, ``floor`` most
+    often); a nonzero zero point for 40 %; 0–2 stages."""
+    import numfmt as nf
+
+    out = nf.IntFormat(int(rng.choice([2, 3, 4, 4, 5, 6, 7, 8, 8, 8, 8, 10, 12, 16, 16])),
+                       signed=bool(rng.random() < 0.75),
+                       overflow="sat" if rng.random() < 2 / 3 else "wrap")
+    zp = 0 if rng.random() < 0.6 else int(rng.integers(out.min, out.max + 1))
+    return {"out": str(out), "rounding": str(rng.choice(_REQUANT_ROUNDINGS)), "zero_point": zp,
+            "stages": int(rng.choice([0, 1, 1, 2]))}
+
+
 def _requant_spec(rng) -> dict:
     """One per-tensor Requantizer draw: a signed accumulator of 8–32 bits; a constant
     multiplier of 1–16 bits whose bits below the leading one are each set with probability
     0.2, 0.5 or 0.8 (sparse, mixed or dense patterns: the popcount and the CSD digit count
     vary apart from the width); a right shift in ``0 … acc+m−2`` (10 %: a left shift of 1–3);
-    an int/uint output of 2–16 bits, saturating (2/3) or wrapping; every deterministic
-    rounding mode (``rnp``, ``rne``, ``floor`` most often); a nonzero zero point for 40 %;
-    0–2 stages."""
-    import numfmt as nf
-
+    the output side of :func:`_requant_output`."""
     acc, m = int(rng.integers(8, 33)), int(rng.integers(1, 17))
     density = float(rng.choice([0.2, 0.5, 0.8]))
     low = sum(1 << k for k, on in enumerate(rng.random(m - 1) < density) if on)
     shift = -int(rng.integers(1, 4)) if rng.random() < 0.1 else int(rng.integers(0, acc + m - 1))
-    out = nf.IntFormat(int(rng.choice([2, 3, 4, 4, 5, 6, 7, 8, 8, 8, 8, 10, 12, 16, 16])),
-                       signed=bool(rng.random() < 0.75),
-                       overflow="sat" if rng.random() < 2 / 3 else "wrap")
-    zp = 0 if rng.random() < 0.6 else int(rng.integers(out.min, out.max + 1))
-    return {"acc_bits": acc, "multiplier": (1 << (m - 1)) | low, "shift": shift, "out": str(out),
-            "rounding": str(rng.choice(_REQUANT_ROUNDINGS)), "zero_point": zp,
-            "stages": int(rng.choice([0, 1, 1, 2]))}
+    return {"acc_bits": acc, "multiplier": (1 << (m - 1)) | low, "shift": shift, **_requant_output(rng)}
+
+
+def _requant_channel_spec(rng) -> dict:
+    """One per-channel Requantizer draw: 2–64 channels, each with its own multiplier and
+    right shift (a table the ``channel`` input selects, so the multiply is a variable one);
+    a signed accumulator of 8–24 bits; multipliers of ``m`` = 2–16 bits, each normalised
+    (top bit set) as :meth:`numfmt.quant.Requantizer.from_scale` makes them, or for 20 %
+    of draws any value in ``1 … 2**m − 1``; shifts ``c0 + 0…spread`` with ``spread`` 0–8
+    bits and ``c0`` in ``0 … acc+m−2−spread``; the output side of :func:`_requant_output`."""
+    channels = int(rng.choice([2, 3, 4, 8, 8, 16, 16, 32, 64]))
+    acc, m = int(rng.integers(8, 25)), int(rng.integers(2, 17))
+    if rng.random() < 0.8:
+        mult = (1 << (m - 1)) + rng.integers(0, 1 << (m - 1), size=channels)
+    else:
+        mult = rng.integers(1, 1 << m, size=channels)
+    spread = int(rng.choice([0, 1, 2, 2, 3, 4, 8]))
+    c0 = int(rng.integers(0, max(acc + m - 1 - spread, 1)))
+    shift = c0 + rng.integers(0, spread + 1, size=channels)
+    return {"acc_bits": acc, "multiplier": [int(v) for v in mult], "shift": [int(v) for v in shift],
+            **_requant_output(rng)}
 
 
 def sample_configs(family: str, n: int, seed: int = SEED) -> list[dict]:
@@ -206,6 +230,8 @@ def sample_configs(family: str, n: int, seed: int = SEED) -> list[dict]:
             spec["acc_width"] = exact.out_fmt.bits - narrow if narrow and exact.out_fmt.bits - narrow >= 2 else None
         elif family == "Requantizer":
             spec = _requant_spec(rng)
+        elif family == "RequantizerPerChannel":
+            spec = _requant_channel_spec(rng)
         else:
             raise ValueError(f"family must be one of {', '.join(N_CONFIGS)}, not {family!r}")
         key = json.dumps(spec, sort_keys=True)
@@ -255,7 +281,7 @@ def _build_unit(family: str, spec: dict):
     if family == "LutDot":
         return rtl.LutDot(nf.parse(spec["w"]), nf.parse(spec["a"]), spec["n"], g=spec["g"],
                           sign_symmetric=spec["sign_symmetric"], acc_width=spec["acc_width"])
-    if family == "Requantizer":
+    if family in ("Requantizer", "RequantizerPerChannel"):
         from numfmt.quant import Requantizer
 
         rq = Requantizer(spec["multiplier"], spec["shift"], nf.parse(spec["out"]), rounding=spec["rounding"],
@@ -433,6 +459,13 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
+def _short(v) -> str:
+    """A configuration value for the report: a per-channel list as its first values and its length."""
+    if isinstance(v, list) and len(v) > 4:
+        return f"[{', '.join(map(str, v[:3]))}, … ({len(v)} channels)]"
+    return str(v)
+
+
 def report(doc: dict) -> str:
     """The Markdown error tables of a calibration document (``docs/cost_model.md``'s
     generated section)."""
@@ -475,7 +508,7 @@ def report(doc: dict) -> str:
     lines += ["", "The five worst held-out LUT estimates:", "", "| family | configuration | Yosys | model | error |",
               "|---|---|---|---|---|"]
     for c in worst:
-        spec = ", ".join(f"{k}={v}" for k, v in c["spec"].items())
+        spec = ", ".join(f"{k}={_short(v)}" for k, v in c["spec"].items())
         err = abs(c["model"]["luts"] - c["synth"]["luts"]) / max(c["synth"]["luts"], 1)
         lines.append(f"| {c['family']} | {spec} | {c['synth']['luts']} | {c['model']['luts']:.1f} | {_pct(err)} |")
     return "\n".join(lines) + "\n"

@@ -55,8 +55,10 @@ __all__ = ["Estimate", "FAMILIES", "RAW", "TERMS", "Calibration", "calibration",
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 
 FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "BlockDot", "Convert", "BitSerialDot", "LutDot",
-            "Requantizer")
-"""The unit families with a model (class names of :mod:`numfmt.hw.rtl`)."""
+            "Requantizer", "RequantizerPerChannel")
+"""The unit families with a model: class names of :mod:`numfmt.hw.rtl`, and
+``RequantizerPerChannel`` (a :class:`~numfmt.hw.rtl.Requantizer` with per-channel
+parameters: a variable multiply and shift, unlike the per-tensor one's constants)."""
 
 
 def _float_raw(prefix: str) -> tuple[str, ...]:
@@ -77,6 +79,8 @@ RAW = {
     "LutDot": ("w_bits", "a_bits", "n", "g", "groups", "entries", "sym", "width"),
     "Requantizer": ("acc_bits", "multiplier", "shift", "out_bits", "out_signed", "sat", "nearest", "directed",
                     "sign", "zero_point", "stages"),
+    "RequantizerPerChannel": ("acc_bits", "mult_bits", "shift_min", "shift_max", "channels", "out_bits",
+                              "out_signed", "sat", "nearest", "directed", "sign", "zero_point", "stages"),
 }
 """Columns of the feature array of each family (what :func:`raw_features` reads from a
 unit): format fields (``exp``, ``man``; ``sub`` subnormals on; ``fn``/``ieee`` the
@@ -102,15 +106,21 @@ Requantizer (per tensor): ``acc_bits`` the signed accumulator, ``multiplier`` ``
 :func:`hw.rtl._fixed.round_up_from_floor` reads: ``nearest`` (a ``rn*`` mode: the
 remainder's compares with one half), ``directed`` (``ceil``, ``rtz``, ``rta``: the
 remainder's nonzero test), ``sign`` (``rna``, ``rnz``, ``rtz``, ``rta``: the product's
-sign), all 0 for ``floor``; ``zero_point``; ``stages``."""
+sign), all 0 for ``floor``; ``zero_point``; ``stages``.
+
+RequantizerPerChannel: ``acc_bits``; ``mult_bits`` the widest channel multiplier's bits;
+``shift_min``, ``shift_max`` the channels' least and greatest right shift; ``channels``;
+the output, rounding, zero point and stage columns as the Requantizer's."""
 
 
 # -- features of a unit ---------------------------------------------------------------------
 def _family(unit) -> str:
     from numfmt.hw import rtl
 
+    if type(unit) is rtl.Requantizer:
+        return "RequantizerPerChannel" if unit.channels else "Requantizer"
     for name in FAMILIES:
-        if type(unit) is getattr(rtl, name):
+        if hasattr(rtl, name) and type(unit) is getattr(rtl, name):
             return name
     raise ValueError(f"unit must be one of the modelled families ({', '.join(FAMILIES)}), "
                      f"not {type(unit).__name__}")
@@ -265,36 +275,69 @@ REQUANT_OUT_BITS = (2, 16)
 _SIGN_MODES, _DIRECTED_MODES = ("rna", "rnz", "rtz", "rta"), ("ceil", "rtz", "rta")
 
 
+def _check_acc_bits(unit, bounds, family: str) -> None:
+    lo, hi = bounds
+    if not lo <= unit.acc_bits <= hi:
+        raise ValueError(f"unit.acc_bits must be in {lo}..{hi} (the {family} model's calibrated domain), "
+                         f"not {unit.acc_bits}")
+
+
+def _requant_output_columns(unit, family: str) -> list[float]:
+    """The output, rounding, zero-point and stage columns both Requantizer families share."""
+    r, out = unit.requantizer, unit.requantizer.out_format
+    lo, hi = REQUANT_OUT_BITS
+    if not lo <= out.bits <= hi:
+        raise ValueError(f"unit.out_fmt must be an integer format of {lo}–{hi} bits (the {family} model's "
+                         f"calibrated domain), not {out}")
+    mode = r.rounding.value
+    return [out.bits, float(out.signed), float(str(out.overflow) == "sat"), float(mode.startswith("rn")),
+            float(mode in _DIRECTED_MODES), float(mode in _SIGN_MODES), r.zero_point, unit.stages]
+
+
 def _requant_features(unit) -> np.ndarray:
     r = unit.requantizer
-    if unit.channels:
-        raise ValueError(f"unit.channels must be 0 (a per-tensor requantizer, whose multiplier is a constant: the "
-                         f"Requantizer model's calibrated domain), not {unit.channels}")
-    b, c, out = int(r.multiplier), int(r.shift), r.out_format
-    lo, hi = REQUANT_ACC_BITS
-    if not lo <= unit.acc_bits <= hi:
-        raise ValueError(f"unit.acc_bits must be in {lo}..{hi} (the Requantizer model's calibrated domain), "
-                         f"not {unit.acc_bits}")
+    b, c = int(r.multiplier), int(r.shift)
+    _check_acc_bits(unit, REQUANT_ACC_BITS, "Requantizer")
     if b >= 1 << REQUANT_MULT_BITS:
         raise ValueError(f"unit.requantizer.multiplier must be below 2**{REQUANT_MULT_BITS} (the Requantizer "
                          f"model's calibrated domain), not {b}")
     if not -3 <= c <= unit.acc_bits + REQUANT_MULT_BITS:
         raise ValueError(f"unit.requantizer.shift must be in -3..{unit.acc_bits + REQUANT_MULT_BITS} (acc_bits + "
                          f"{REQUANT_MULT_BITS}; the Requantizer model's calibrated domain), not {c}")
-    lo, hi = REQUANT_OUT_BITS
-    if not lo <= out.bits <= hi:
-        raise ValueError(f"unit.out_fmt must be an integer format of {lo}–{hi} bits (the Requantizer model's "
-                         f"calibrated domain), not {out}")
-    mode = r.rounding.value
-    return np.asarray([unit.acc_bits, b, c, out.bits, float(out.signed), float(str(out.overflow) == "sat"),
-                       float(mode.startswith("rn")), float(mode in _DIRECTED_MODES), float(mode in _SIGN_MODES),
-                       r.zero_point, unit.stages], dtype=np.float64)
+    return np.asarray([unit.acc_bits, b, c] + _requant_output_columns(unit, "Requantizer"), dtype=np.float64)
+
+
+REQUANT_CHANNEL_ACC_BITS = (8, 24)
+"""Accumulator widths (least, most) of the modelled per-channel Requantizers."""
+REQUANT_CHANNELS = (2, 64)
+"""Channel counts (least, most) of the modelled per-channel Requantizers."""
+
+
+def _requant_channel_features(unit) -> np.ndarray:
+    family = "RequantizerPerChannel"
+    r = unit.requantizer
+    b, c = r.multiplier.astype(np.int64), r.shift.astype(np.int64)
+    _check_acc_bits(unit, REQUANT_CHANNEL_ACC_BITS, family)
+    lo, hi = REQUANT_CHANNELS
+    if not lo <= unit.channels <= hi:
+        raise ValueError(f"unit.channels must be in {lo}..{hi} (the {family} model's calibrated domain), "
+                         f"not {unit.channels}")
+    if int(b.max()) >= 1 << REQUANT_MULT_BITS:
+        raise ValueError(f"unit.requantizer.multiplier must be below 2**{REQUANT_MULT_BITS} in every channel (the "
+                         f"{family} model's calibrated domain), not {int(b.max())}")
+    if int(c.min()) < 0:
+        raise ValueError(f"unit.requantizer.shift must be ≥ 0 in every channel (right shifts: the {family} "
+                         f"model's calibrated domain), not {int(c.min())}")
+    return np.asarray([unit.acc_bits, int(b.max()).bit_length(), int(c.min()), int(c.max()), unit.channels]
+                      + _requant_output_columns(unit, family), dtype=np.float64)
 
 
 def raw_features(unit) -> tuple[str, np.ndarray]:
     """``(family, row)``: the unit's :data:`RAW` features, read from its formats and
     parameters (``float64`` row)."""
     family = _family(unit)
+    if family == "RequantizerPerChannel":
+        return family, _requant_channel_features(unit)
     if family == "Requantizer":
         return family, _requant_features(unit)
     if family == "BitSerialDot":
@@ -391,6 +434,10 @@ TERMS = {
         "luts": ("one", "mult", "mult_runs", "clamp", "zp_add"),
         "carry": ("one", "mult_final", "clamp", "zp_add"),
     },
+    "RequantizerPerChannel": {
+        "luts": ("one", "product_live", "fixed_shift", "clamp", "channels", "table_bits", "table_cases"),
+        "carry": ("one", "ab", "width", "remainder", "clamp", "zp_add"),
+    },
 }
 """Names of the terms each fitted quantity is linear in (see :func:`terms`)."""
 
@@ -473,6 +520,8 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
     one = np.ones_like(next(iter(c.values())))
     if family == "Requantizer":
         return _requant_terms(c, one)
+    if family == "RequantizerPerChannel":
+        return _requant_channel_terms(c, one)
     if family == "BitSerialDot":
         a, b, n, both, w = c["a_bits"], c["b_bits"], c["n"], c["both"], c["width"]
         negated = np.maximum(c["a_signed"], both * c["b_signed"])
@@ -670,6 +719,22 @@ def _requant_terms(c, one) -> dict[str, np.ndarray]:
             "clamp": c["sat"] * v["y"], "zp_add": (c["zero_point"] != 0) * v["y_live"]}
 
 
+def _requant_channel_terms(c, one) -> dict[str, np.ndarray]:
+    a, m = c["acc_bits"], c["mult_bits"]
+    w = a + m + 1                                     # the product: a variable signed × unsigned multiply
+    shift_bits = _bits(c["shift_max"])
+    fixed = (c["shift_min"] == c["shift_max"]).astype(np.float64)
+    # a wrapping output needs the product's columns below shift + out_bits (+1) only
+    live = np.where(c["sat"] > 0, w, np.minimum(w, c["shift_max"] + c["out_bits"] + 1))
+    product_live = sum(np.minimum(a, np.maximum(live - j, 0)) * (j < m) for j in range(REQUANT_MULT_BITS))
+    rounds = ((c["nearest"] + c["directed"]) > 0).astype(np.float64)
+    return {"one": one, "ab": a * m, "width": w, "product_live": product_live, "fixed_shift": fixed,
+            "clamp": c["sat"] * w, "channels": c["channels"],
+            "table_bits": (m + shift_bits) * _bits(c["channels"] - 1),
+            "table_cases": (m + shift_bits) * c["channels"] / 64,
+            "remainder": rounds * c["shift_max"], "zp_add": (c["zero_point"] != 0) * w}
+
+
 def design_matrix(family: str, quantity: str, X) -> np.ndarray:
     """The ``(n, len(TERMS[family][quantity]))`` matrix the coefficients multiply."""
     t = terms(family, X)
@@ -719,7 +784,7 @@ def _declared(family: str, c) -> np.ndarray:
         return (2 + _lut_acc_bits(c) + _bits(np.maximum(c["w_bits"], 2) - 1) + _bits(np.maximum(c["groups"], 2) - 1)
                 + c["groups"] * c["entries"] * _lut_entry_bits(c) + c["groups"] * c["g"] * c["w_bits"])
     st = c["stages"]
-    if family == "Requantizer":     # output registers (hw.rtl.pipeline), per stage: q and valid
+    if family in ("Requantizer", "RequantizerPerChannel"):  # output registers (hw.rtl.pipeline): q and valid
         return st * (c["out_bits"] + 1)
     if family == "Convert":         # output registers (hw.rtl.pipeline), per stage: y and valid
         return st * (1 + c["out_exp"] + c["out_man"] + 1)
@@ -794,6 +859,19 @@ def _removed(family: str, c, target: str = "xilinx") -> np.ndarray:
         if target == "ecp5":
             dup = np.maximum(dup - (dup > 0) * c["sat"] * c["out_signed"], 0)
         return st * ((1 - c["sat"]) * zero_bits + dup)
+    if family == "RequantizerPerChannel":
+        # with one shift for every channel the shift is a constant: ``t = p >> c`` keeps the
+        # ``acc + mult_bits − c`` significant bits of the signed × unsigned product, and a
+        # wrapping output's bits above the rounded value's structural width (as the
+        # Requantizer's) copy its sign bit: merged. A shift that varies, or a saturating
+        # output (its clamp's compares), keeps every bit.
+        t_bits = np.maximum(c["acc_bits"] + c["mult_bits"] - c["shift_max"], 1)
+        up = ((c["nearest"] + c["directed"] > 0) & (c["shift_max"] > 0)).astype(np.float64)
+        ty = np.where(up > 0, np.maximum(t_bits, 3) + 1, t_bits)
+        zp = c["zero_point"]
+        y_struct = np.where(zp != 0, np.maximum(ty, _signed_bits(zp, zp)) + 1, ty)
+        fixed = (c["shift_min"] == c["shift_max"]).astype(np.float64)
+        return st * fixed * (1 - c["sat"]) * np.maximum(c["out_bits"] - y_struct, 0)
     if family == "Convert":         # Yosys keeps every output register bit
         return np.zeros_like(st)
     if family == "BlockDot":

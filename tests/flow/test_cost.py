@@ -136,6 +136,22 @@ def test_model_row_is_the_estimate_or_says_why_there_is_none(capsys):
     assert "not FixedMac" in capsys.readouterr().out
 
 
+def test_per_channel_requantizer_from_comma_lists(capsys):
+    """``--multiplier``/``--shift`` take one value per channel; the model row is the
+    per-channel model's; a malformed list is refused by argparse, naming the value."""
+    assert main(["cost", "requant", "int8", "--acc-width", "20", "--multiplier", "205,180,241",
+                 "--shift", "11,11,12", "--nodsp", "--json"]) == 0
+    row, = json.loads(capsys.readouterr().out)
+    unit = cost.UnitSpec("requant", ("int8",), {"acc_width": 20, "multiplier": [205, 180, 241],
+                                                "shift": [11, 11, 12]}).build()
+    assert unit.channels == 3
+    est = hw_cost.estimate(unit, target="xilinx", options=("-nodsp",))
+    assert est.family == "RequantizerPerChannel" and row["model"] == _figures(est)
+    with pytest.raises(SystemExit):
+        main(["cost", "requant", "int8", "--acc-width", "20", "--multiplier", "205,x"])
+    assert "expected an integer or comma-separated integers, not '205,x'" in capsys.readouterr().err
+
+
 def test_text_table_shows_the_models_latency(capsys):
     assert main(["cost", "intmac", "int4", "int4", "--acc-width", "16", "--stages", "3", "--nodsp"]) == 0
     header, _, model_row = capsys.readouterr().out.splitlines()[1:4]
