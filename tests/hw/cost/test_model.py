@@ -578,6 +578,26 @@ def test_requant_per_channel_domain():
 
 
 @pytest.mark.slow
+def test_requant_per_channel_ff_rule_on_fresh_units():
+    """The per-channel FF rule was written after seeing its sweep; these four units, none in
+    it, were predicted before they were synthesized (2026-12-07): a constant shift with a
+    wrapping output (a merged sign copy), varying shifts with a saturating one, a zero point
+    on an unsigned wrapping output, three wide channels. FFs exact, DSPs 0 (about 30 s)."""
+    from numfmt.hw import cost
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        units = [_rq_channels([200, 150, 171, 255], [14] * 4, "int6(overflow=wrap)", 12, rounding="rne"),
+                 _rq_channels([200, 150, 171, 255], [12, 13, 14, 15], "int8", 12, stages=2, rounding="floor"),
+                 _rq_channels([9, 13, 11, 15, 8, 10, 12, 14], [5] * 8, "uint4(overflow=wrap)", 10, zero_point=3),
+                 _rq_channels([1000, 1500, 1800], [16, 17, 18], "int12", 16, rounding="rna")]
+    assert [model.estimate(u).ffs for u in units] == [7, 18, 5, 13]
+    jobs = [cost.SynthJob.of(u, target="xilinx", options=("-nodsp",)) for u in units]
+    assert [(r.ffs, r.dsps) for r in cost.synthesize_many(jobs, processes=2, progress=False)] == \
+        [(7, 0), (18, 0), (5, 0), (13, 0)]
+
+
+@pytest.mark.slow
 def test_requant_ff_count_is_exact_in_yosys():
     """The requantizers above (none in the calibration sample), synthesized: the counted FFs
     are Yosys's, DSPs 0 (one process, about 40 s)."""
