@@ -515,6 +515,16 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
     final adder spans, ``h_j ≥ 2``), ``clamp``, ``zp_add``. ``mult_csd`` is ``mult`` over the
     constant's CSD digits (:func:`csd_digits`), the adders a shift-and-add recoding would
     need; not in :data:`TERMS` (it fits worse, ``docs/cost_model.md``).
+
+    RequantizerPerChannel (``a`` accumulator bits, ``m`` multiplier bits, ``w = a+m+1``,
+    ``C`` channels; chosen by fit-set leave-one-out, ``docs/cost_model.md``):
+    ``product_live`` = the partial-product bits of the variable ``a × m`` multiply in the
+    columns a wrapping output keeps (below ``shift_max + out_bits + 1``; all ``w`` when
+    saturating), ``fixed_shift`` (one shift for every channel: a constant, no barrel
+    shifter), ``clamp = sat·w``, ``channels``, ``table_bits = (m + bits(shift_max))·
+    bits(C−1)`` and ``table_cases = (m + bits(shift_max))·C/64`` (the channel table). Carry:
+    ``ab = a·m``, ``width = w``, ``remainder`` (the rounding compares over ``shift_max``
+    bits), ``clamp``, ``zp_add = (zero_point ≠ 0)·w``.
     """
     c = _cols(family, X)
     one = np.ones_like(next(iter(c.values())))
@@ -952,6 +962,9 @@ def count_ffs(unit, target: str = "xilinx") -> int:
     :func:`declared_ffs` less the bits Yosys removes."""
     _check_ff_target(target)
     family, row = raw_features(unit)
+    if family == "RequantizerPerChannel" and target != "xilinx":
+        raise ValueError(f"target must be 'xilinx' for a per-channel Requantizer (the only target its FF rule "
+                         f"was checked on), not {target!r}")
     c = _cols(family, row[None, :])
     return int(declared_ffs(unit) - _removed(family, c, target)[0])
 

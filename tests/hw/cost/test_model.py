@@ -575,6 +575,8 @@ def test_requant_per_channel_domain():
     with pytest.raises(ValueError, match=r"unit must be of a family calibrated for target 'ecp5' .*, "
                                          r"not RequantizerPerChannel"):
         model.estimate(_rq_channels([3, 5], [2, 1]), target="ecp5")
+    with pytest.raises(ValueError, match=r"target must be 'xilinx' for a per-channel Requantizer .*, not 'ecp5'"):
+        model.count_ffs(_rq_channels([3, 5], [2, 1]), target="ecp5")
 
 
 @pytest.mark.slow
