@@ -469,7 +469,7 @@ def main(argv=None) -> int:
     ex.add_argument("--calib", default="minmax", help="scale calibration: minmax, percentile or mse")
     ex.add_argument("--target", default="xilinx",
                     help="cost target: xilinx (cost model, synth_xilinx -nodsp), ecp5 (cost model, synth_ecp5 "
-                         "-nodsp; BlockDot by Yosys) or ice40 (no calibration: every unit synthesized by Yosys)")
+                         "-nodsp) or ice40 (no calibration: every unit synthesized by Yosys)")
     ex.add_argument("--fold", help="pe,simd of every layer (default 2,8), cut to divisors of its outputs/inputs: "
                                    "the whole-accelerator LUTs and --verify full")
     ex.add_argument("--budget", type=int, help="most LUTs per MAC lane a front point may have")
@@ -497,7 +497,7 @@ def main(argv=None) -> int:
     co.add_argument("formats", nargs="*", help="the unit's formats, e.g. e4m3fn or int8 int8")
     co.add_argument("--design", help="a TOML file of [[unit]] tables instead of one unit")
     co.add_argument("--target", help="xilinx (default), ecp5 (placed: Fmax) or ice40; the model covers xilinx "
-                                     "and ecp5 (all but BlockDot) with --nodsp")
+                                     "and ecp5 (all but per-channel requant) with --nodsp")
     co.add_argument("--nodsp", action="store_true", help="LUTs only: no DSP blocks")
     co.add_argument("--synth", action="store_true", help="also synthesize (cached) and print the tools' figures")
     co.add_argument("--stages", type=int, help="pipeline stages")

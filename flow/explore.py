@@ -82,7 +82,7 @@ class Options:
     :func:`numfmt.flow.sweep.points` takes it. ``val_fraction`` of the calibration data
     (seeded permutation, ``seed``) is held out to choose on. ``budget``: largest LUTs per
     MAC lane a front point may have. ``target``: ``"xilinx"`` (the cost model's calibrated
-    target), ``"ecp5"`` (calibrated for every family but BlockDot, whose units Yosys prices) or
+    target), ``"ecp5"`` (calibrated for every unit family explore prices) or
     ``"ice40"`` (no calibration: every unit is priced by Yosys for that target, so ``synth``
     must be on). ``fold``: ``(pe, simd)`` of the accelerator's layers
     (:func:`folding`), for the whole-accelerator LUTs and ``verify="full"``. ``verify``:

@@ -8,8 +8,8 @@ date, every calibration configuration and the error on configurations held out f
 fit. See ``docs/cost_model.md`` for the model forms and the error tables.
 
 Families and targets, each with ``options=("-nodsp",)`` (LUT-only): :data:`FAMILIES` on
-``target="xilinx"`` (``synth_xilinx``, the default); every family but BlockDot on
-``target="ecp5"`` (``synth_ecp5``: LUT4s, ``CCU2C`` carry cells; the same terms,
+``target="xilinx"`` (``synth_xilinx``, the default); every family but
+RequantizerPerChannel on ``target="ecp5"`` (``synth_ecp5``: LUT4s, ``CCU2C`` carry cells; the same terms,
 coefficients fitted on ECP5). Anything else raises ``ValueError`` naming the parameter.
 
 * **LUTs** and **carry** (``CARRY4`` on xilinx, ``CCU2C`` — two LUT4s and 2 adder bits,

@@ -57,9 +57,6 @@ def _gemm_onnx(path, n_in):
     (["--target", "stratix"], "--target: target must be one of 'xilinx', 'ecp5', 'ice40', not 'stratix'"),
     (["--target", "ice40", "--no-synth"], "--target: target 'ice40' has no cost-model calibration, so its units "
                                           "are priced by Yosys synthesis, which synth=False (--no-synth) turns off"),
-    (["--target", "ecp5", "--no-synth"], "--target: target 'ecp5': the cost model has no BlockDot coefficients, so "
-                                         "those units are priced by Yosys synthesis, which synth=False (--no-synth) "
-                                         "turns off"),
     (["--fold", "4"], "--fold: fold must be two integers ≥ 1 (pe, simd), not '4'"),
     (["--fold", "0,8"], "--fold: fold must be two integers ≥ 1 (pe, simd), not (0, 8)"),
     (["--verify", "full", "--images", "0"], "--images: images must be an integer ≥ 1, not 0"),
@@ -75,6 +72,18 @@ def test_cli_bad_options_exit_2_with_one_line_naming_the_option(argv, start, tmp
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("numfmt explore: " + start), err
     assert not out.exists()
+
+
+def test_no_synth_on_a_calibration_lacking_a_family_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    """A calibration that covers some families only (as ECP5's did before its BlockDot sweep):
+    --no-synth would leave the others unpriced, so the run is refused, naming the family."""
+    monkeypatch.setattr(explore, "_workload", lambda *a: pytest.fail("work started"))
+    monkeypatch.setattr(explore, "fitted_families", lambda target: {"IntMac", "FloatKulischMac"})
+    assert main(["explore", "--out", str(tmp_path / "out"), "--quiet", "--target", "ecp5", "--no-synth"]) == 2
+    assert capsys.readouterr().err == ("numfmt explore: --target: target 'ecp5': the cost model has no BlockDot "
+                                       "coefficients, so those units are priced by Yosys synthesis, which "
+                                       "synth=False (--no-synth) turns off\n")
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_model_and_data_that_do_not_fit_exit_2(tmp_path, capsys):

@@ -11,7 +11,8 @@ from numfmt.arith import FixedAccumulator
 from numfmt.hw import rtl
 from numfmt.hw.cost import calibrate, model
 
-FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "Convert", "BitSerialDot", "LutDot", "Requantizer")
+FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "BlockDot", "Convert", "BitSerialDot", "LutDot",
+            "Requantizer")
 
 # family → (median, worst) held-out LUT error bounds the stored ECP5 calibration must keep:
 # the numbers docs/cost_model.md reports for ECP5 (13.8/40.0, 14.7/85.1, 11.3/57.2, 12.8/75.4,
@@ -119,14 +120,14 @@ def test_target_errors_name_the_parameter():
         model.estimate(unit, target="ecp5", options=())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mx = rtl.BlockDot(nf.parse("mxfp4"))
+        rq = rtl.Requantizer(nf.quant.Requantizer([3, 5], [2, 1], nf.IntFormat(8)), 12)
     with pytest.raises(ValueError, match=r"unit must be of a family calibrated for target 'ecp5' \(IntMac, "
-                                         r"FloatMul, .*, LutDot, Requantizer\), not BlockDot"):
-        model.estimate(mx, target="ecp5")
-    assert model.estimate(mx).family == "BlockDot"              # xilinx has it
+                                         r"FloatMul, .*, LutDot, Requantizer\), not RequantizerPerChannel"):
+        model.estimate(rq, target="ecp5")
+    assert model.estimate(rq).family == "RequantizerPerChannel"              # xilinx has it
     with pytest.raises(ValueError, match="family must be one of the families calibrated for target 'ecp5' "
-                                         r"\(IntMac, .*, Requantizer\), not 'BlockDot'"):
-        model.estimate_features("BlockDot", np.zeros((1, 15)), target="ecp5")
+                                         r"\(IntMac, .*, Requantizer\), not 'RequantizerPerChannel'"):
+        model.estimate_features("RequantizerPerChannel", np.zeros((1, 13)), target="ecp5")
     with pytest.raises(ValueError, match=r"target must be one of xilinx, ecp5 \(an FF rule checked against "
                                          r"Yosys\), not 'ice40'"):
         model.count_ffs(unit, "ice40")
@@ -140,9 +141,9 @@ def test_calibrate_target_option():
     with pytest.raises(ValueError, match="target must be one of xilinx, ecp5, not 'ice40'"):
         calibrate.data_path("ice40")
     with pytest.raises(ValueError, match=r"families must be among IntMac, .*, Requantizer "
-                                         r"\(target 'ecp5'\), not 'BlockDot'"):
-        calibrate.sweep(families=["BlockDot"], target="ecp5")
-    for args in (["--target", "ice40", "--report-only"], ["--target", "ecp5", "--families", "BlockDot"]):
+                                         r"\(target 'ecp5'\), not 'RequantizerPerChannel'"):
+        calibrate.sweep(families=["RequantizerPerChannel"], target="ecp5")
+    for args in (["--target", "ice40", "--report-only"], ["--target", "ecp5", "--families", "RequantizerPerChannel"]):
         with pytest.raises(SystemExit):
             calibrate.main(args)
 
@@ -183,7 +184,7 @@ def test_each_target_has_its_own_report_section(tmp_path, cal):
     calibrate.write_report(ecp5, page)
     assert page.read_text(encoding="utf-8") == text
     ecp5_section = text[text.index(calibrate.begin_marker("ecp5")):]
-    assert "BlockDot" not in ecp5_section and "Target `ecp5` options `-nodsp`" in ecp5_section
+    assert "RequantizerPerChannel" not in ecp5_section and "Target `ecp5` options `-nodsp`" in ecp5_section
 
 
 @pytest.mark.slow
