@@ -686,6 +686,14 @@ def _adder_columns(digits: np.ndarray, live) -> tuple[np.ndarray, np.ndarray]:
     return chain, final
 
 
+def _rounded_bits(t_bits, up, zp, least: int) -> np.ndarray:
+    """Bits synthesis gives the rounded value ``y = t + up + zp`` of a requantizer: ``t + up``
+    is ``max(t_bits, least) + 1`` where ``up`` can be 1 (``up`` is a 2-bit signed operand),
+    else ``t_bits``; a nonzero zero point adds one bit to the wider of that and its own bits."""
+    ty = np.where(up > 0, np.maximum(t_bits, least) + 1, t_bits)
+    return np.where(zp != 0, np.maximum(ty, _signed_bits(zp, zp)) + 1, ty)
+
+
 def _requant_widths(c) -> dict[str, np.ndarray]:
     """The widths of ``hw.rtl.requant.Requantizer``'s datapath, from the features.
 
@@ -710,10 +718,8 @@ def _requant_widths(c) -> dict[str, np.ndarray]:
     half = 2.0 ** (a - 1)
     t_bits = np.maximum(_signed_bits(-half * big, (half - 1) * big) - r, 1)
     up = ((c["nearest"] + c["directed"] > 0) & (r > 0)).astype(np.float64)
-    zp = c["zero_point"]
-    ty = np.where(up > 0, np.maximum(t_bits, 2) + 1, t_bits)     # t + up: up is a 2-bit signed operand
     return {"big": big, "r": r, "zeros": _magnitude_bits(low_one) - 1,
-            "y_struct": np.where(zp != 0, np.maximum(ty, _signed_bits(zp, zp)) + 1, ty),
+            "y_struct": _rounded_bits(t_bits, up, c["zero_point"], least=2),
             "y": y, "live": np.where(c["sat"] > 0, w, np.minimum(w, r + c["out_bits"])),
             "y_live": np.where(c["sat"] > 0, y, np.minimum(y, c["out_bits"]))}
 
@@ -877,9 +883,7 @@ def _removed(family: str, c, target: str = "xilinx") -> np.ndarray:
         # output (its clamp's compares), keeps every bit.
         t_bits = np.maximum(c["acc_bits"] + c["mult_bits"] - c["shift_max"], 1)
         up = ((c["nearest"] + c["directed"] > 0) & (c["shift_max"] > 0)).astype(np.float64)
-        ty = np.where(up > 0, np.maximum(t_bits, 3) + 1, t_bits)
-        zp = c["zero_point"]
-        y_struct = np.where(zp != 0, np.maximum(ty, _signed_bits(zp, zp)) + 1, ty)
+        y_struct = _rounded_bits(t_bits, up, c["zero_point"], least=3)
         fixed = (c["shift_min"] == c["shift_max"]).astype(np.float64)
         return st * fixed * (1 - c["sat"]) * np.maximum(c["out_bits"] - y_struct, 0)
     if family == "Convert":         # Yosys keeps every output register bit
