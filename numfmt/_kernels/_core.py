@@ -127,6 +127,40 @@ def round_up(q, rem, half, neg, mode):
     return nonzero  # RTA
 
 
+
+def round_up_table(mode: int) -> int:
+    """:func:`round_up`'s decision for the deterministic ``mode`` as a 16-bit truth table.
+
+    Bit ``half | odd << 1 | low << 2 | neg << 3`` is whether a magnitude rounds
+    away from zero, with ``half`` the top discarded bit, ``odd`` the last kept
+    bit, ``low`` whether any discarded bit below ``half`` is set and ``neg`` the
+    value's sign. :func:`round_up_by_table` reads it with the mode as a run-time
+    value and no branch, so one compiled loop serves every mode. The table is
+    computed from :func:`round_up` itself.
+
+    >>> round_up_table(RTZ)
+    0
+    >>> bool(round_up_table(RNE) >> 0b0011 & 1), bool(round_up_table(RNE) >> 0b0001 & 1)  # ties
+    (True, False)
+    """
+    if mode not in range(STOCHASTIC):
+        raise ValueError(f"mode must be a deterministic rounding code 0-{STOCHASTIC - 1}, not {mode!r}")
+    table = 0
+    for idx in range(16):
+        half, odd, low, neg = (idx >> k & 1 for k in range(4))
+        if round_up.py_func(odd, 2 * half + low, 2, bool(neg), mode):
+            table |= 1 << idx
+    return table
+
+
+@_jit
+def round_up_by_table(m, s, neg, table):
+    """Whether ``m >> s`` (``m >= 0``, ``1 <= s <= 63``) rounds away from zero under the mode
+    whose :func:`round_up_table` is ``table``: 1 or 0."""
+    low = (m & ((np.int64(1) << (s - 1)) - 1)) != 0
+    idx = ((m >> (s - 1)) & 3) | (np.int64(low) << 2) | (np.int64(neg) << 3)
+    return (table >> idx) & 1
+
 @_jit
 def round_shift(mag, s, neg, mode, rnd, sr_bits):
     """Round ``mag / 2**s`` (``s >= 1``, ``0 <= mag < 2**62``) to an integer.

@@ -130,6 +130,25 @@ def test_round_shift_matches_fraction_twin(rounding):
     assert not bad, f"{rounding}: {len(bad)} mismatches, first (mag, s, neg, got, expected): {bad[:5]}"
 
 
+@pytest.mark.parametrize("rounding", [r for r in Rounding if r is not Rounding.STOCHASTIC], ids=str)
+def test_round_up_by_table_matches_the_fraction_twin(rounding):
+    """The run-time-mode rounding of the fixed-point fast loop, every magnitude below 2**9 at
+    every shift 1-8, plus 62-bit magnitudes at shifts up to 63."""
+    table = np.int64(_core.round_up_table(rounding.code))
+    rng = np.random.default_rng(3)
+    cases = [(m, s) for s in range(1, 9) for m in range(1 << 9)]
+    cases += [(int(m), int(s)) for m, s in zip(rng.integers(0, 1 << 62, 2000), rng.integers(1, 64, 2000))]
+    for neg in (False, True):
+        for m, s in cases:
+            got = (m >> s) + int(_core.round_up_by_table(np.int64(m), np.int64(s), neg, table))
+            assert got == round_shift_twin(m, s, neg, rounding), (m, s, neg)
+
+
+def test_round_up_table_refuses_stochastic():
+    with pytest.raises(ValueError, match="mode must be a deterministic rounding code.*9"):
+        _core.round_up_table(Rounding.STOCHASTIC.code)
+
+
 @pytest.mark.parametrize("sr_bits", [1, 2, 5, 16, 31, 32])
 def test_round_shift_stochastic_matches_fraction_twin(sr_bits):
     rng = np.random.default_rng(sr_bits)
