@@ -130,51 +130,52 @@ def _elements(bits, start, count, e, values, table, vtable, codes, out, all_fast
 (V_MINNORM, V_STEP, V_MAX, V_COUNT) = range(4)
 
 
-def _nearest_values_loop(man: int, signed_zero: bool):
-    """``fill(bits, start, shift, scale, vp, tmp, out) -> bad``: the values ``out[start:start+32]``
-    of a full block of 32 (every quotient's bits ``b - shift`` a float32 normal or ±0, ``scale``
-    ``= 2**e``), in round to nearest even, vectorised; ``tmp`` is 32 int32 of scratch.
+@_jit
+def _nearest_values(bits, start, shift, scale, vp, tmp, out, sh, half, keep, implicit_odd, signed_zero):
+    """``-> bad``: the values ``out[start:start+32]`` of a full block of 32 (every quotient's bits
+    ``b - shift`` a float32 normal or ±0, ``scale = 2**e``), in round to nearest even,
+    vectorised; ``tmp`` is 32 int32 of scratch.
 
     An element format's grid at a quotient ``y`` is the float32 grid of ``man`` fraction bits
     (for ``|y| >= 2**emin``: integer rounding of the bits, the carry moving into the exponent)
     or a fixed step (below: ``|y| + step - step`` in float32, with ``step`` the float32 whose
     last place is the format's quantum; a fixed-point element has only this grid, its
-    ``V_MINNORM`` above every float32). ``man`` and ``signed_zero`` (the element format has a
-    negative zero) are compile-time constants. ``bad`` when some rounded magnitude exceeds
-    ``V_MAX`` (the element's largest finite magnitude, as float32 bits): the caller then uses
-    the table loop.
+    ``V_MINNORM`` above every float32). ``sh = 23 - man``, ``half``, ``keep`` and
+    ``implicit_odd`` (:func:`_nearest_constants`) and ``signed_zero`` (the element format has a
+    negative zero) are the caller's compile-time constants (inlined: they stay constants here).
+    ``bad`` when some rounded magnitude exceeds ``V_MAX`` (the element's largest finite
+    magnitude, as float32 bits): the caller then uses the table loop.
     """
     i32 = np.int32
-    sh = i32(23 - man)
-    half = i32((1 << (22 - man)) - 1)
-    keep = i32(-(1 << (23 - man)))                      # clears the bits below the kept fraction
-    implicit_odd = i32(1 if man == 0 else 0)            # man = 0: the kept significand is the implicit 1
+    minnorm, step, vmax = i32(vp[V_MINNORM]), i32(vp[V_STEP]), i32(vp[V_MAX])
+    src = bits[start:start + np.uint64(32)]
+    dst = out[start:start + np.uint64(32)]          # slices, not index bounds: the loop vectorises
+    bad = i32(0)
+    for i in range(32):
+        b = i32(src[i])
+        u = i32(b & i32(0x7FFFFFFF))
+        y = i32(u - shift) if u != i32(0) else u
+        normal = i32(i32(i32(y + half) + i32(i32(i32(y >> sh) & i32(1)) | implicit_odd)) & keep)
+        sub = f32_bits(np.float32(bits_f32(y) + bits_f32(step)) - bits_f32(step))
+        v = normal if y >= minnorm else sub
+        bad = i32(bad | i32(v > vmax))
+        sign = i32(b & i32(-0x80000000))
+        if signed_zero:
+            v = i32(v | sign)
+        else:
+            v = i32(v | sign) if v != i32(0) else v
+        tmp[i] = v
+    for i in range(dst.size):       # a loop of its own: the int32 one above runs 8 lanes wide
+        dst[i] = np.float64(bits_f32(tmp[i])) * scale
+    return bad != 0
 
-    @numba.njit(cache=True, nogil=True, inline="always")
-    def fill(bits, start, shift, scale, vp, tmp, out):
-        minnorm, step, vmax = i32(vp[V_MINNORM]), i32(vp[V_STEP]), i32(vp[V_MAX])
-        src = bits[start:start + np.uint64(32)]
-        dst = out[start:start + np.uint64(32)]          # slices, not index bounds: the loop vectorises
-        bad = i32(0)
-        for i in range(32):
-            b = i32(src[i])
-            u = i32(b & i32(0x7FFFFFFF))
-            y = i32(u - shift) if u != i32(0) else u
-            normal = i32(i32(i32(y + half) + i32(i32(i32(y >> sh) & i32(1)) | implicit_odd)) & keep)
-            sub = f32_bits(np.float32(bits_f32(y) + bits_f32(step)) - bits_f32(step))
-            v = normal if y >= minnorm else sub
-            bad = i32(bad | i32(v > vmax))
-            sign = i32(b & i32(-0x80000000))
-            if signed_zero:
-                v = i32(v | sign)
-            else:
-                v = i32(v | sign) if v != i32(0) else v
-            tmp[i] = v
-        for i in range(dst.size):       # a loop of its own: the int32 one above runs 8 lanes wide
-            dst[i] = np.float64(bits_f32(tmp[i])) * scale
-        return bad != 0
 
-    return fill
+def _nearest_constants(man: int) -> tuple:
+    """``(sh, half, keep, implicit_odd)`` of :func:`_nearest_values` for ``man`` fraction bits."""
+    i32 = np.int32
+    return (i32(23 - man), i32((1 << (22 - man)) - 1),
+            i32(-(1 << (23 - man))),                    # clears the bits below the kept fraction
+            i32(1 if man == 0 else 0))                  # man = 0: the kept significand is the implicit 1
 
 
 @functools.lru_cache(maxsize=None)
@@ -182,7 +183,7 @@ def kernel(block: int, man: int = -1, signed_zero: bool = False):
     """The compiled loop, with ``block`` a compile-time constant (32 for OCP MX) or 0 for any length.
 
     With ``block = 32`` and ``man >= 0``, full blocks of values in range are written by the
-    vectorised loop of :func:`_nearest_values_loop` (``man``, ``signed_zero``; parameters ``vp``
+    vectorised loop of :func:`_nearest_values` (``man``, ``signed_zero``; parameters ``vp``
     from ``numfmt.formats.block._nearest_values_plan``), the element format's round to nearest even;
     ``man = -1``: the table loop everywhere.
 
@@ -201,7 +202,7 @@ def kernel(block: int, man: int = -1, signed_zero: bool = False):
     """
     fixed_block = block
     vector_values = block == 32 and man >= 0
-    fill = _nearest_values_loop(max(man, 0), signed_zero)
+    sh, half, keep, implicit_odd = _nearest_constants(max(man, 0))
 
     @numba.njit(cache=True, nogil=True)
     def kern(bits, n, block, g0, g1, bp, table, vtable, values, codes, out, e_out, nan_out, slow, vp):
@@ -243,7 +244,8 @@ def kernel(block: int, man: int = -1, signed_zero: bool = False):
                     and _U(_U(_U(low + _U(1)) >> _U(23)) - lo_u) <= span
                     and _U(_U(top >> _U(23)) - lo_u) <= span)
                 if full and all_fast and vector_values and values and \
-                        not fill(bits, start, np.int32(e << 23), _pow2(e), vp, tmp, out):
+                        not _nearest_values(bits, start, np.int32(e << 23), _pow2(e), vp, tmp, out,
+                                           sh, half, keep, implicit_odd, signed_zero):
                     pass
                 elif full and all_fast:
                     n_slow = _elements(bits, start, fixed_block, e, values, table, vtable, codes, out,

@@ -130,41 +130,54 @@ def f32_nearest_ok(p) -> bool:
             and -125 <= p[P_EMIN] - p[P_MAN] <= 127 - 23 and 128 + p[P_BIAS] >= 1 << p[P_EXP])
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _f32_nearest_block(bits, offset, minnorm, step, max_mag, sign_bit, zero_neg, out,
+                       sh, half, implicit_odd, signed_zero):
+    """One block of :func:`encode_f32_nearest`; True if some code exceeds ``max_mag``.
+    Inlined, so the caller's compile-time ``sh``, ``half``, ``implicit_odd`` and
+    ``signed_zero`` are constants here too."""
+    # every operation stays in int32 (Numba would widen to int64): 8 lanes per AVX2 vector
+    i32 = np.int32
+    top = i32(0)
+    for i in range(bits.size):
+        x = i32(bits[i])
+        u = min(i32(x & i32(0x7FFFFFFF)), i32(0x7F800000))     # inf and NaN: as inf
+        # normal: round the significand at bit sh to nearest even and rebias the exponent,
+        # both in the addition of offset = half an ulp - 1 - (rebias << sh)
+        normal = i32(i32(i32(u + offset) + i32(i32(i32(u >> sh) & i32(1)) | implicit_odd)) >> sh)
+        # subnormal: |x| + 2**(emin - man + 23) in float32 puts the step in the last place
+        sub = i32(f32_bits(bits_f32(u) + bits_f32(step)) - step)
+        code = normal if u >= minnorm else sub
+        top = max(top, code)
+        neg = i32(x >> i32(31))                              # all ones when x < 0
+        if signed_zero:
+            out[i] = i32(code | i32(sign_bit & neg))
+        else:
+            out[i] = i32(code | i32(sign_bit & neg)) if code != 0 else i32(zero_neg & neg)
+    return top > max_mag
+
+
+_GENERAL_F32 = _encode_loop(8, 23, RNE)     # a global of the loop below, not a closure cell (see there)
+
+
 @functools.lru_cache(maxsize=None)
 def _f32_nearest_loop(man: int, signed_zero: bool):
     """The compiled loop of :func:`encode_f32_nearest` for ``man`` fraction bits; ``signed_zero``
     when the format's negative zero is its sign bit alone. Both are compile-time constants
     (a shift by a run-time amount, or the select of the zero's sign, made the loop 1.3-3x
-    slower)."""
-    general = _encode_loop(8, 23, RNE)
-    i32 = np.int32
-    sh = i32(23 - man)
-    half = i32((1 << (22 - man)) - 1)
-    implicit_odd = i32(1 if man == 0 else 0)     # man = 0: the kept significand is the implicit 1
+    slower).
 
-    @numba.njit(cache=True, nogil=True)
-    def block(bits, offset, minnorm, step, max_mag, sign_bit, zero_neg, out):
-        # every operation stays in int32 (Numba would widen to int64): 8 lanes per AVX2 vector
-        top = i32(0)
-        for i in range(bits.size):
-            x = i32(bits[i])
-            u = min(i32(x & i32(0x7FFFFFFF)), i32(0x7F800000))     # inf and NaN: as inf
-            # normal: round the significand at bit sh to nearest even and rebias the exponent,
-            # both in the addition of offset = half an ulp - 1 - (rebias << sh)
-            normal = i32(i32(i32(u + offset) + i32(i32(i32(u >> sh) & i32(1)) | implicit_odd)) >> sh)
-            # subnormal: |x| + 2**(emin - man + 23) in float32 puts the step in the last place
-            sub = i32(f32_bits(bits_f32(u) + bits_f32(step)) - step)
-            code = normal if u >= minnorm else sub
-            top = max(top, code)
-            neg = i32(x >> i32(31))                              # all ones when x < 0
-            if signed_zero:
-                out[i] = i32(code | i32(sign_bit & neg))
-            else:
-                out[i] = i32(code | i32(sign_bit & neg)) if code != 0 else i32(zero_neg & neg)
-        return top > max_mag
+    The loop's closure holds plain numbers only: Numba keys its disk cache on the pickled
+    closure, and a compiled function in it pickles with a per-process id, so a closure that
+    held one was compiled again in every process (``tests/numfmt/kernels/test_disk_cache.py``).
+    """
+    sh = np.int32(23 - man)
+    half = np.int32((1 << (22 - man)) - 1)
+    implicit_odd = np.int32(1 if man == 0 else 0)     # man = 0: the kept significand is the implicit 1
 
     @numba.njit(cache=True, nogil=True)
     def kernel(bits, p, nan_payload, out):
+        i32 = np.int32
         offset = i32(half - ((127 - p[P_BIAS]) << 23))      # the rebias, shifted up by sh
         minnorm = i32((p[P_EMIN] + 127) << 23)
         step = i32((p[P_EMIN] - p[P_MAN] + 23 + 127) << 23)
@@ -174,8 +187,9 @@ def _f32_nearest_loop(man: int, signed_zero: bool):
         rand = np.zeros(1, dtype=np.int64)
         for a in range(0, bits.size, F32_BLOCK):
             b = min(a + F32_BLOCK, bits.size)           # slices, not index bounds: the loop vectorises
-            if block(bits[a:b], offset, minnorm, step, max_mag, sign_bit, zero_neg, out[a:b]):
-                general(bits[a:b], p, rand, 32, nan_payload, RNE, out[a:b])
+            if _f32_nearest_block(bits[a:b], offset, minnorm, step, max_mag, sign_bit, zero_neg, out[a:b],
+                                  sh, half, implicit_odd, signed_zero):
+                _GENERAL_F32(bits[a:b], p, rand, 32, nan_payload, RNE, out[a:b])
 
     return kernel
 
