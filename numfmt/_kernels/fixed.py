@@ -228,7 +228,8 @@ def encoder(in_e: int, in_m: int):
     The input layout is a compile-time constant of the loop (Numba freezes
     closure variables and keys its disk cache on them); the modes are not,
     to keep the number of compiled variants small — the float64 cases that
-    need speed take :func:`fast_encoder`.
+    need speed take :func:`fast_encoder`. :func:`encode_fixed` runs only the
+    float64 loop, into uint64 codes: each variant compiles for about 10 s.
     """
 
     @numba.njit(cache=True, nogil=True)
@@ -328,20 +329,50 @@ def fast_encoder(mode: int, overflow: int):
     return kernel
 
 
+def widened_bits(bits, in_e: int, in_m: int) -> np.ndarray:
+    """The float64 bits of float16 ``(5, 10)``, bfloat16 ``(8, 7)`` or float32 ``(8, 23)`` input
+    bits, as the header reads them: every number exact, a NaN quiet with its sign and its
+    payload shifted to the top of float64's (numpy widens a float16 NaN without quieting it).
+
+    >>> import numpy as np
+    >>> hex(int(widened_bits(np.array([0x3C00, 0x7D01], np.uint16), 5, 10)[1]))   # a signalling NaN
+    '0x7ffc040000000000'
+    """
+    layouts = {(5, 10): np.float16, (8, 23): np.float32, (8, 7): None}
+    if (in_e, in_m) not in layouts:
+        raise ValueError(f"(in_e, in_m) must be a float16, bfloat16 or float32 layout {tuple(layouts)}, "
+                         f"not {(in_e, in_m)!r}")
+    if layouts[in_e, in_m] is None:            # bfloat16: the top half of a float32
+        narrow = (bits.astype(np.uint32) << np.uint32(16)).view(np.float32)
+    else:
+        narrow = bits.view(layouts[in_e, in_m])
+    with np.errstate(invalid="ignore"):
+        wide = narrow.astype(np.float64).view(np.uint64)
+    wide[np.isnan(narrow)] |= np.uint64(1 << 51)
+    return wide
+
+
 def encode_fixed(bits, in_e, in_m, width, frac_bits, signed, mode, overflow, sat_bits,
                  rand, sr_bits, out):
     """Write the code of each input float (given by its bits) to ``out`` (any unsigned dtype that holds it).
 
     ``rand`` holds one random integer per element for stochastic rounding;
-    any other length means "not stochastic". Dispatches to the branch-free
-    :func:`fast_encoder` where :func:`fast_path_applies`, else to
-    :func:`encoder`.
+    any other length means "not stochastic". Narrower floats are widened to float64 first
+    (:func:`widened_bits`; exact, as the header reads them). Dispatches to the branch-free
+    :func:`fast_encoder` where :func:`fast_path_applies`, else to :func:`encoder`, whose one
+    compiled loop (float64 in, uint64 out: it compiles for about 10 s) serves every input
+    type and code width.
     """
+    if in_e != 11:
+        bits, in_e, in_m = widened_bits(bits, in_e, in_m), 11, 52
     if fast_path_applies(in_e, width, mode, overflow, sat_bits):
         lo, hi = clamp_limits(width, signed, overflow)
         fast_encoder(mode, overflow)(bits, width, frac_bits, lo, hi, out)
-    else:
-        encoder(in_e, in_m)(bits, width, frac_bits, signed, mode, overflow, sat_bits, rand, sr_bits, out)
+        return
+    wide = out if out.dtype == np.uint64 else np.empty(out.size, np.uint64)
+    encoder(in_e, in_m)(bits, width, frac_bits, signed, mode, overflow, sat_bits, rand, sr_bits, wide)
+    if wide is not out:
+        out[:] = wide
 
 
 def clamp_limits(width: int, signed: bool, overflow: int) -> tuple[int, int]:

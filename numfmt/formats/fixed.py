@@ -73,10 +73,11 @@ def _encode(bits, in_e, in_m, *, width, frac_bits, signed, rounding, overflow, s
 
 
 def _encode_ints(neg, mag, *, width, frac_bits, signed, rounding, overflow, sat_bits, rand, sr_bits, dtype):
-    """Run the compiled conversion on exact integers ``±mag`` (flat bool, uint64); codes of ``dtype``."""
-    out = np.empty(mag.size, dtype=dtype)
+    """Run the compiled conversion on exact integers ``±mag`` (flat bool, uint64); codes of ``dtype``
+    (written as uint64 first: one compiled loop for every code width)."""
+    out = np.empty(mag.size, dtype=np.uint64)
     _k.encode_ints(neg, mag, width, frac_bits, signed, rounding.code, overflow.code, sat_bits, rand, sr_bits, out)
-    return out
+    return out.astype(dtype, copy=False)
 
 
 def _check_quantized(fmt, codes):

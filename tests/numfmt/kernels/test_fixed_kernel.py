@@ -132,6 +132,32 @@ def test_narrow_inputs_are_widened_to_float64(fmt):
         assert np.array_equal(run_kernel(xb, *fmt), run_kernel(xb.astype(np.float64), *fmt))
 
 
+@pytest.mark.parametrize("layout", [(5, 10), (8, 7), (8, 23)], ids=["float16", "bfloat16", "float32"])
+def test_widened_bits_reads_every_narrow_pattern_as_the_header(layout):
+    """Every float16/bfloat16 pattern (random float32 ones): a number is its float64 value
+    exactly; a NaN keeps its sign, sets float64's quiet bit and keeps its payload at the top."""
+    in_e, in_m = layout
+    rng = np.random.default_rng(SEED)
+    if in_m == 23:
+        bits = rng.integers(0, 2**32, 200_000, dtype=np.uint64).astype(np.uint32)
+        bits[:4] = [0x7F800001, 0xFFBFFFFF, 0x7FC00000, 0x00000001]
+        narrow = bits.view(np.float32)
+    else:
+        bits = np.arange(2**16, dtype=np.uint32).astype(np.uint16)
+        narrow = bits.view(np.float16 if in_m == 10 else ml_dtypes.bfloat16)
+    wide = kernel.widened_bits(bits, in_e, in_m)
+    nan = np.isnan(narrow.astype(np.float32))
+    with np.errstate(invalid="ignore"):
+        assert np.array_equal(wide[~nan].view(np.float64), narrow[~nan].astype(np.float64))
+    b = bits[nan].astype(np.uint64)
+    sign = (b >> np.uint64(in_e + in_m)) << np.uint64(63)
+    payload = (b & np.uint64((1 << in_m) - 1)) << np.uint64(52 - in_m)
+    assert nan.sum() > 0 and np.array_equal(wide[nan], sign | np.uint64(0x7FF8 << 48) | payload)
+    with pytest.raises(ValueError, match=r"\(in_e, in_m\) must be a float16, bfloat16 or float32 layout .*, "
+                                         r"not \(4, 3\)"):
+        kernel.widened_bits(bits, 4, 3)
+
+
 def test_huge_exponents_wrap_exactly():
     """Low W bits of values far beyond int64 (x * 2**F up to 2**2000)."""
     rng = np.random.default_rng(SEED)
