@@ -497,7 +497,7 @@ def main(argv=None) -> int:
     co.add_argument("formats", nargs="*", help="the unit's formats, e.g. e4m3fn or int8 int8")
     co.add_argument("--design", help="a TOML file of [[unit]] tables instead of one unit")
     co.add_argument("--target", help="xilinx (default), ecp5 (placed: Fmax) or ice40; the model covers xilinx "
-                                     "and ecp5 (all but per-channel requant) with --nodsp")
+                                     "and ecp5 with --nodsp")
     co.add_argument("--nodsp", action="store_true", help="LUTs only: no DSP blocks")
     co.add_argument("--synth", action="store_true", help="also synthesize (cached) and print the tools' figures")
     co.add_argument("--stages", type=int, help="pipeline stages")

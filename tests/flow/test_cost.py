@@ -160,7 +160,8 @@ def test_text_table_shows_the_models_latency(capsys):
 
 
 def test_ecp5_model_row_uses_the_ecp5_calibration(capsys):
-    """``--target ecp5 --nodsp``: the ECP5 coefficients; a family ECP5 has no model of says so."""
+    """``--target ecp5 --nodsp``: the ECP5 coefficients (the per-channel Requantizer's too); a
+    unit no model covers says so in its model row."""
     assert main(["cost", "kulischmac", "e4m3fn", "e4m3fn", "--n", "64", "--target", "ecp5", "--nodsp",
                  "--json"]) == 0
     row, = json.loads(capsys.readouterr().out)
@@ -170,8 +171,14 @@ def test_ecp5_model_row_uses_the_ecp5_calibration(capsys):
     assert row["model"] == _figures(est)
     assert row["model"] != _figures(hw_cost.estimate(unit))
     assert main(["cost", "requant", "int8", "--acc-width", "12", "--multiplier", "3,5", "--shift", "2,1",
-                 "--target", "ecp5", "--nodsp"]) == 0                  # no per-channel model on ECP5
-    assert "calibrated for target 'ecp5'" in capsys.readouterr().out
+                 "--target", "ecp5", "--nodsp", "--json"]) == 0
+    row, = json.loads(capsys.readouterr().out)
+    unit = cost.UnitSpec("requant", ("int8",), {"acc_width": 12, "multiplier": [3, 5], "shift": [2, 1]}).build()
+    est = hw_cost.estimate(unit, target="ecp5", options=("-nodsp",))
+    assert est.family == "RequantizerPerChannel" and row["model"] == _figures(est)
+    assert main(["cost", "fixedmac", "ap_fixed<8,3>", "ap_fixed<8,3>", "ap_fixed<16,6>", "--n", "64",
+                 "--target", "ecp5", "--nodsp"]) == 0
+    assert "unit must be one of the modelled families" in capsys.readouterr().out
 
 
 def test_a_failing_tool_is_reported_without_a_traceback(capsys, monkeypatch):

