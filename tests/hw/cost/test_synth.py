@@ -431,11 +431,12 @@ def test_ice40_dsp_option(tmp_path):
     assert plain.ffs == dsp.ffs == _mac_register_bits(_mac())
 
 
-def test_latches_lists_the_latch_cells(tmp_path):
+def test_latches_lists_the_latch_cells():
     """A level-sensitive ``always @*`` maps to a Xilinx LDCE, which ``SynthResult.latches``
-    reports (the check ``numfmt build`` and the accelerator tests apply); an inverter has none."""
+    reports (the check ``numfmt build`` and the accelerator tests apply); an inverter has none.
+    (The user's synthesis cache: the next run reads these two results.)"""
     latch = ("module lat(input en, input d, output reg q);\n"
              "  always @* if (en) q = d;\nendmodule\n")
-    found = synthesize(latch, "lat", target="xilinx", cache_dir=tmp_path).latches
+    found = synthesize(latch, "lat", target="xilinx").latches
     assert found and all(c.startswith("LD") or "LATCH" in c.upper() for c in found), found
-    assert synthesize(NOT, "inv", target="xilinx", cache_dir=tmp_path).latches == {}
+    assert synthesize(NOT, "inv", target="xilinx").latches == {}
