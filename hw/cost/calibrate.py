@@ -8,8 +8,10 @@ Run ``python -m numfmt.hw.cost.calibrate`` (from the repository, with the ``hw``
    synthesizes what is missing; ``--processes`` workers, default 2), or with
    ``--target ecp5`` with ``synth_ecp5 -nodsp`` (no place-and-route) for the families of
    :data:`TARGET_FAMILIES` ``["ecp5"]`` — the same configurations and split;
-3. fits each family's LUT and carry coefficients by least squares on the fit set only
-   (FFs are counted, not fitted: :func:`numfmt.hw.cost.model.count_ffs`);
+3. fits each family's LUT and carry coefficients on the fit set only, by weighted least
+   squares on relative error, or the LUTs by the family's :func:`estimator` (BlockDot on
+   xilinx: the mean absolute relative error plus 0.3 × the worst, :func:`l1_max`); FFs are
+   counted, not fitted (:func:`numfmt.hw.cost.model.count_ffs`);
 4. writes ``hw/cost/calibration/xilinx_nodsp.json`` (``ecp5_nodsp.json`` for ECP5) —
    coefficients, tool versions, date, every configuration with its split, synthesized and
    predicted counts — and, with ``--report FILE``, the Markdown error tables
@@ -352,6 +354,90 @@ def _wls(A: np.ndarray, y: np.ndarray) -> np.ndarray:
     return coef
 
 
+def l1_max(A: np.ndarray, y: np.ndarray, weight: float = 0.3) -> np.ndarray:
+    """Coefficients minimising mean |r| + λ·max |r| (λ = ``weight``), ``r = (A·c − y) / max(y, 1)``
+    the relative errors: the mean absolute relative error plus λ × the worst.
+
+    A linear program (HiGHS, ``scipy.optimize.linprog``) over the coefficients ``c`` (free),
+    one bound ``t_i ≥ |r_i|`` a row and ``z ≥ t_i``: minimise ``Σ t / n + weight·z``
+    (``n`` rows), solved as ``Σ t + n·weight·z``, the same minimiser.
+
+    Parameters
+    ----------
+    A : (n, p) array
+        The design matrix (one row a configuration, one column a term).
+    y : (n,) array
+        The counts to fit (LUTs); rows with ``y < 1`` are weighted as ``y = 1``.
+    weight : float
+        λ, the weight of the worst relative error beside their mean (0: least absolute
+        relative error).
+
+    Examples
+    --------
+    >>> A = np.stack([np.ones(5), np.arange(1.0, 6.0)], axis=1)
+    >>> np.round(l1_max(A, 2 * A[:, 1] + 1), 9).tolist()
+    [1.0, 2.0]
+    """
+    from scipy.optimize import linprog
+
+    if weight < 0:
+        raise ValueError(f"weight must be ≥ 0, not {weight}")
+    n, p = A.shape
+    s = np.maximum(y, 1.0)
+    B, b = A / s[:, None], y / s
+    eye = np.eye(n)
+    # rows:  B·c − t ≤ b,  −B·c − t ≤ −b,  t − z ≤ 0;  variables [c (p), t (n), z]
+    A_ub = np.block([[B, -eye, np.zeros((n, 1))],
+                     [-B, -eye, np.zeros((n, 1))],
+                     [np.zeros((n, p)), eye, -np.ones((n, 1))]])
+    b_ub = np.concatenate([b, -b, np.zeros(n)])
+    cost = np.concatenate([np.zeros(p), np.ones(n), [n * weight]])
+    bounds = [(None, None)] * p + [(0, None)] * (n + 1)
+    res = linprog(cost, A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    if res.status != 0:
+        raise RuntimeError(f"l1_max: the linear program failed: {res.message}")
+    return res.x[:p]
+
+
+ESTIMATORS = {"wls": _wls, "l1_max": l1_max}
+"""The LUT estimators by name: ``"wls"`` weighted least squares on relative error
+(:func:`_wls`), ``"l1_max"`` the mean absolute relative error plus 0.3 × the worst
+(:func:`l1_max` with its default λ)."""
+
+ESTIMATOR_TEXT = {"wls": "weighted least squares minimising the squared relative error (weights 1/y), numpy lstsq",
+                  "l1_max": "minimum of mean |r| + 0.3·max |r| (r the relative error (A·c − y)/max(y, 1)), "
+                            "a linear program, scipy linprog HiGHS"}
+"""What each estimator of :data:`ESTIMATORS` minimises, as the calibration JSON records it."""
+
+ESTIMATOR_LABEL = {"wls": "weighted LS", "l1_max": "mean + 0.3·max"}
+"""Each estimator's short name in :func:`report`'s tables."""
+
+FAMILY_ESTIMATORS = {"xilinx": {"BlockDot": "l1_max"}, "ecp5": {}}
+"""Per target, the families whose LUT coefficients are fitted by another estimator than
+``"wls"`` (a key of :data:`ESTIMATORS`); chosen by fit-set leave-one-out with the adoption
+rule of ``docs/cost_model.md``. Carry cells and the IntMac baseline are always ``"wls"``."""
+
+
+def estimator(family: str, target: str = TARGET) -> str:
+    """The name of the estimator ``family``'s LUT coefficients are fitted by on ``target``.
+
+    >>> estimator("IntMac"), estimator("BlockDot"), estimator("BlockDot", "ecp5")
+    ('wls', 'l1_max', 'wls')
+    """
+    return FAMILY_ESTIMATORS[_check_target(target)].get(family, "wls")
+
+
+def estimators(family: str, target: str = TARGET) -> dict:
+    """The estimator of each fitted quantity of ``family`` on ``target``, as the
+    calibration JSON records it (``"estimators"``): LUTs by :func:`estimator`, carry by
+    ``"wls"``.
+
+    >>> estimators("BlockDot")
+    {'luts': 'l1_max', 'carry': 'wls'}
+    """
+    return {"luts": estimator(family, target), "carry": "wls"}
+
+
 def _rel(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.abs(pred - y) / np.maximum(y, 1.0)
 
@@ -360,29 +446,36 @@ def _stats(err: np.ndarray) -> dict:
     return {"median": float(np.median(err)), "worst": float(np.max(err)), "n": int(err.size)}
 
 
-def leave_one_out(A: np.ndarray, y: np.ndarray) -> np.ndarray:
+def leave_one_out(A: np.ndarray, y: np.ndarray, estimator: str = "wls") -> np.ndarray:
     """Absolute relative errors of leave-one-out predictions: row ``i`` predicted by the
-    weighted least-squares fit (:func:`_wls`) on every other row (the fit set's
-    cross-validation, by which the models' terms are chosen).
+    fit of ``estimator`` (a key of :data:`ESTIMATORS`; :func:`fit` passes the family's,
+    :func:`estimator`) on every other row (the fit set's cross-validation, by which the
+    models' terms and estimators are chosen).
 
     >>> A = np.array([[1.0, 1], [1, 2], [1, 3], [1, 4]])
     >>> bool(leave_one_out(A, 2 * A[:, 1] + 1).max() < 1e-12)
     True
+    >>> bool(leave_one_out(A, 2 * A[:, 1] + 1, "l1_max").max() < 1e-9)
+    True
     """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, not {estimator!r}")
     if len(y) < 2:
         raise ValueError(f"y must have at least 2 rows for leave-one-out, not {len(y)}")
+    solve = ESTIMATORS[estimator]
     pred = np.empty(len(y))
     for i in range(len(y)):
         keep = np.arange(len(y)) != i
-        pred[i] = max(float(A[i] @ _wls(A[keep], y[keep])), 0.0)
+        pred[i] = max(float(A[i] @ solve(A[keep], y[keep])), 0.0)
     return _rel(pred, y)
 
 
 def fit(records: list[dict], target: str = TARGET) -> tuple[dict, dict, list[dict]]:
     """``(coefficients, errors, configs)`` from the sweep's records: LUT and carry
     coefficients of each family of :data:`TARGET_FAMILIES` ``[target]`` fitted on its fit
-    set, errors on its held-out set; FFs by ``target``'s rule
-    (:func:`numfmt.hw.cost.model.count_ffs`)."""
+    set (LUTs by the family's :func:`estimator`, which the fit-set leave-one-out error
+    scores too; carry cells by :func:`_wls`), errors on its held-out set; FFs by
+    ``target``'s rule (:func:`numfmt.hw.cost.model.count_ffs`)."""
     from . import model as M
 
     coefficients, errors, configs = {}, {}, []
@@ -394,13 +487,13 @@ def fit(records: list[dict], target: str = TARGET) -> tuple[dict, dict, list[dic
         for q in ("luts", "carry"):
             A = M.design_matrix(family, q, X)
             y = np.array([r[q] for r in recs], dtype=np.float64)
-            coef = _wls(A[~held], y[~held])
+            coef = ESTIMATORS[estimators(family, target)[q]](A[~held], y[~held])
             coefficients[family][q] = dict(zip(M.TERMS[family][q], coef.tolist()))
             pred[q] = np.maximum(A @ coef, 0.0)
             ok = held & (y > 0) if q == "carry" else held
             errors[family][q] = _stats(_rel(pred[q][ok], y[ok]))
             if q == "luts":
-                errors[family]["luts_loo"] = _stats(leave_one_out(A[~held], y[~held]))
+                errors[family]["luts_loo"] = _stats(leave_one_out(A[~held], y[~held], estimator(family, target)))
         c = M._cols(family, X)
         pred["ffs"] = M._ffs(family, c, target)
         y_ff = np.array([r["ffs"] for r in recs], dtype=np.float64)
@@ -434,6 +527,7 @@ def write(records: list[dict], path: Path = DATA, families=None, tool_versions: 
     today = datetime.date.today().isoformat()
     old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     all_families = TARGET_FAMILIES[target]
+    used = sorted({k for f in all_families for k in estimators(f, target).values()}, key=list(ESTIMATORS).index)
     now = all_families if families is None else families
     swept = {f: (old.get("swept", {}).get(f, old.get("date", today)) if f not in now else today)
              for f in all_families}
@@ -444,7 +538,9 @@ def write(records: list[dict], path: Path = DATA, families=None, tool_versions: 
                     f"{ {f: N_CONFIGS[f] for f in all_families} } configurations; held out: the last "
                     f"{N_HELD_OUT} indices of "
                     f"default_rng({SEED}).permutation(n); the rest fit",
-           "fit": "weighted least squares minimising the squared relative error (weights 1/y), numpy lstsq",
+           "fit": "per family and quantity the estimator named in \"estimators\": "
+                  + "; ".join(f"{k}: {ESTIMATOR_TEXT[k]}" for k in used),
+           "estimators": {f: estimators(f, target) for f in all_families},
            "baseline": BASELINE, "coefficients": coefficients, "errors": errors, "configs": configs}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
@@ -465,9 +561,13 @@ def _short(v) -> str:
 
 def report(doc: dict) -> str:
     """The Markdown error tables of a calibration document (``docs/cost_model.md``'s
-    generated section)."""
+    generated section). A family fitted by another estimator than weighted least squares
+    (the document's ``"estimators"``; a document without them is all ``"wls"``) is named
+    with it in the tables and the coefficient list."""
     e = doc["errors"]
     families = list(doc["coefficients"])
+    est = {f: doc.get("estimators", {}).get(f, {}) for f in families}
+    other = {(f, q): k for f in families for q, k in est[f].items() if k != "wls"}
     lines = [f"Target `{doc['target']}` options `{' '.join(doc['options'])}`; tools "
              + ", ".join(f"{k} {v}" for k, v in doc["tool_versions"].items()) + f"; fitted {doc['date']}"
              + ("; swept " + ", ".join(f"{f} {d}" for f, d in doc["swept"].items()) if "swept" in doc else "") + ".",
@@ -482,12 +582,17 @@ def report(doc: dict) -> str:
         s = e[f]["luts"]
         loo = e[f].get("luts_loo")
         cv = f"{_pct(loo['median'])} | {_pct(loo['worst'])}" if loo else "– | –"
-        lines.append(f"| {f} | this model | {s['n']} | {n_all[f] - s['n']} | {_pct(s['median'])} | {_pct(s['worst'])} "
+        name = other.get((f, "luts"))
+        model = f"this model, {ESTIMATOR_LABEL[name]}" if name else "this model"
+        lines.append(f"| {f} | {model} | {s['n']} | {n_all[f] - s['n']} | {_pct(s['median'])} | {_pct(s['worst'])} "
                      f"| {cv} |")
         if "baseline_luts" in e[f]:
             b = e[f]["baseline_luts"]
             lines.append(f"| {f} | FINN-R-style baseline | {b['n']} | {n_all[f] - b['n']} | {_pct(b['median'])} "
                          f"| {_pct(b['worst'])} | – | – |")
+    if other:
+        lines += ["", "Coefficients, and the leave-one-out fits, by weighted least squares on relative error, "
+                  "except " + "; ".join(f"{f} {q}: {ESTIMATOR_TEXT[k]}" for (f, q), k in other.items()) + "."]
     lines += ["", f"FFs (counted, not fitted), carry cells ({CARRY_CELLS[doc['target']]}, fitted), DSPs, held out:", "",
               "| family | FF exact | FF median | FF worst | FF exact, all configs | carry median | carry worst "
               "| DSP = 0 |", "|---|---|---|---|---|---|---|---|"]
@@ -499,7 +604,8 @@ def report(doc: dict) -> str:
     lines += ["", "Coefficients (LUTs = Σ coefficient · term; terms in `numfmt.hw.cost.model.terms`):", ""]
     for f in families:
         for q, table in doc["coefficients"][f].items():
-            lines.append(f"* {f} `{q}`: " + ", ".join(f"{v:+.3f}·{k}" for k, v in table.items()))
+            by = f" ({ESTIMATOR_LABEL[other[f, q]]})" if (f, q) in other else ""
+            lines.append(f"* {f} `{q}`{by}: " + ", ".join(f"{v:+.3f}·{k}" for k, v in table.items()))
     worst = sorted((c for c in doc["configs"] if c["held_out"]),
                    key=lambda c: -abs(c["model"]["luts"] - c["synth"]["luts"]) / max(c["synth"]["luts"], 1))[:5]
     lines += ["", "The five worst held-out LUT estimates:", "", "| family | configuration | Yosys | model | error |",
