@@ -81,7 +81,8 @@ def _encode_loop(in_e: int, in_m: int, frozen_mode: int):
 
     The input layout is a compile-time constant (Numba freezes closure variables and keys
     its disk cache on them); so is the rounding mode when ``frozen_mode >= 0``, else the
-    loop reads ``mode`` at run time.
+    loop reads ``mode`` at run time. ``out`` is always uint64 (:func:`encoder` narrows it),
+    so the loop is compiled once per input type and mode, not again per code width.
     """
 
     @numba.njit(cache=True, nogil=True)
@@ -103,13 +104,32 @@ def encoder(in_e: int, in_m: int, mode: int):
     constant; the other nine modes share one loop per input type that reads the mode at run
     time: one compilation (seconds each) instead of nine, and no speed difference measurable
     on a shared 2-core machine (single thread, float32/float64 into e4m3fn, e5m2, fp16).
+    ``out`` may be any unsigned integer array; the loop writes uint64 codes, through a
+    buffer narrowed on copy for the others (one compiled loop for every code width).
     """
     loop = _encode_loop(in_e, in_m, RNE if mode == RNE else -1)
 
     def kernel(bits, p, rand, sr_bits, nan_payload, out):
-        loop(bits, p, rand, sr_bits, nan_payload, mode, out)
+        if out.dtype == np.uint64:
+            loop(bits, p, rand, sr_bits, nan_payload, mode, out)
+            return
+        # the loop writes uint64 codes: through a buffer of ENCODE_BLOCK, narrowed on copy
+        if bits.size <= ENCODE_BLOCK:
+            buf = np.empty(bits.size, dtype=np.uint64)
+            loop(bits, p, rand, sr_bits, nan_payload, mode, buf)
+            out[:] = buf
+            return
+        stochastic = rand.size == bits.size
+        buf = np.empty(ENCODE_BLOCK, dtype=np.uint64)
+        for a in range(0, bits.size, ENCODE_BLOCK):
+            b = min(a + ENCODE_BLOCK, bits.size)
+            loop(bits[a:b], p, rand[a:b] if stochastic else rand, sr_bits, nan_payload, mode, buf[:b - a])
+            out[a:b] = buf[:b - a]
 
     return kernel
+
+
+ENCODE_BLOCK = 1 << 15   # elements :func:`encoder` encodes into its uint64 buffer at a time (256 KiB)
 
 
 F32_BLOCK = 1024        # elements per block of encode_f32_nearest; a block with an exception is redone
@@ -185,11 +205,14 @@ def _f32_nearest_loop(man: int, signed_zero: bool):
         sign_bit = i32(1 << (p[P_EXP] + p[P_MAN]))
         zero_neg = i32(p[P_ZERO_NEG])
         rand = np.zeros(1, dtype=np.int64)
+        redo = np.empty(min(bits.size, F32_BLOCK), dtype=np.uint64)   # the general loop's uint64 codes
         for a in range(0, bits.size, F32_BLOCK):
             b = min(a + F32_BLOCK, bits.size)           # slices, not index bounds: the loop vectorises
             if _f32_nearest_block(bits[a:b], offset, minnorm, step, max_mag, sign_bit, zero_neg, out[a:b],
                                   sh, half, implicit_odd, signed_zero):
-                _GENERAL_F32(bits[a:b], p, rand, 32, nan_payload, RNE, out[a:b])
+                _GENERAL_F32(bits[a:b], p, rand, 32, nan_payload, RNE, redo[:b - a])
+                for i in range(b - a):
+                    out[a + i] = redo[i]
 
     return kernel
 
