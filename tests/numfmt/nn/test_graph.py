@@ -109,6 +109,29 @@ def test_fold_batchnorm_keeps_the_function():
     assert type(nn.fold_batchnorm(g2).nodes[1].layer) is nn.BatchNorm
 
 
+def test_training_runs_blas_on_one_thread(monkeypatch):
+    """Training limits BLAS to one thread (small batches; side by side, OpenBLAS's default of
+    one thread per core was several times slower) and restores the limit afterwards."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return {p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"}
+
+    seen, forward = [], _train._forward
+
+    def spy(*args, **kwargs):
+        seen.append(blas_threads())
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(_train, "_forward", spy)
+    g = nn.Graph.sequential([nn.Dense(np.ones((2, 3)) * 0.1, np.zeros(2))], input_shape=(3,))
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):    # (test workers run on one)
+        assert blas_threads() == {2}
+        _train.train(g, np.ones((4, 3)), np.array([0, 1, 0, 1]), epochs=1, batch=2)
+        assert blas_threads() == {2}
+    assert seen and all(s == {1} for s in seen), seen
+
+
 def test_training_gradients_match_finite_differences():
     rng = np.random.default_rng(3)
     g = digits._cnn_init({"seed": 0, "channels": [2, 2, 3]})
