@@ -21,12 +21,17 @@ def _modules():
 
 MODULES = _modules()
 
+#: modules whose examples run a synthesis tool: under ``-m slow``, with the other real Yosys runs,
+#: so that the default run never waits for YoWASP to compile Yosys on a new machine (80 CPU-s)
+RUNS_SYNTHESIS = {"numfmt.hw.cost", "numfmt.hw.cost.synth"}
+
 
 def test_the_namespace_holds_the_hardware_packages():
     assert {"numfmt.hw.rtl", "numfmt.sim._runner", "numfmt.flow.cli"} <= set(MODULES)
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in RUNS_SYNTHESIS else n
+                                  for n in MODULES])
 def test_doctests(name):
     module = importlib.import_module(name)
     finder = doctest.DocTestFinder(exclude_empty=True)

@@ -88,6 +88,7 @@ def test_cli_errors_come_before_any_tool_runs(capsys, monkeypatch):
     assert "give a unit kind and its formats" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_synth_figures_are_the_tools(capsys):
     assert main(["cost", "floatmul", "e2m1fn", "--target", "ice40", "--synth", "--json", "--quiet"]) == 0
     row, = json.loads(capsys.readouterr().out)

@@ -158,6 +158,7 @@ def _run(acc, x, **kwargs):
     return check(acc, vectors=acc.input_codes(x), stall_limit=3 * acc.latency_cycles + 10, **kwargs)
 
 
+@pytest.mark.slow
 def test_rtl_one_layer():
     """The default run's one build, kept small: one MX Dense layer (block 4 split in two
     BlockDot halves, an E4M0 scale, clamped shared exponents, a zero row) and the FP32 argmax,

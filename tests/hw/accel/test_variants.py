@@ -133,6 +133,7 @@ def test_narrow_register_models(tiny_graph, acc, simd):
 
 # -- RTL --------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_rtl_tiny_both_variants(tiny_graph):
     """The default run's one build: a bit-serial layer, then a LUT-GEMM layer, with idle cycles
     and back-pressure, then at full rate with the model's II and latency."""

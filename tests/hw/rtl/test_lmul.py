@@ -26,8 +26,8 @@ EXHAUSTIVE = [
 ]
 
 
-@pytest.mark.parametrize("fmt,out,rounding,subnormals,mode",
-                         [SAMPLE[0], *(pytest.param(*s, marks=pytest.mark.slow) for s in SAMPLE[1:])])
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt,out,rounding,subnormals,mode", SAMPLE)
 def test_sample_every_code_pair(fmt, out, rounding, subnormals, mode):
     f = P(fmt)
     report = sim.check(lambda: LMul(f, P(out) if out else None, out_rounding=rounding,

@@ -553,9 +553,8 @@ def _flt(name):
     return E4M3FN_SAT if name == "e4m3fn_sat" else nf.FLOATS[name]
 
 
-@pytest.mark.parametrize("fa,fb,reg", [c if c[2] == "e4m3fn" else pytest.param(*c, marks=pytest.mark.slow)
-                                       for c in FLOAT_ACC_CASES]
-                         + [pytest.param("fp4_e2m1", "fp4_e2m1", "e4m3fn_sat", marks=pytest.mark.slow)],
+@pytest.mark.slow
+@pytest.mark.parametrize("fa,fb,reg", FLOAT_ACC_CASES + [("fp4_e2m1", "fp4_e2m1", "e4m3fn_sat")],
                          ids=lambda v: str(v))
 def test_float_acc_model_matches_reference(fa, fb, reg):
     fa, fb, reg = _flt(fa), _flt(fb), _flt(reg)
@@ -596,6 +595,7 @@ MINI_LANES = [(nf.FLOATS["e4m3"], "rne"), (nf.FLOATS["e4m3fn"], "rne"), (E4M3FN_
               (nf.FLOATS["e4m3"], "rtz"), (nf.FLOATS["e4m3fn"], "rnz")]
 
 
+@pytest.mark.slow
 def test_float_acc_rtl_minifloat_registers():
     """e2m1 × e2m1 into e4m3 (ieee: overflow to inf), e4m3fn (to NaN) and a saturating e4m3fn."""
     _check_float_acc(nf.FLOATS["fp4_e2m1"], nf.FLOATS["fp4_e2m1"], MINI_LANES, seed=17, copies=200)
