@@ -71,11 +71,17 @@ _BLAS_LIMIT = []
 
 
 def pytest_configure(config):
-    """The default run builds at ``-O0`` (module docstring). Under pytest-xdist the workers run side by side: one BLAS thread each. OpenBLAS starts one
-    thread per core in every process; two workers training the digits CNN side by side took
-    38 s each that way and 8-9 s each on one thread (numfmt.nn._train)."""
+    """The default run builds at ``-O0`` (module docstring).
+
+    Under pytest-xdist the workers run side by side: one BLAS thread each. OpenBLAS starts
+    one thread per core in every process; two workers training the digits CNN side by side
+    took 38 s each that way and 8-9 s each on one thread (numfmt.nn._train).
+    """
     if config.getoption("markexpr", "") == DEFAULT_RUN:
         os.environ.setdefault("NUMFMT_VERILATOR_OPT", "-O0")
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        from threadpoolctl import threadpool_limits
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:          # installed with scikit-learn (the nn extra)
+            return
         _BLAS_LIMIT.append(threadpool_limits(limits=1, user_api="blas"))
