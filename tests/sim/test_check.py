@@ -141,6 +141,7 @@ def test_many_lanes_split_build(units):
 
 
 @pytest.mark.skipif(not sim.available("icarus"), reason="Icarus Verilog (iverilog) is not installed")
+@pytest.mark.slow
 def test_icarus(units):
     report = sim.check(lambda: units["Mul8"](3), lanes=8, simulator="icarus", idle=0.2, backpressure=0.2)
     assert report.n_vectors == 65536 and report.simulator == "icarus"

@@ -169,6 +169,7 @@ def digits():
 
 
 @needs_gxx
+@pytest.mark.slow
 def test_digits_mlp_int8_equals_numfmt_over_the_test_split(digits, tmp_path):
     mlp, x_train, x_test, y_test = digits
     q = nn.quantize(mlp, nn.QConfig(weight="int8", act="int8"), x_train)
