@@ -1,4 +1,5 @@
-"""tests/conftest.py's policy: the halved checks exist, and the default half is about half."""
+"""tests/conftest.py's policy: the halved checks exist, the default half is about half, and the
+-O0 rule follows the default run of pyproject.toml's addopts."""
 import importlib.util
 from pathlib import Path
 
