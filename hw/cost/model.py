@@ -8,8 +8,9 @@ date, every calibration configuration and the error on configurations held out f
 fit. See ``docs/cost_model.md`` for the model forms and the error tables.
 
 Families and targets, each with ``options=("-nodsp",)`` (LUT-only): :data:`FAMILIES` on
-``target="xilinx"`` (``synth_xilinx``, the default) and on ``target="ecp5"`` (``synth_ecp5``:
-LUT4s, ``CCU2C`` carry cells; the same terms, coefficients fitted on ECP5). Anything else raises ``ValueError`` naming the parameter.
+``target="xilinx"`` (``synth_xilinx``, the default) and on ``target="ecp5"``
+(``synth_ecp5``: LUT4s, ``CCU2C`` carry cells; the same terms, coefficients fitted on
+ECP5). Anything else raises ``ValueError`` naming the parameter.
 
 * **LUTs** and **carry** (``CARRY4`` on xilinx, ``CCU2C`` — two LUT4s and 2 adder bits,
   not counted among the LUTs — on ECP5) are linear in a few *terms* computed from the
