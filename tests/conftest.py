@@ -38,7 +38,6 @@ HALVED = {
     "tests/hw/rtl/test__float.py::test_round_pack_stochastic_matches_encode",
     "tests/numfmt/units/test_lmul.py::test_definition_specials_exhaustive",
     "tests/numfmt/units/test_lmul.py::test_definition_exhaustive",
-    "tests/numfmt/quant/test_dyadic.py::test_small_multipliers_exhaustive_with_ties",
     "tests/numfmt/ptq/test_grid.py::test_floor_ceil_fake_against_fraction_reference",
     "tests/numfmt/nn/test_quantized.py::test_every_layer_matches_reference",
     "tests/numfmt/formats/test_floating_reference.py::test_encode_matches_gfloat",

@@ -1,6 +1,8 @@
 """tests/conftest.py's policy: the halved checks exist, the default half is about half, and the
 -O0 rule follows the default run of pyproject.toml's addopts."""
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,3 +45,17 @@ def test_the_default_run_is_what_pyproject_runs():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     addopts = pyproject["tool"]["pytest"]["ini_options"]["addopts"]
     assert f"-m '{_conftest().DEFAULT_RUN}'" in addopts
+
+
+def test_every_halved_check_keeps_some_cases_and_leaves_some():
+    """Collected over all marks, each HALVED check has cases in the default half and out of
+    it (a check whose ids all hash alike would be halved in name only)."""
+    conftest = _conftest()
+    files = sorted({h.split("::")[0] for h in conftest.HALVED})
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-n", "0", "-p", "no:cacheprovider",
+                          "-m", "slow or not slow", *files], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    ids = [line for line in out.splitlines() if "::" in line]
+    for check in conftest.HALVED:
+        cases = [i for i in ids if i.split("[", 1)[0] == check]
+        kept = sum(conftest.in_default_half(i) for i in cases)
+        assert 0.2 * len(cases) <= kept <= 0.8 * len(cases), (check, kept, len(cases))
