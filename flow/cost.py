@@ -115,7 +115,7 @@ KINDS = {
     "intmac": _Kind(_int_mac, (2, 2), ("acc_width",), ("overflow", "stages"), "A B --acc-width W"),
     "kulischmac": _Kind(_kulisch_mac, (2, 2), ("n",), ("stages",), "A B --n N_MAX"),
     "fixedmac": _Kind(_fixed_mac, (3, 3), ("n",), ("stages",), "A B OUT --n N_MAX"),
-    "convert": _Kind(_convert, (2, 2), (), ("rounding", "stages"), "IN OUT"),
+    "convert": _Kind(_convert, (2, 2), (), ("rounding", "stages", "impl"), "IN OUT"),
     "bitserial": _Kind(_bit_serial, (2, 2), ("n",), ("serial", "acc_width"), "A B --n N"),
     "lutdot": _Kind(_lut_dot, (2, 2), ("n",), ("g", "acc_width"), "W A --n N"),
     "blockdot": _Kind(_block_dot, (1, 2), (), ("stages",), "A [B] (block formats)"),

@@ -50,6 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..rtl import convert as rtl_convert
+
 __all__ = ["Estimate", "FAMILIES", "RAW", "TERMS", "Calibration", "calibration", "count_ffs", "csd_digits",
            "declared_ffs", "estimate", "estimate_features", "latency", "raw_features", "terms"]
 
@@ -75,7 +77,7 @@ RAW = {
     "FloatMul": _float_raw("a") + _float_raw("b") + _float_raw("out") + ("stages",),
     "FloatKulischMac": _float_raw("a") + _float_raw("b") + ("width", "stages"),
     "BlockDot": _element_raw("a") + _element_raw("b") + ("block", "width", "stages"),
-    "Convert": _float_raw("in") + _float_raw("out") + ("table_luts", "stages"),
+    "Convert": _float_raw("in") + _float_raw("out") + ("table_luts", "table_regs", "stages"),
     "BitSerialDot": ("a_bits", "b_bits", "a_signed", "b_signed", "n", "both", "width"),
     "LutDot": ("w_bits", "a_bits", "n", "g", "groups", "entries", "sym", "width"),
     "Requantizer": ("acc_bits", "multiplier", "shift", "out_bits", "out_signed", "sat", "nearest", "directed",
@@ -90,8 +92,9 @@ register ``width``, ``sat`` (saturating accumulator), ``stages``. BlockDot eleme
 integer element has ``int = 1``, ``exp = 0`` and ``man = bits − 1`` (its significand is the
 whole code); ``block`` elements per operand, ``width`` the exact sum's bits.
 
-Convert (float to float, ``rne``): the input and output format fields and ``table_luts``
-(:func:`table_luts` of its truth table; 0 above 8 input bits).
+Convert (float to float, ``rne``): the input and output format fields, ``table_luts`` and
+``table_regs`` (:func:`table_luts` and :func:`table_registers` of its truth table; 0 above
+:data:`TABLE_BITS` input bits, where the unit is a datapath).
 
 BitSerialDot: operand bits ``a_bits``, ``b_bits``, their signedness ``a_signed``,
 ``b_signed``, vector length ``n``, ``both`` (1 for
@@ -191,8 +194,24 @@ def table_luts(codes, in_bits: int, out_bits: int) -> int:
     return total
 
 
-TABLE_BITS = 8
-"""Convert inputs up to this many bits are modelled from the unit's truth table."""
+def table_registers(codes, out_bits: int) -> int:
+    """Output register bits Yosys keeps behind a lookup table whose output for input ``i``
+    is ``codes[i]``: one per distinct output bit, less a bit that is always 0 (its register
+    holds its reset value). A bit that is always 1 is kept: it is 0 until the first load.
+
+    >>> table_registers([0b010, 0b011, 0b010, 0b011], 3)   # bit 0 = a; bit 1 = 1; bit 2 = 0
+    2
+    >>> table_registers([0b00, 0b11, 0b11, 0b00], 2)       # the two bits are one register
+    1
+    """
+    codes = np.asarray(codes, dtype=np.uint64)
+    columns = {((codes >> np.uint64(k)) & np.uint64(1)).astype(np.uint8).tobytes() for k in range(out_bits)}
+    return sum(1 for col in columns if any(col))
+
+
+TABLE_BITS = rtl_convert.TABLE_BITS
+"""Convert inputs up to this many bits are modelled from the unit's truth table (float
+inputs this narrow are tables, ``impl="auto"`` of :class:`~numfmt.hw.rtl.Convert`)."""
 
 
 def _check_float(fmt, name: str, family: str, max_bits: int) -> None:
@@ -212,11 +231,15 @@ def _convert_features(unit) -> np.ndarray:
     if unit.rounding.value != "rne" or unit.sr_bits:
         raise ValueError(f"unit.rounding must be 'rne' for the Convert model (the calibrated mode), "
                          f"not {unit.rounding.value!r}")
-    table = 0
-    if fin.bits <= TABLE_BITS:      # every input code through the emulator: the unit's truth table
+    impl = "table" if fin.bits <= TABLE_BITS else "datapath"
+    if unit.impl != impl:
+        raise ValueError(f"unit.impl must be {impl!r} for an input of {fin.bits} bits (impl='auto', the calibrated "
+                         f"form), not {unit.impl!r}")
+    luts = regs = 0
+    if impl == "table":             # every input code through the emulator: the unit's truth table
         codes = unit.model({"x": np.arange(1 << fin.bits, dtype=np.uint64)})["y"]
-        table = table_luts(codes, fin.bits, fout.bits)
-    return np.asarray(_float_fields(fin) + _float_fields(fout) + [table, unit.stages], dtype=np.float64)
+        luts, regs = table_luts(codes, fin.bits, fout.bits), table_registers(codes, fout.bits)
+    return np.asarray(_float_fields(fin) + _float_fields(fout) + [luts, regs, unit.stages], dtype=np.float64)
 
 
 SERIAL_MAX_N = 32
@@ -887,8 +910,11 @@ def _removed(family: str, c, target: str = "xilinx") -> np.ndarray:
         y_struct = _rounded_bits(t_bits, up, c["zero_point"], least=3)
         fixed = (c["shift_min"] == c["shift_max"]).astype(np.float64)
         return st * fixed * (1 - c["sat"]) * np.maximum(c["out_bits"] - y_struct, 0)
-    if family == "Convert":         # Yosys keeps every output register bit
-        return np.zeros_like(st)
+    if family == "Convert":
+        # a table's output bits that are always 0, or copies of another, have no register
+        # (table_registers); the datapath keeps every output register bit
+        narrow = 1 + c["in_exp"] + c["in_man"] <= TABLE_BITS
+        return st * narrow * (1 + c["out_exp"] + c["out_man"] - c["table_regs"])
     if family == "BlockDot":
         # without an IEEE element (no infinity codes) the special code is 0 or 1 (NaN from a
         # scale): its high bit is constant

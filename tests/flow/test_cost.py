@@ -33,6 +33,19 @@ def test_specs_build_their_units(spec, cls):
 def test_parameters_reach_the_unit():
     unit = cost.UnitSpec("intmac", ("int4", "uint4"), {"acc_width": 13, "overflow": "sat", "stages": 2}).build()
     assert (unit.register.width, str(unit.register.overflow), unit.stages) == (13, "sat", 2)
+    assert cost.UnitSpec("convert", ("e4m3fn", "e2m1fn")).build().impl == "table"
+    assert cost.UnitSpec("convert", ("e4m3fn", "e2m1fn"), {"impl": "datapath"}).build().impl == "datapath"
+
+
+def test_cli_impl_reaches_the_converter(capsys):
+    """``--impl``: a narrow datapath converter is outside the Convert model, which says so."""
+    assert main(["cost", "convert", "e4m3fn", "e2m1fn", "--nodsp", "--json"]) == 0
+    row, = json.loads(capsys.readouterr().out)
+    est = hw_cost.estimate(cost.UnitSpec("convert", ("e4m3fn", "e2m1fn")).build(), target="xilinx",
+                           options=("-nodsp",))
+    assert row["model"] == _figures(est)
+    assert main(["cost", "convert", "e4m3fn", "e2m1fn", "--impl", "datapath", "--nodsp"]) == 0
+    assert "unit.impl must be 'table' for an input of 8 bits" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -289,6 +289,19 @@ def test_table_luts_of_a_conversion_read_its_truth_table():
     assert model.raw_features(rtl.Convert(nf.parse("fp16"), e4m3))[1][col] == 0    # wide: the datapath terms
 
 
+def test_table_registers_count_the_distinct_live_output_bits():
+    """A table's output bits that are always 0 have no register, identical bits share one,
+    an always-1 bit (0 until loaded) keeps its own; the FF estimate counts them per stage."""
+    assert model.table_registers([0b0110, 0b0111, 0b0110, 0b0111], 4) == 2     # bits 1 and 2 are one
+    assert model.table_registers([0b01, 0b10], 2) == 2                         # complements: two
+    assert model.table_registers([0, 0, 0], 5) == 0
+    wider = rtl.Convert(nf.parse("e2m1fn"), nf.parse("e2m3fn"))    # the code with two zero bits appended
+    assert model.raw_features(wider)[1][model.RAW["Convert"].index("table_regs")] == 4
+    assert model.estimate(wider).ffs == 4 + 1                      # and valid
+    two = rtl.Convert(nf.parse("e2m1fn"), nf.parse("e2m3fn"), stages=2)
+    assert model.estimate(two).ffs == model.count_ffs(two) == 2 * (4 + 1)
+
+
 def test_convert_estimates_follow_the_regimes(cal):
     """A narrow conversion is priced from its table, a wide one from its widths; FP32 costs
     more than FP16 into the same output; FFs are the output register and valid per stage."""
@@ -317,6 +330,10 @@ def test_convert_domain():
             model.estimate(rtl.Convert(e4m3, nf.parse("fp32")))
         with pytest.raises(ValueError, match="unit.rounding must be 'rne'"):
             model.estimate(rtl.Convert(nf.parse("fp16"), e4m3, rounding="rtz"))
+        with pytest.raises(ValueError, match="unit.impl must be 'table' for an input of 8 bits .*, not 'datapath'"):
+            model.estimate(rtl.Convert(e4m3, nf.parse("e2m1fn"), impl="datapath"))
+        with pytest.raises(ValueError, match="unit.impl must be 'datapath' for an input of 10 bits .*, not 'table'"):
+            model.estimate(rtl.Convert(nf.parse("e5m4"), nf.parse("e2m1fn"), impl="table"))
 
 
 def test_a_partial_sweep_needs_a_stored_calibration_of_the_same_tools():

@@ -1,8 +1,10 @@
 """hw.rtl.convert.Convert in Verilator against its numfmt model, code for code (sim.check).
 
 Every input code (× every random value for stochastic rounding) is checked: the inputs
-total ≤ 16 bits. The default suite holds a sample; ``-m exhaustive`` runs every rounding
-mode over float, integer and fixed-point pairs and every ap_fixed overflow mode.
+total ≤ 16 bits. Both implementations are checked: the datapath (named explicitly where
+``impl="auto"`` would take the table) and the table. The default suite holds a sample;
+``-m exhaustive`` runs every rounding mode over float, integer and fixed-point pairs and
+every ap_fixed overflow mode, in both.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import pytest
 
 import numfmt as nf
 from numfmt import sim
-from numfmt.hw.rtl.convert import Convert
+from numfmt.hw.rtl.convert import TABLE_MAX_BITS, Convert
 
 P = nf.parse
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -37,8 +39,31 @@ FIXED_OUT = [f"ap_fixed<5,2,AP_RND,{o}>" for o in ("AP_SAT", "AP_SAT_ZERO", "AP_
 
 @pytest.mark.parametrize("src,dst,rounding", [SAMPLE[0], *(pytest.param(*s, marks=pytest.mark.slow) for s in SAMPLE[1:])])
 def test_sample_every_code(src, dst, rounding):
-    report = sim.check(lambda: Convert(P(src), P(dst), rounding=rounding), lanes=4)
+    report = sim.check(lambda: Convert(P(src), P(dst), rounding=rounding, impl="datapath"), lanes=4)
     assert report.n_vectors == 1 << P(src).bits
+
+
+TABLES = [("e4m3fn", "e2m1fn", "rne"), ("e5m2", "bf16", "rne"), ("e2m1fn", "e4m3fn", "rna"),
+          ("e3m2fn", "ap_fixed<6,3,AP_TRN,AP_WRAP_SM>", None), ("int8", "e4m3fn", "rtz"),
+          ("ap_fixed<10,3>", "uint4(overflow=wrap)", "floor")]
+
+
+@pytest.mark.parametrize("stages", [1, pytest.param(0, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
+def test_table_every_code(stages):
+    """The table implementation, every input code, in one build: float, integer and
+    fixed-point inputs up to 10 bits."""
+    makes = [lambda t=t: Convert(P(t[0]), P(t[1]), rounding=t[2], stages=stages, impl="table") for t in TABLES]
+    reports = sim.check_many(makes, lanes=4)
+    assert [r.n_vectors for r in reports] == [1 << P(t[0]).bits for t in TABLES]
+
+
+def test_impl_auto():
+    assert Convert(P("e4m3fn"), P("e2m1fn")).impl == "table"
+    assert Convert(P("e4m3fn"), P("int4")).impl == "table"
+    assert Convert(P("fp16"), P("e4m3fn")).impl == "datapath"            # over TABLE_BITS
+    assert Convert(P("int8"), P("e4m3fn")).impl == "datapath"            # an integer input
+    assert Convert(P("e4m3fn"), P("e2m1fn"), rounding="stochastic").impl == "datapath"
+    assert Convert(P("fp16"), P("e4m3fn"), impl="datapath").parameters()["impl"] == "datapath"
 
 
 @pytest.mark.slow
@@ -57,7 +82,7 @@ def test_model_reads_nan_as_the_fixed_conversion_does():
 def test_parameters():
     u = Convert(P("int8"), P("e4m3fn"), rounding="stochastic", sr_bits=6, stages=2)
     assert u.parameters() == {"in": "int8", "out": "e4m3fn", "rounding": "stochastic",
-                              "stages": 2, "sr_bits": 6}
+                              "stages": 2, "impl": "datapath", "sr_bits": 6}
     assert u.latency == 2 and list(u.in_fields) == ["x", "rand"]
     assert Convert(P("e4m3fn"), P("ap_fixed<8,3,AP_RND,AP_SAT>")).rounding is nf.Rounding.NEAREST_UP
 
@@ -69,31 +94,44 @@ def test_errors():
         Convert(nf.FixedFormat(60, 3), P("e4m3fn"))
     with pytest.raises(ValueError, match="sr_bits must be an integer in 1..32, not 40"):
         Convert(P("int8"), P("e4m3fn"), rounding="stochastic", sr_bits=40)
+    with pytest.raises(ValueError, match="impl must be one of 'auto', 'table', 'datapath', not 'rom'"):
+        Convert(P("e4m3fn"), P("e2m1fn"), impl="rom")
+    with pytest.raises(ValueError, match="impl='table' needs a deterministic rounding, not 'stochastic'"):
+        Convert(P("e4m3fn"), P("e2m1fn"), rounding="stochastic", impl="table")
+    with pytest.raises(ValueError, match=r"impl='table' needs an input format of at most 12 bits, not 16 \(fp16\)"):
+        Convert(P("fp16"), P("e2m1fn"), impl="table")
 
 
 def test_lint_clean():
     from numfmt.sim._lint import WAIVERS
     waivers = dict(WAIVERS, WIDTHEXPAND="Amaranth's back end writes each operand at its own width "
                                         "and relies on Verilog's context-determined extension")
-    for unit in (Convert(P("fp16"), P("e4m3fn")), Convert(P("e5m2"), P("ap_fixed<6,3,AP_TRN,AP_WRAP_SM,3>")),
+    for unit in (Convert(P("fp16"), P("e4m3fn")),
+                 Convert(P("e5m2"), P("ap_fixed<6,3,AP_TRN,AP_WRAP_SM,3>"), impl="datapath"),
                  Convert(P("int8"), P("e2m1fn"), rounding="stochastic", sr_bits=4)):
         sim.lint(unit, waivers=waivers)
+    table = dict(waivers, WIDTHTRUNC="Amaranth writes a bit of a constant selected by x as the constant "
+                                     "shifted right by x, truncated to one bit on assignment")
+    sim.lint(Convert(P("e5m2"), P("ap_fixed<6,3,AP_TRN,AP_WRAP_SM,3>"), impl="table"), waivers=table)
 
 
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("src,dst", PAIRS)
 def test_every_rounding(src, dst):
-    """Every rounding mode of one conversion in one build (:func:`numfmt.sim.check_many`); stochastic
-    rounding over every input code × every 4-bit random value (2**20 vectors for bf16)."""
-    modes = ROUNDINGS + ["stochastic"]
-    every = sim.vectors.exhaustive(Convert(P(src), P(dst), rounding="stochastic", sr_bits=4).in_fields)
-    reports = sim.check_many([lambda r=r: Convert(P(src), P(dst), rounding=r, sr_bits=4) for r in modes],
-                             vectors=[None] * len(ROUNDINGS) + [every])
+    """Every rounding mode of one conversion in one build (:func:`numfmt.sim.check_many`), by the
+    datapath and (inputs of up to 12 bits) the table; stochastic rounding over every input
+    code × every 4-bit random value (2**20 vectors for bf16)."""
+    impls = ["datapath"] + (["table"] if P(src).bits <= TABLE_MAX_BITS else [])
+    makes = [lambda r=r, i=i: Convert(P(src), P(dst), rounding=r, sr_bits=4, impl=i) for i in impls for r in ROUNDINGS]
+    makes.append(lambda: Convert(P(src), P(dst), rounding="stochastic", sr_bits=4))
+    every = sim.vectors.exhaustive(makes[-1]().in_fields)
+    reports = sim.check_many(makes, vectors=[None] * (len(makes) - 1) + [every])
     assert reports[0].n_vectors == 1 << P(src).bits and reports[-1].n_vectors == 1 << (P(src).bits + 4)
 
 
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("src", ["e5m2", "ap_fixed<9,5>"])
 def test_every_fixed_overflow_mode(src):
-    reports = sim.check_many([lambda d=d: Convert(P(src), P(d)) for d in FIXED_OUT])
-    assert [r.n_vectors for r in reports] == [1 << P(src).bits] * len(FIXED_OUT)
+    makes = [lambda d=d, i=i: Convert(P(src), P(d), impl=i) for i in ("datapath", "table") for d in FIXED_OUT]
+    reports = sim.check_many(makes)
+    assert [r.n_vectors for r in reports] == [1 << P(src).bits] * len(makes)
