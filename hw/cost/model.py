@@ -322,6 +322,9 @@ def _requant_features(unit) -> np.ndarray:
     r = unit.requantizer
     b, c = int(r.multiplier), int(r.shift)
     _check_acc_bits(unit, REQUANT_ACC_BITS, "Requantizer")
+    if unit.multiply != "shift_add":
+        raise ValueError(f"unit.multiply must be 'shift_add' (the Requantizer model's calibrated form), "
+                         f"not {unit.multiply!r}")
     if b >= 1 << REQUANT_MULT_BITS:
         raise ValueError(f"unit.requantizer.multiplier must be below 2**{REQUANT_MULT_BITS} (the Requantizer "
                          f"model's calibrated domain), not {b}")
@@ -455,7 +458,7 @@ TERMS = {
         "carry": ("one", "table_adds", "width", "sym_init"),
     },
     "Requantizer": {
-        "luts": ("one", "mult", "mult_runs", "clamp", "zp_add"),
+        "luts": ("one", "mult_csd_tree", "mult_csd_final", "clamp", "zp_add"),
         "carry": ("one", "mult_final", "clamp", "zp_add"),
     },
     "RequantizerPerChannel": {
@@ -526,19 +529,22 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
     accumulator's start value, a sum over the tables' entry 0).
 
     Requantizer (per tensor; widths of :func:`_requant_widths`: ``big = b·2**max(−c, 0)``,
-    the live product columns, ``Y`` the rounded value's bits). Yosys builds ``acc·big`` as
-    a carry-save tree over one shifted, sign-extended copy of ``acc`` per **binary** 1 of
-    ``big`` (``maccmap``; it does not recode the constant into signed digits): ``mult`` =
-    the output bits of the ``ones − 1`` adders that sum those copies over the live columns
-    (copy ``m`` at bit ``i_m`` spans ``i_m … live−1``; :func:`_adder_columns`);
-    ``mult_runs`` = the same sum over the first 1 of each run of 1s only (an isolated 1
-    costs more per column than one whose neighbours' copies share its inputs: measured,
-    see ``docs/cost_model.md``); ``clamp = sat·Y`` (the saturation compares of the rounded
-    value); ``zp_add`` = the zero point's adder, ``Y`` bits when saturating, ``out_bits``
-    when wrapping, 0 without a zero point. Carry: ``mult_final`` (the columns the tree's
-    final adder spans, ``h_j ≥ 2``), ``clamp``, ``zp_add``. ``mult_csd`` is ``mult`` over the
-    constant's CSD digits (:func:`csd_digits`), the adders a shift-and-add recoding would
-    need; not in :data:`TERMS` (it fits worse, ``docs/cost_model.md``).
+    the live product columns, ``Y`` the rounded value's bits). The RTL multiplies by the
+    constant ``big`` with shifted copies of ``acc`` added and subtracted over its canonical
+    signed digits (``multiply="shift_add"``, :func:`numfmt.hw.rtl.requant.csd`), and Yosys
+    sums those copies as a carry-save tree and one carry-propagate adder: of ``mult_csd``,
+    the output bits of ``digits − 1`` adders over the live columns (copy ``m`` at bit
+    ``i_m`` spans ``i_m … live−1``; :func:`_adder_columns`), ``mult_csd_final`` are the
+    columns the final adder spans (two or more copies meet) and ``mult_csd_tree`` the rest,
+    the tree's compressors (on ECP5 the final adder is ``CCU2C`` carry cells, the tree
+    LUT4s); ``clamp = sat·Y``
+    (the saturation compares of the rounded value); ``zp_add`` = the zero point's adder,
+    ``Y`` bits when saturating, ``out_bits`` when wrapping, 0 without a zero point. Carry:
+    ``mult_final`` (the columns where two or more copies meet, ``h_j ≥ 2``, over the binary
+    digits), ``clamp``, ``zp_add``. Also computed, not in :data:`TERMS`: ``mult`` and
+    ``mult_runs``, the same adder count over ``big``'s binary 1s and over the first 1 of
+    each run of 1s (the terms of Yosys's own constant multiplier, ``maccmap``'s carry-save
+    tree, which the RTL used before; ``docs/cost_model.md``).
 
     RequantizerPerChannel (``a`` accumulator bits, ``m`` multiplier bits, ``w = a+m+1``,
     ``C`` channels; chosen by fit-set leave-one-out, ``docs/cost_model.md``):
@@ -681,9 +687,9 @@ def csd_digits(x) -> np.ndarray:
     """Nonzero digits of each non-negative integer ``x`` (below ``2**62``) in canonical
     signed-digit form (CSD, the non-adjacent form): the fewest signed powers of two that sum
     to ``x``, so the fewest adders and subtractors of a shift-and-add constant multiplier
-    (one fewer than the digits). Vectorised; ``int64`` counts. (Yosys does not recode a
-    constant multiplier this way: the Requantizer model counts its binary digits, see
-    :func:`terms`.)
+    (one fewer than the digits), as :class:`numfmt.hw.rtl.Requantizer` builds it (the
+    vectorised twin of :func:`numfmt.hw.rtl.requant.csd`, for feature arrays). ``int64``
+    counts.
 
     >>> csd_digits([0, 1, 3, 7, 0b1010101, 0b1111111, 0b1011]).tolist()   # 127 = 2**7 − 1; 11 = 8+4−1
     [0, 1, 2, 2, 4, 2, 3]
@@ -754,8 +760,9 @@ def _requant_terms(c, one) -> dict[str, np.ndarray]:
     chain, final = _adder_columns(binary, v["live"])
     starts = binary * (1 - np.concatenate([np.zeros((binary.shape[0], 1), np.int8), binary[:, :-1]], axis=1))
     runs, _ = _adder_columns(starts, v["live"])
-    csd_chain, _ = _adder_columns(_csd(v["big"]), v["live"])
+    csd_chain, csd_final = _adder_columns(_csd(v["big"]), v["live"])
     return {"one": one, "mult": chain, "mult_runs": runs, "mult_final": final, "mult_csd": csd_chain,
+            "mult_csd_tree": csd_chain - csd_final, "mult_csd_final": csd_final,
             "clamp": c["sat"] * v["y"], "zp_add": (c["zero_point"] != 0) * v["y_live"]}
 
 

@@ -4,7 +4,11 @@
 multiply by ``b`` (times ``2**-c`` when the shift ``c`` is negative), a rounding right
 shift by ``c`` with the requantizer's rounding mode, the zero point, and saturation or
 wrap to the output :class:`~numfmt.IntFormat`. Per-tensor or per-channel parameters
-(then an input field ``channel`` selects them). Stateless: ``stages`` registers
+(then an input field ``channel`` selects them). A per-tensor ``b`` is a constant: the
+multiply is shifted copies of ``acc`` added and subtracted over its canonical signed
+digits (:func:`csd`), which Yosys builds in far fewer LUTs than its own constant
+multiplier (``synth_xilinx -nodsp``, 16-bit ``acc``: ``b = 32767`` 30 LUTs against 293,
+``b = 205`` 84 against 104). Stateless: ``stages`` registers
 (:func:`~hw.rtl._unit.pipeline`), latency ``stages``. See ``docs/hw_mac.md``.
 
 >>> import numpy as np, numfmt as nf
@@ -26,9 +30,53 @@ from numfmt.formats import FixedFormat, IntFormat
 from ._fixed import ap_overflow, round_up_from_floor
 from ._unit import Field, Unit, pipeline
 
-__all__ = ["Requantizer"]
+__all__ = ["Requantizer", "csd", "MULTIPLY"]
 
 _MAX_ACC_BITS = 63
+
+MULTIPLY = ("shift_add", "operator")
+
+
+def csd(b: int) -> list[tuple[int, int]]:
+    """The canonical signed digits of the integer ``b ≥ 0`` (the non-adjacent form), as
+    ``(sign, position)`` pairs, lowest first: ``b = Σ sign·2**position``, no two positions
+    adjacent, the fewest nonzero digits of any signed-binary form. Each step takes the lowest
+    digit ``d = 2 − (b mod 4)`` when ``b`` is odd, then ``b ← (b − d)/2``.
+
+    >>> csd(7), csd(0b1011), csd(0)          # 8 − 1; 16 − 4 − 1
+    ([(-1, 0), (1, 3)], [(-1, 0), (-1, 2), (1, 4)], [])
+    """
+    if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 0:
+        raise ValueError(f"b must be a non-negative integer, not {b!r}")
+    b, k, out = int(b), 0, []
+    while b:
+        if b & 1:
+            d = 2 - (b & 3)
+            out.append((d, k))
+            b -= d
+        b >>= 1
+        k += 1
+    return out
+
+
+def _shift_add(m: Module, acc, b: int):
+    """``acc · b`` for a constant ``b ≥ 0``: shifted copies of ``acc`` added and subtracted over
+    the canonical signed digits of ``b``'s odd part (the top digit first: it is +1), held in
+    a signal of exactly the product's range, then shifted left by ``b``'s trailing zeros.
+    Synthesis then sees the product's constant low bits and its sign-extension as such."""
+    if b == 0:
+        return Const(0, signed(1))
+    zeros = (b & -b).bit_length() - 1
+    odd = b >> zeros
+    lo, hi = -(1 << (len(acc) - 1)) * odd, ((1 << (len(acc) - 1)) - 1) * odd
+    bits = max((-lo - 1).bit_length(), hi.bit_length()) + 1
+    digits = csd(odd)[::-1]
+    total = acc << digits[0][1]
+    for sign, k in digits[1:]:
+        total = total + (acc << k) if sign > 0 else total - (acc << k)
+    product = Signal(signed(bits), name="product_odd")
+    m.d.comb += product.eq(total)
+    return product << zeros
 
 
 def _acc_format(bits: int):
@@ -50,6 +98,12 @@ class Requantizer(Unit):
         ``acc * b`` is exact in numfmt's int64 model.
     stages : int
         Pipeline registers (≥ 0; 0 is combinational). Latency ``stages``.
+    multiply : {"shift_add", "operator"}
+        How a per-tensor (constant) ``b`` is multiplied: ``"shift_add"`` (default) adds and
+        subtracts shifted copies of ``acc`` over its canonical signed digits (:func:`csd`);
+        ``"operator"`` writes ``acc * b`` and leaves it to synthesis (a DSP block where the
+        target has them and the tool uses them). Per-channel parameters always use the
+        operator (``b`` is a variable).
 
     Fields: in ``acc`` (two's complement, ``IntFormat(acc_bits)``; above 32 bits
     ``FixedFormat(acc_bits, acc_bits)``) and, with per-channel parameters, ``channel``
@@ -63,7 +117,7 @@ class Requantizer(Unit):
     (['acc', 'channel'], 2, 1)
     """
 
-    def __init__(self, requantizer, acc_bits: int, *, stages: int = 1):
+    def __init__(self, requantizer, acc_bits: int, *, stages: int = 1, multiply: str = "shift_add"):
         if not isinstance(requantizer, _quant.Requantizer):
             raise TypeError(f"requantizer must be a numfmt.quant.Requantizer, not {requantizer!r}")
         if isinstance(acc_bits, bool) or not isinstance(acc_bits, (int, np.integer)) \
@@ -71,6 +125,9 @@ class Requantizer(Unit):
             raise ValueError(f"acc_bits must be an integer in 1..{_MAX_ACC_BITS}, not {acc_bits!r}")
         if isinstance(stages, bool) or not isinstance(stages, (int, np.integer)) or stages < 0:
             raise ValueError(f"stages must be an integer ≥ 0, not {stages!r}")
+        if multiply not in MULTIPLY:
+            raise ValueError(f"multiply must be one of {', '.join(map(repr, MULTIPLY))}, not {multiply!r}")
+        self.multiply = multiply
         self.requantizer = requantizer
         self.acc_bits = int(acc_bits)
         self.stages = int(stages)
@@ -93,7 +150,8 @@ class Requantizer(Unit):
         r = self.requantizer
         return {"acc_bits": self.acc_bits, "out": str(self.out_fmt),
                 "multiplier": r.multiplier.tolist(), "shift": r.shift.tolist(),
-                "rounding": str(r.rounding), "zero_point": r.zero_point, "stages": self.stages}
+                "rounding": str(r.rounding), "zero_point": r.zero_point, "stages": self.stages,
+                "multiply": "operator" if self.channels else self.multiply}
 
     # -- hardware -------------------------------------------------------------------
     def elaborate(self, platform):
@@ -116,7 +174,10 @@ class Requantizer(Unit):
             b, c = big[0], right[0]
             bbits, cmax = big[0].bit_length(), right[0]
         p = Signal(signed(self.acc_bits + bbits + 1), name="product")
-        m.d.comb += p.eq(acc * b)
+        if self.channels or self.multiply == "operator":
+            m.d.comb += p.eq(acc * b)
+        else:
+            m.d.comb += p.eq(_shift_add(m, acc, big[0]))
         w = len(p)
         t = Signal(signed(w), name="floor")
         m.d.comb += t.eq(p >> c)                                   # arithmetic: floor(p / 2**c)

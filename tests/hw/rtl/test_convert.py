@@ -48,7 +48,7 @@ TABLES = [("e4m3fn", "e2m1fn", "rne"), ("e5m2", "bf16", "rne"), ("e2m1fn", "e4m3
           ("ap_fixed<10,3>", "uint4(overflow=wrap)", "floor")]
 
 
-@pytest.mark.parametrize("stages", [1, pytest.param(0, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("stages", [1, *(pytest.param(s, marks=pytest.mark.slow) for s in (0, 2))])
 def test_table_every_code(stages):
     """The table implementation, every input code, in one build: float, integer and
     fixed-point inputs up to 10 bits."""

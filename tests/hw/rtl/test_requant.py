@@ -16,7 +16,7 @@ import pytest
 
 import numfmt as nf
 from numfmt.quant import Requantizer as Rq
-from numfmt.hw.rtl.requant import Requantizer
+from numfmt.hw.rtl.requant import Requantizer, csd
 from numfmt.sim import WAIVERS, check, check_many, lint, vectors
 
 LANES = 8
@@ -125,13 +125,33 @@ def test_model_every_rounding_mode(mode):
     assert np.array_equal(unit.model(vec)["q"], ref_requant(unit, vec))
 
 
-@pytest.mark.parametrize("case,stages", [("int8_rnp_scale0.0123", 1),
-                                         pytest.param("uint8_wrap_rna_zp", 0, marks=pytest.mark.slow),
-                                         pytest.param("int4_per_channel_floor", 2, marks=pytest.mark.slow)])
-def test_rtl(case, stages):
+def test_csd_is_the_non_adjacent_form():
+    """Every b < 2**14 and some up to 2**50: the digits sum to b, no two are adjacent, there
+    are no more than b's binary 1s, and as many as the cost model's vectorised twin counts."""
+    from numfmt.hw.cost.model import csd_digits
+
+    bs = list(range(1 << 14)) + [(1 << 50) - 1, 0b1011 << 40, 3 ** 30]
+    for b in bs:
+        d = csd(b)
+        assert sum(s << k for s, k in d) == b and all(s in (-1, 1) for s, _ in d)
+        assert all(k2 - k1 >= 2 for (_, k1), (_, k2) in zip(d, d[1:])) and len(d) <= bin(b).count("1")
+    assert [len(csd(b)) for b in bs] == csd_digits(np.array(bs, dtype=np.int64)).tolist()
+    with pytest.raises(ValueError, match="b must be a non-negative integer, not -3"):
+        csd(-3)
+
+
+SLOW = pytest.mark.slow
+
+
+@pytest.mark.parametrize("case,stages,multiply", [("int8_rnp_scale0.0123", 1, "shift_add"),
+                                                  pytest.param("uint8_wrap_rna_zp", 0, "shift_add", marks=SLOW),
+                                                  pytest.param("int8_rnp_scale0.0123", 1, "operator", marks=SLOW),
+                                                  pytest.param("int4_per_channel_floor", 2, "shift_add", marks=SLOW)])
+def test_rtl(case, stages, multiply):
     make, bits = CASES[case]
     vec = acc_vectors(Requantizer(make(), bits), 100_000, 3)
-    report = check(lambda: Requantizer(make(), bits, stages=stages), vectors=vec, lanes=LANES, seed=3)
+    report = check(lambda: Requantizer(make(), bits, stages=stages, multiply=multiply), vectors=vec, lanes=LANES,
+                   seed=3)
     assert report.n_vectors >= 100_000
     assert set(report.latencies.tolist()) == {stages}
 
@@ -163,6 +183,8 @@ def test_interface():
     # out-of-range channel indices take the last channel
     out = unit.model({"acc": np.array([9, 9], dtype=np.uint64), "channel": np.array([2, 3], dtype=np.uint64)})
     assert out["q"].tolist() == [7, 7]
+    assert unit.parameters()["multiply"] == "operator"          # a variable multiplier
+    assert Requantizer(Rq(3, 2, nf.IntFormat(8)), 8).parameters()["multiply"] == "shift_add"
 
 
 def test_errors():
@@ -175,6 +197,8 @@ def test_errors():
         Requantizer(r, 8, stages=-2)
     with pytest.raises(ValueError, match=r"acc_bits=40 is too wide for this requantizer"):
         Requantizer(Rq((1 << 31) - 1, 2, nf.IntFormat(8)), 40)
+    with pytest.raises(ValueError, match=r"multiply must be one of 'shift_add', 'operator', not 'dsp'"):
+        Requantizer(r, 8, multiply="dsp")
 
 
 # Amaranth 0.5's netlist narrows every sign/zero extension into the operand of the
