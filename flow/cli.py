@@ -381,7 +381,7 @@ def _cmd_cost(args) -> int:
     params = {k: v for k, v in (("rounding", args.rounding), ("stages", args.stages), ("acc_width", args.acc_width),
                                 ("overflow", args.overflow), ("n", args.n), ("g", args.g), ("serial", args.serial),
                                 ("multiplier", args.multiplier), ("shift", args.shift),
-                                ("zero_point", args.zero_point), ("impl", args.impl))
+                                ("zero_point", args.zero_point), ("impl", args.impl), ("multiply", args.multiply))
               if v is not None}
     try:
         if args.design:
@@ -514,6 +514,7 @@ def main(argv=None) -> int:
                     help="the right shift c (requant; negative: a left shift); C1,C2,... one per channel")
     co.add_argument("--zero-point", type=int, help="the output zero point (requant)")
     co.add_argument("--impl", help="auto (default), table or datapath: the converter's hardware (convert)")
+    co.add_argument("--multiply", help="shift_add (default) or operator: a constant multiplier's hardware (requant)")
     co.add_argument("-j", "--jobs", type=int, help="parallel synthesis processes (default: one per core)")
     co.add_argument("--json", action="store_true", help="print the rows as JSON")
     co.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -119,7 +119,8 @@ KINDS = {
     "bitserial": _Kind(_bit_serial, (2, 2), ("n",), ("serial", "acc_width"), "A B --n N"),
     "lutdot": _Kind(_lut_dot, (2, 2), ("n",), ("g", "acc_width"), "W A --n N"),
     "blockdot": _Kind(_block_dot, (1, 2), (), ("stages",), "A [B] (block formats)"),
-    "requant": _Kind(_requant, (1, 1), ("acc_width", "multiplier", "shift"), ("rounding", "zero_point", "stages"),
+    "requant": _Kind(_requant, (1, 1), ("acc_width", "multiplier", "shift"),
+                     ("rounding", "zero_point", "stages", "multiply"),
                      "OUT --acc-width W --multiplier B --shift C"),
 }
 """The unit kinds ``numfmt cost`` builds: :mod:`numfmt.hw.rtl` classes by a short name."""

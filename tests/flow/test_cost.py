@@ -37,8 +37,9 @@ def test_parameters_reach_the_unit():
     assert cost.UnitSpec("convert", ("e4m3fn", "e2m1fn"), {"impl": "datapath"}).build().impl == "datapath"
 
 
-def test_cli_impl_reaches_the_converter(capsys):
-    """``--impl``: a narrow datapath converter is outside the Convert model, which says so."""
+def test_cli_impl_and_multiply_reach_the_unit(capsys):
+    """``--impl``, ``--multiply``: a narrow datapath converter and a requantizer with
+    Yosys's own multiplier are outside their models, which say so."""
     assert main(["cost", "convert", "e4m3fn", "e2m1fn", "--nodsp", "--json"]) == 0
     row, = json.loads(capsys.readouterr().out)
     est = hw_cost.estimate(cost.UnitSpec("convert", ("e4m3fn", "e2m1fn")).build(), target="xilinx",
@@ -46,6 +47,9 @@ def test_cli_impl_reaches_the_converter(capsys):
     assert row["model"] == _figures(est)
     assert main(["cost", "convert", "e4m3fn", "e2m1fn", "--impl", "datapath", "--nodsp"]) == 0
     assert "unit.impl must be 'table' for an input of 8 bits" in capsys.readouterr().out
+    assert main(["cost", "requant", "int8", "--acc-width", "16", "--multiplier", "205", "--shift", "11",
+                 "--multiply", "operator", "--nodsp"]) == 0
+    assert "unit.multiply must be 'shift_add'" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("spec, message", [
