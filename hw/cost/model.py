@@ -19,8 +19,8 @@ ECP5). Anything else raises ``ValueError`` naming the parameter.
   absolute relative error plus 0.3 × the worst, ``calibrate.estimator``).
 * **FFs** are counted, not fitted: the register bits the unit declares (the bits its
   Amaranth design assigns in the ``sync`` domain, :func:`declared_ffs`) less the bits
-  Yosys provably removes (a product register's constant or duplicated sign bits,
-  :func:`count_ffs`); the same rule on both targets but for the Requantizer, whose signed
+  Yosys provably removes (a product register's constant or duplicated sign bits, a
+  Convert table's constant-0 and copied output bits; :func:`count_ffs`); the same rule on both targets but for the Requantizer, whose signed
   saturating outputs keep one more sign-copy bit per stage on ECP5 (checked on every
   calibration configuration).
 * **DSPs** are 0 with ``-nodsp``.
