@@ -236,8 +236,8 @@ def _convert_features(unit) -> np.ndarray:
         raise ValueError(f"unit.impl must be {impl!r} for an input of {fin.bits} bits (impl='auto', the calibrated "
                          f"form), not {unit.impl!r}")
     luts = regs = 0
-    if impl == "table":             # every input code through the emulator: the unit's truth table
-        codes = unit.model({"x": np.arange(1 << fin.bits, dtype=np.uint64)})["y"]
+    if impl == "table":             # every input code through the emulator: what the table stores
+        codes = unit.truth_table()
         luts, regs = table_luts(codes, fin.bits, fout.bits), table_registers(codes, fout.bits)
     return np.asarray(_float_fields(fin) + _float_fields(fout) + [luts, regs, unit.stages], dtype=np.float64)
 

@@ -157,10 +157,23 @@ class Convert(Unit):
         pipeline(m, self.i, self.o, y, self.stages)
         return m
 
+    def truth_table(self) -> np.ndarray:
+        """The output code for every input code ``x = 0 … 2**in_fmt.bits − 1`` (from
+        :meth:`model`): what the table implementation stores, and what the cost model counts.
+        Deterministic roundings only.
+
+        >>> import numfmt as nf
+        >>> Convert(nf.parse("e2m1fn"), nf.parse("e2m3fn")).truth_table().tolist()[:4]
+        [0, 4, 8, 12]
+        """
+        if self.sr_bits:
+            raise ValueError("the truth table needs a deterministic rounding, not 'stochastic'")
+        return self.model({"x": np.arange(1 << self.in_fmt.bits, dtype=np.uint64)})["y"]
+
     def _table(self, x):
         """Output bit ``k`` is bit ``x`` of a constant: column ``k`` of the truth table."""
+        y = self.truth_table()
         n = self.in_fmt.bits
-        y = self.model({"x": np.arange(1 << n, dtype=np.uint64)})["y"]
         columns = []
         for k in range(self.out_fmt.bits):
             bits = (y >> np.uint64(k)) & np.uint64(1)

@@ -64,6 +64,8 @@ def test_impl_auto():
     assert Convert(P("int8"), P("e4m3fn")).impl == "datapath"            # an integer input
     assert Convert(P("e4m3fn"), P("e2m1fn"), rounding="stochastic").impl == "datapath"
     assert Convert(P("fp16"), P("e4m3fn"), impl="datapath").parameters()["impl"] == "datapath"
+    with pytest.raises(ValueError, match="the truth table needs a deterministic rounding, not 'stochastic'"):
+        Convert(P("e4m3fn"), P("e2m1fn"), rounding="stochastic").truth_table()
 
 
 @pytest.mark.slow
