@@ -660,9 +660,22 @@ def _lut_entry_bits(c):     # LutDot's table entry: sums of g activations (twice
 _DIGITS = 64
 
 
+def _int64(x) -> np.ndarray:
+    """``x`` as int64 without a float detour for integer input; float input (feature columns)
+    must hold integers below ``2**53``, which float64 represents exactly."""
+    x = np.asarray(x)
+    if x.dtype.kind in "iub":
+        return x.astype(np.int64)
+    x = x.astype(np.float64)
+    bad = (x != np.floor(x)) | (np.abs(x) >= 2.0 ** 53)
+    if np.any(bad):
+        raise ValueError(f"x must hold integers (below 2**53 when given as floats), not {float(x[bad][0])!r}")
+    return x.astype(np.int64)
+
+
 def _binary_digits(x) -> np.ndarray:
     """``(n, 64)`` binary digits (0/1) of the non-negative integers ``x`` (below ``2**62``), bit 0 first."""
-    x = np.asarray(x, dtype=np.float64).astype(np.int64)
+    x = _int64(x)
     return ((x[:, None] >> np.arange(_DIGITS, dtype=np.int64)) & 1).astype(np.int8)
 
 
@@ -671,7 +684,7 @@ def _csd(x) -> np.ndarray:
     integers ``x`` (below ``2**62``), digit 0 first: ``x = Σ d_j·2**j`` with no two adjacent
     nonzero digits, the fewest nonzero digits of any signed-binary form. Each step takes
     the lowest digit ``d = 2 − (x mod 4)`` when ``x`` is odd, else 0, then ``x ← (x − d)/2``."""
-    x = np.asarray(x, dtype=np.float64).astype(np.int64)
+    x = _int64(x)
     if np.any(x < 0) or np.any(x >= 1 << 62):
         bad = x[(x < 0) | (x >= 1 << 62)][0]
         raise ValueError(f"x must be integers in 0..2**62-1, not {int(bad)}")

@@ -533,6 +533,11 @@ def test_csd_digits_are_the_fewest_signed_powers_of_two():
     assert not np.any((digits[:, 1:] != 0) & (digits[:, :-1] != 0))
     with pytest.raises(ValueError, match="x must be integers in 0..2\\*\\*62-1, not -3"):
         model.csd_digits([5, -3])
+    # integers above float64's 2**53 are read exactly; float input must hold exact integers
+    assert model.csd_digits([(1 << 60) + 1, (1 << 62) - 1]).tolist() == [2, 2]
+    assert model.csd_digits(np.array([7.0, 65.0])).tolist() == [2, 2]
+    with pytest.raises(ValueError, match=r"x must hold integers \(below 2\*\*53 when given as floats\), not 2.5"):
+        model.csd_digits([3.0, 2.5])
 
 
 def _rq(b, c, out, acc_bits, stages=1, **kw):

@@ -126,11 +126,11 @@ def test_model_every_rounding_mode(mode):
 
 
 def test_csd_is_the_non_adjacent_form():
-    """Every b < 2**14 and some up to 2**50: the digits sum to b, no two are adjacent, there
+    """Every b < 2**14 and some up to 2**62: the digits sum to b, no two are adjacent, there
     are no more than b's binary 1s, and as many as the cost model's vectorised twin counts."""
     from numfmt.hw.cost.model import csd_digits
 
-    bs = list(range(1 << 14)) + [(1 << 50) - 1, 0b1011 << 40, 3 ** 30]
+    bs = list(range(1 << 14)) + [(1 << 62) - 1, (1 << 60) + 1, 0b1011 << 40, 3 ** 38]
     for b in bs:
         d = csd(b)
         assert sum(s << k for s, k in d) == b and all(s in (-1, 1) for s, _ in d)
