@@ -61,6 +61,10 @@ class Unpacked:
         The code's class (exactly one of zero/inf/NaN/finite nonzero holds).
     is_subnormal : Value
         A nonzero value in the subnormal binade (never set when ``subnormals=False``).
+    lead : int
+        ``sig`` is 0 or at least ``2**lead``: ``man`` when no code is subnormal (the
+        hidden bit is set in every nonzero ``sig``), else 0. :func:`round_pack` takes it
+        (for a product, the sum of the operands') to normalise over ``sig``'s top bits only.
     """
     sign: Value
     exp_field: Value
@@ -70,6 +74,7 @@ class Unpacked:
     is_inf: Value
     is_nan: Value
     is_subnormal: Value
+    lead: int = 0
 
 
 def unpack(fmt: FloatFormat, code) -> Unpacked:
@@ -124,8 +129,9 @@ def unpack(fmt: FloatFormat, code) -> Unpacked:
         exp_val = _zext_signed(b) - (fmt.bias + man)
     sig_val = Mux(special, 0, sig_val)
     sig_out = Value.cast(sig_val)[:man + 1]
+    lead = man if not (fmt.has_zero and fmt.subnormals) else 0
     return Unpacked(sign=sign, exp_field=b, sig=sig_out, exp=exp_val, is_zero=is_zero,
-                    is_inf=is_inf, is_nan=is_nan, is_subnormal=is_subnormal)
+                    is_inf=is_inf, is_nan=is_nan, is_subnormal=is_subnormal, lead=lead)
 
 
 def special_codes(fmt: FloatFormat) -> dict:
@@ -233,7 +239,7 @@ def round_up(rounding: Rounding, neg, lsb, nonzero, above, at, rand=None, frac=N
 
 
 def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, rounding="rne",
-               rand=None, nan=0, inf=0, cut=None, exp_range=None) -> Signal:
+               rand=None, nan=0, inf=0, cut=None, exp_range=None, lead: int = 0) -> Signal:
     """The code of ``fmt`` for ``(-1)**sign · sig · 2**exp``, rounded as ``fmt.encode`` does.
 
     Adds combinational logic to ``m`` and returns a ``fmt.bits``-wide signal.
@@ -275,6 +281,10 @@ def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, roundin
     exp_range : (int, int), optional
         The least and greatest value ``exp`` takes (default: its shape's range); with
         ``cut``, registers are sized to the values' ranges.
+    lead : int
+        A promise that ``sig`` is 0 or at least ``2**lead`` (:attr:`Unpacked.lead`; the
+        sum of the operands' for a product): the leading-zero count and the zero test
+        read only ``sig[lead:]``. Default 0 (no promise).
 
     Returns
     -------
@@ -323,13 +333,17 @@ def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, roundin
     dcap = man + 2 + k                        # right shifts beyond this change nothing
     Rw = W - 1 - man + dcap                   # width of the discarded part
 
+    if isinstance(lead, bool) or not isinstance(lead, int) or not 0 <= lead < max(w, 1):
+        raise ValueError(f"lead must be an integer in 0..{max(w, 1) - 1} (below sig's {w} bits), not {lead!r}")
+    top = sig[lead:]                          # holds sig's leading one, unless sig is 0
+
     # normalise: N has its leading one at bit W-1; |x| = N · 2**(ex - (W-1))
-    lz = clz(m, sig)
+    lz = clz(m, top)
     N = Signal(W, name="rp_norm")
     m.d.comb += N.eq((Cat(Const(0, W - w), sig) << lz)[:W])
     ex = Signal(signed(max(len(exp), len(lz) + 1, bits_for(abs(w)) + 1) + 2), name="rp_ex")
     m.d.comb += ex.eq(exp + (w - 1) - lz)
-    is_zero = ~sig.any()
+    is_zero = ~top.any()
     if cut is not None:
         # registers hold every bit that can change: N's low W-w bits are 0, ex is cut to
         # the bits of its range
@@ -342,17 +356,21 @@ def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, roundin
         N = Cat(Const(0, W - w), N)
         sticky, nan, inf = Value.cast(sticky), Value.cast(nan), Value.cast(inf)
 
-    # right shift into the subnormal binade, clamped to dcap
-    need = emin - ex
-    d = Signal(range(dcap + 1), name="rp_denorm")
-    with m.If(need <= 0):
-        m.d.comb += d.eq(0)
-    with m.Elif(need >= dcap):
-        m.d.comb += d.eq(dcap)
-    with m.Else():
-        m.d.comb += d.eq(need[:len(d)])
+    # right shift into the subnormal binade, clamped to dcap; none when the format flushes
+    # to zero (every value below the normal range then gives zero, below)
     Vs = Signal(W + dcap, name="rp_shifted")
-    m.d.comb += Vs.eq(Cat(Const(0, dcap), N) >> d)
+    if ftz:
+        m.d.comb += Vs.eq(Cat(Const(0, dcap), N))
+    else:
+        need = emin - ex
+        d = Signal(range(dcap + 1), name="rp_denorm")
+        with m.If(need <= 0):
+            m.d.comb += d.eq(0)
+        with m.Elif(need >= dcap):
+            m.d.comb += d.eq(dcap)
+        with m.Else():
+            m.d.comb += d.eq(need[:len(d)])
+        m.d.comb += Vs.eq(Cat(Const(0, dcap), N) >> d)
     q = Vs[Rw:]                               # truncated significand, man+1 bits
     rem = Vs[:Rw]
     half = 1 << (Rw - 1)

@@ -19,10 +19,14 @@ Two implementations (``impl``): ``"datapath"`` unpacks, aligns and rounds (``rou
 (the emulator) when the unit is elaborated. ``"auto"`` (the default) takes the table for a
 float input of at most :data:`TABLE_BITS` bits with a deterministic rounding. Yosys maps
 the table to about its truth table's LUT count; from the datapath it keeps much of the
-generic unpack and round logic (``synth_xilinx -nodsp``: e4m3fn → e2m1fn 8 LUTs against
-31, e5m2 → e4m3fn 12 against 43; ``synth_ecp5``: 29 against 68, 27 against 51). Integer and
-fixed-point inputs keep the datapath (int8 → e4m3fn: 31 table LUTs against 38 on xilinx,
-but 85 against 42 on ECP5).
+generic unpack and round logic (``synth_xilinx -nodsp``: e4m3fn → e2m1fn 9 LUTs against
+23, e5m2 → e4m3fn 13 against 39; ``synth_ecp5``: 30 against 39, 28 against 34). Integer and
+fixed-point inputs keep the datapath (int8 → e4m3fn: 40 table LUTs against 38 on xilinx,
+86 against 42 on ECP5).
+
+When every subnormal input rounds alike (:meth:`Convert.subnormals_alike`: e.g. FP16, BF16
+or FP32 into an FP8 format), the datapath gives them one representative value and has no
+leading-zero count over the input's significand: about half the LUTs of such a converter.
 """
 
 from __future__ import annotations
@@ -140,22 +144,53 @@ class Convert(Unit):
         fin = self.in_fmt
         if isinstance(fin, FloatFormat):
             u = unpack(fin, x)
-            sign, sig, exp, nan, inf = u.sign, u.sig, u.exp, u.is_nan, u.is_inf
+            sign, sig, exp, nan, inf, lead = u.sign, u.sig, u.exp, u.is_nan, u.is_inf, u.lead
+            if self.subnormals_alike():
+                # one representative for every subnormal input, 2**(min_exp - 1): no leading-zero count
+                sig = Mux(u.is_subnormal, 1 << fin.man, sig)
+                exp = exp - u.is_subnormal
+                lead = fin.man
         else:
             W, F, is_signed, _, _ = fixed_params(fin)
             sign = x[W - 1] if is_signed else Const(0, 1)
             sig = Signal(W, name="cv_mag")
             m.d.comb += sig.eq(Mux(sign, -x, x))
-            exp, nan, inf = -F, 0, 0
+            exp, nan, inf, lead = -F, 0, 0, 0
         rand = self.i.payload.rand if self.sr_bits else None
         if isinstance(self.out_fmt, FloatFormat):
             y = round_pack(m, self.out_fmt, sign, sig, exp, rounding=self.rounding, rand=rand,
-                           nan=nan, inf=inf)
+                           nan=nan, inf=inf, lead=lead)
         else:
             y = round_fixed(m, self.out_fmt, sign, sig, exp, rounding=self.rounding, rand=rand,
                             nan=nan, inf=inf)
         pipeline(m, self.i, self.o, y, self.stages)
         return m
+
+    def subnormals_alike(self) -> bool:
+        """Whether every subnormal input rounds as any other of its sign does, so that the
+        datapath can give them one representative value instead of normalising them.
+
+        True when the input is a float with subnormals, the output a float with a zero,
+        the rounding deterministic, and every subnormal input (all below ``2**in.min_exp``)
+        lies below what the output tells apart from zero: half its smallest subnormal, or
+        its smallest normal when it flushes subnormals to zero. Then each rounds to ±0
+        or to the output's smallest step, by its sign alone (``fp16``/``bf16``/``fp32``
+        into FP8/FP6/FP4 formats of up to 4 exponent bits).
+
+        >>> import numfmt as nf
+        >>> Convert(nf.parse("fp32"), nf.parse("e4m3fn")).subnormals_alike()
+        True
+        >>> Convert(nf.parse("fp16"), nf.parse("e5m2")).subnormals_alike()     # 2**-15 is an e5m2 subnormal
+        False
+        """
+        fin, fout = self.in_fmt, self.out_fmt
+        if not (isinstance(fin, FloatFormat) and fin.subnormals and fin.has_zero) or self.sr_bits:
+            return False
+        if not (isinstance(fout, FloatFormat) and fout.has_zero):
+            return False
+        if fout.subnormals:
+            return fin.min_exp <= fout.min_exp - fout.man - 1
+        return fin.min_exp <= fout.min_exp
 
     def truth_table(self) -> np.ndarray:
         """The output code for every input code ``x = 0 … 2**in_fmt.bits − 1`` (from

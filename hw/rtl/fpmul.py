@@ -155,8 +155,10 @@ class FloatMul(Unit):
         inf = ua.is_inf | ub.is_inf
         rand = self.i.payload.rand if self.sr_bits else None
         sign, sig, exp = ua.sign ^ ub.sign, ua.sig * ub.sig, ua.exp + ub.exp
+        lead = ua.lead + ub.lead                       # sig is 0 or at least 2**lead
         if self.stages < 2:
-            code = round_pack(m, self.out_fmt, sign, sig, exp, rounding=self.rounding, rand=rand, nan=nan, inf=inf)
+            code = round_pack(m, self.out_fmt, sign, sig, exp, rounding=self.rounding, rand=rand, nan=nan, inf=inf,
+                              lead=lead)
             pipeline(m, self.i, self.o, code, self.stages)
             return m
         cuts = Cuts(m, self.i, self.o, self.CUTS, active=min(self.stages - 1, len(self.CUTS)))
@@ -169,7 +171,8 @@ class FloatMul(Unit):
                                  "exp": exp[:signed_bits(alo + blo, ahi + bhi)].as_signed(), "rand": rand,
                                  "nan": nan if has_nan else 0, "inf": inf if has_inf else 0})
         code = round_pack(m, self.out_fmt, p["sign"], p["sig"], p["exp"], rounding=self.rounding, rand=p["rand"],
-                          nan=p["nan"], inf=p["inf"], cut=cuts.cut, exp_range=(alo + blo, ahi + bhi))
+                          nan=p["nan"], inf=p["inf"], cut=cuts.cut, exp_range=(alo + blo, ahi + bhi),
+                          lead=lead)
         pipeline(m, self.i, self.o, code, self.stages, cuts)
         return m
 

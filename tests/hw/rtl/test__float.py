@@ -86,6 +86,10 @@ def test_unpack_matches_decode(name):
     mag = codes & ((1 << (fmt.exp + fmt.man)) - 1)
     assert np.array_equal(b, mag >> fmt.man)
     assert np.all(sig[~finite] == 0)
+    # the lead promise round_pack relies on, and as strong as stated
+    nonzero = finite & (values != 0)
+    assert np.all(sig[nonzero] >= 1 << u.lead)
+    assert u.lead == (0 if fmt.has_zero and fmt.subnormals else fmt.man)
 
 
 def _round_pack_vectors(fmt, w, k):
@@ -98,8 +102,11 @@ def _round_pack_vectors(fmt, w, k):
     return [g.reshape(-1) for g in grids]
 
 
-def _run_round_pack(fmt, rounding, w, k=0, sticky=False):
+def _run_round_pack(fmt, rounding, w, k=0, sticky=False, lead=0):
     sign_v, sig_v, exp_v, rand_v = _round_pack_vectors(fmt, w, k)
+    if lead:     # the promise: sig is 0 or at least 2**lead
+        keep = (sig_v == 0) | (sig_v >= (1 << lead))
+        sign_v, sig_v, exp_v, rand_v = (a[keep] for a in (sign_v, sig_v, exp_v, rand_v))
     if sticky:   # sticky needs the leading one at bit ≥ man + 1
         keep = sig_v >= (1 << (fmt.man + 1))
         sign_v, sig_v, exp_v, rand_v = (a[keep] for a in (sign_v, sig_v, exp_v, rand_v))
@@ -109,7 +116,7 @@ def _run_round_pack(fmt, rounding, w, k=0, sticky=False):
     st = Signal()
     rand = Signal(k) if k else None
     out = round_pack(m, fmt, sign, sig, exp, sticky=st if sticky else 0, rounding=rounding,
-                     rand=rand)
+                     rand=rand, lead=lead)
     inputs = [(sign, sign_v), (sig, sig_v), (exp, exp_v)]
     if sticky:
         inputs.append((st, np.ones_like(sig_v)))
@@ -132,6 +139,16 @@ def _run_round_pack(fmt, rounding, w, k=0, sticky=False):
 @pytest.mark.parametrize("rounding", ["rne", "rna", "rtz"])
 def test_round_pack_matches_encode(name, rounding):
     _run_round_pack(nf.parse(name), rounding, w=5)
+
+
+@pytest.mark.parametrize("name", ["e4m3fn", "e3m2(subnormals=false)", "e2m1fn(subnormals=false)", "e5m2", "e8m0fnu"])
+@pytest.mark.parametrize("lead", [1, 4, 5])
+def test_round_pack_lead(name, lead):
+    """With ``lead`` (sig is 0 or ≥ 2**lead: a product of normal significands) the
+    normalisation reads sig's top bits only; every sig kept by the promise still rounds
+    as ``encode`` does, with and without sticky."""
+    _run_round_pack(nf.parse(name), "rne", w=6, lead=lead)
+    _run_round_pack(nf.parse(name), "rtz", w=6, lead=lead, sticky=True)
 
 
 @pytest.mark.parametrize("name", ["e4m3fn", "e2m1fn", "e5m2fnuz", "e3m2(subnormals=false)", "e8m0fnu",
@@ -237,3 +254,7 @@ def test_errors():
         round_pack(m, fmt, Signal(), Signal(4), 0, rounding="up")
     with pytest.raises(ValueError, match="sign must be 1 bit wide, not 2"):
         round_pack(m, fmt, Signal(2), Signal(4), 0)
+    with pytest.raises(ValueError, match=r"lead must be an integer in 0..3 \(below sig's 4 bits\), not 4"):
+        round_pack(m, fmt, Signal(), Signal(4), 0, lead=4)
+    with pytest.raises(ValueError, match="lead must be an integer in 0..3 .*, not True"):
+        round_pack(m, fmt, Signal(), Signal(4), 0, lead=True)

@@ -131,6 +131,31 @@ def test_every_rounding(src, dst):
     assert reports[0].n_vectors == 1 << P(src).bits and reports[-1].n_vectors == 1 << (P(src).bits + 4)
 
 
+#: (output, whether fp16's subnormals are alike for it): both sides of both bounds
+#: (the output's half smallest subnormal; its smallest normal when it flushes), unsigned
+#: and negative_nan outputs
+ALIKE = [("e4m3fn", True), ("e4m2(bias=12)", True), ("e4m2(bias=13)", False),
+         ("e5m2(subnormals=false)", True), ("e5m2(bias=16,subnormals=false)", False),
+         ("e3m2(signed=false,specials=fn)", True), ("e3m2(specials=fn,signed=false,negative_nan=true)", True)]
+
+
+def test_subnormals_alike():
+    assert [Convert(P("fp16"), P(d)).subnormals_alike() for d, _ in ALIKE] == [a for _, a in ALIKE]
+    assert not Convert(P("fp16"), P("e4m3fn"), rounding="stochastic").subnormals_alike()
+    assert not Convert(P("fp16"), P("int8")).subnormals_alike()
+    assert not Convert(P("e4m3fn(subnormals=false)"), P("e2m1fn")).subnormals_alike()
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("dst", [d for d, _ in ALIKE])
+def test_subnormal_inputs_every_rounding(dst):
+    """Every fp16 code, every deterministic rounding: where the datapath gives fp16's
+    subnormals one representative (Convert.subnormals_alike) and just beyond the bound."""
+    makes = [lambda r=r: Convert(P("fp16"), P(dst), rounding=r) for r in ROUNDINGS]
+    reports = sim.check_many(makes, lanes=4)
+    assert [r.n_vectors for r in reports] == [1 << 16] * len(ROUNDINGS)
+
+
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("src", ["e5m2", "ap_fixed<9,5>"])
 def test_every_fixed_overflow_mode(src):
