@@ -432,8 +432,8 @@ TERMS = {
         "carry": ("one", "ab", "a_plus_b", "width", "sat_width"),
     },
     "FloatMul": {
-        "luts": ("one", "sig_product", "norm", "denorm", "round_width", "exp_width", "out_exp", "out_man",
-                 "specials_in", "specials_out", "sub_in"),
+        "luts": ("one", "sig_product", "norm", "norm_top", "denorm", "round_width", "exp_width", "out_exp",
+                 "out_man", "specials_in", "specials_out", "sub_in"),
         "carry": ("one", "sig_product", "round_width", "exp_width", "out_exp", "out_man"),
     },
     "FloatKulischMac": {
@@ -480,7 +480,9 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
 
     FloatMul (``sa = a.man+1``, ``sb`` significand bits, ``S = sa+sb``; ``R = max(S,
     out.man+2)`` the width :func:`hw.rtl._float.round_pack` normalises): ``sig_product =
-    sa·sb``, ``norm = R·⌈log2 R⌉`` (leading-zero count and left shift), ``denorm =
+    sa·sb``, ``norm = R·⌈log2(T+1)⌉`` and ``norm_top = T`` (the left shift and the leading-zero
+    count over the ``T = S − lead`` top bits of the product that can hold its leading one:
+    ``lead`` = the operands' mantissa bits, each counted when it has no subnormals), ``denorm =
     out.sub·(R + out.man + 2)·⌈log2(out.man + 3)⌉`` (the right shift into the subnormal
     binade, absent when the output flushes to zero), ``round_width = R`` (the rounding
     compares), ``exp_width = max(a.exp, b.exp)``, ``out_exp``, ``out_man`` (exponent
@@ -606,7 +608,8 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
     spec_in = c["a_fn"] + c["a_ieee"] + c["b_fn"] + c["b_ieee"]
     if family == "FloatMul":
         r = np.maximum(s, c["out_man"] + 2)
-        return {"one": one, "sig_product": sa * sb, "norm": r * np.ceil(np.log2(r)),
+        top = s - c["a_man"] * (1 - c["a_sub"]) - c["b_man"] * (1 - c["b_sub"])   # S − lead
+        return {"one": one, "sig_product": sa * sb, "norm": r * np.ceil(np.log2(top + 1)), "norm_top": top,
                 "denorm": c["out_sub"] * (r + c["out_man"] + 2) * np.ceil(np.log2(c["out_man"] + 3)),
                 "round_width": r, "exp_width": np.maximum(c["a_exp"], c["b_exp"]),
                 "out_exp": c["out_exp"], "out_man": c["out_man"],
