@@ -24,9 +24,11 @@ generic unpack and round logic (``synth_xilinx -nodsp``: e4m3fn → e2m1fn 9 LUT
 fixed-point inputs keep the datapath (int8 → e4m3fn: 40 table LUTs against 38 on xilinx,
 86 against 42 on ECP5).
 
-When every subnormal input rounds alike (:meth:`Convert.subnormals_alike`: e.g. FP16, BF16
-or FP32 into an FP8 format), the datapath gives them one representative value and has no
-leading-zero count over the input's significand: about half the LUTs of such a converter.
+Subnormal inputs too small for the output to tell apart round alike, by their sign
+(:meth:`Convert.subnormal_alike_bits`); the datapath gives them one representative value,
+so its leading-zero count covers only the input significand's top bits — none at all when
+every subnormal is alike (FP16, BF16 or FP32 into e4m3fn and formats of fewer exponent
+bits): about half the LUTs of such a converter.
 """
 
 from __future__ import annotations
@@ -145,11 +147,14 @@ class Convert(Unit):
         if isinstance(fin, FloatFormat):
             u = unpack(fin, x)
             sign, sig, exp, nan, inf, lead = u.sign, u.sig, u.exp, u.is_nan, u.is_inf, u.lead
-            if self.subnormals_alike():
-                # one representative for every subnormal input, 2**(min_exp - 1): no leading-zero count
-                sig = Mux(u.is_subnormal, 1 << fin.man, sig)
-                exp = exp - u.is_subnormal
-                lead = fin.man
+            j = self.subnormal_alike_bits()
+            if j:
+                # one representative, 2**j at half the subnormals' last place, for the subnormal
+                # inputs below 2**j: the leading-zero count covers sig's top bits only
+                small = u.is_subnormal if j == fin.man else u.is_subnormal & ~sig[j:].any()
+                sig = Mux(small, 1 << j, sig)
+                exp = exp - small
+                lead = j
         else:
             W, F, is_signed, _, _ = fixed_params(fin)
             sign = x[W - 1] if is_signed else Const(0, 1)
@@ -166,31 +171,32 @@ class Convert(Unit):
         pipeline(m, self.i, self.o, y, self.stages)
         return m
 
-    def subnormals_alike(self) -> bool:
-        """Whether every subnormal input rounds as any other of its sign does, so that the
-        datapath can give them one representative value instead of normalising them.
+    def subnormal_alike_bits(self) -> int:
+        """``j`` such that every subnormal input whose significand is below ``2**j`` rounds as
+        any other of its sign does (0: none is known to), up to ``in_fmt.man`` (all of them).
 
-        True when the input is a float with subnormals, the output a float with a zero,
-        the rounding deterministic, and every subnormal input (all below ``2**in.min_exp``)
-        lies below what the output tells apart from zero: half its smallest subnormal, or
-        its smallest normal when it flushes subnormals to zero. Then each rounds to ±0
-        or to the output's smallest step, by its sign alone (``fp16``/``bf16``/``fp32``
-        into FP8/FP6/FP4 formats of up to 4 exponent bits).
+        The datapath gives those inputs one representative value, and its leading-zero count
+        then covers only the significand's top bits (none when ``j = in_fmt.man``). Nonzero
+        when the input is a float with subnormals, the output a float with a zero and the
+        rounding deterministic: ``j`` is the largest for which those inputs all lie below
+        what the output tells apart from zero, half its smallest subnormal (its smallest
+        normal when it flushes subnormals to zero); each then rounds to ±0 or to the
+        output's smallest step by its sign alone.
 
         >>> import numfmt as nf
-        >>> Convert(nf.parse("fp32"), nf.parse("e4m3fn")).subnormals_alike()
-        True
-        >>> Convert(nf.parse("fp16"), nf.parse("e5m2")).subnormals_alike()     # 2**-15 is an e5m2 subnormal
-        False
+        >>> Convert(nf.parse("fp32"), nf.parse("e4m3fn")).subnormal_alike_bits()    # all 23
+        23
+        >>> Convert(nf.parse("fp16"), nf.parse("e5m2")).subnormal_alike_bits()      # below 2**-17
+        7
         """
         fin, fout = self.in_fmt, self.out_fmt
         if not (isinstance(fin, FloatFormat) and fin.subnormals and fin.has_zero) or self.sr_bits:
-            return False
+            return 0
         if not (isinstance(fout, FloatFormat) and fout.has_zero):
-            return False
-        if fout.subnormals:
-            return fin.min_exp <= fout.min_exp - fout.man - 1
-        return fin.min_exp <= fout.min_exp
+            return 0
+        bound = fout.min_exp - fout.man - 1 if fout.subnormals else fout.min_exp   # log2 of that limit
+        # a subnormal input is f · 2**(min_exp − man): f < 2**j keeps it below 2**bound
+        return max(0, min(fin.man, bound - fin.min_exp + fin.man))
 
     def truth_table(self) -> np.ndarray:
         """The output code for every input code ``x = 0 … 2**in_fmt.bits − 1`` (from

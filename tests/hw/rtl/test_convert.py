@@ -131,26 +131,28 @@ def test_every_rounding(src, dst):
     assert reports[0].n_vectors == 1 << P(src).bits and reports[-1].n_vectors == 1 << (P(src).bits + 4)
 
 
-#: (output, whether fp16's subnormals are alike for it): both sides of both bounds
-#: (the output's half smallest subnormal; its smallest normal when it flushes), unsigned
-#: and negative_nan outputs
-ALIKE = [("e4m3fn", True), ("e4m2(bias=12)", True), ("e4m2(bias=13)", False),
-         ("e5m2(subnormals=false)", True), ("e5m2(bias=16,subnormals=false)", False),
-         ("e3m2(signed=false,specials=fn)", True), ("e3m2(specials=fn,signed=false,negative_nan=true)", True)]
+#: (output, Convert(fp16, output).subnormal_alike_bits()): both sides of both bounds (the
+#: output's half smallest subnormal; its smallest normal when it flushes), partial ones
+#: (only the subnormals below 2**j alike), none, unsigned and negative_nan outputs
+ALIKE = [("e4m3fn", 10), ("e4m2(bias=12)", 10), ("e4m2(bias=13)", 9),
+         ("e5m2(subnormals=false)", 10), ("e5m2(bias=16,subnormals=false)", 9), ("e5m2", 7),
+         ("e6m1(subnormals=false)", 0), ("e3m2(signed=false,specials=fn)", 10),
+         ("e3m2(specials=fn,signed=false,negative_nan=true)", 10)]
 
 
-def test_subnormals_alike():
-    assert [Convert(P("fp16"), P(d)).subnormals_alike() for d, _ in ALIKE] == [a for _, a in ALIKE]
-    assert not Convert(P("fp16"), P("e4m3fn"), rounding="stochastic").subnormals_alike()
-    assert not Convert(P("fp16"), P("int8")).subnormals_alike()
-    assert not Convert(P("e4m3fn(subnormals=false)"), P("e2m1fn")).subnormals_alike()
+def test_subnormal_alike_bits():
+    assert [Convert(P("fp16"), P(d)).subnormal_alike_bits() for d, _ in ALIKE] == [j for _, j in ALIKE]
+    assert Convert(P("fp16"), P("e4m3fn"), rounding="stochastic").subnormal_alike_bits() == 0
+    assert Convert(P("fp16"), P("int8")).subnormal_alike_bits() == 0
+    assert Convert(P("e4m3fn(subnormals=false)"), P("e2m1fn")).subnormal_alike_bits() == 0
 
 
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("dst", [d for d, _ in ALIKE])
 def test_subnormal_inputs_every_rounding(dst):
-    """Every fp16 code, every deterministic rounding: where the datapath gives fp16's
-    subnormals one representative (Convert.subnormals_alike) and just beyond the bound."""
+    """Every fp16 code, every deterministic rounding, where the datapath gives some or all
+    of fp16's subnormals one representative (Convert.subnormal_alike_bits); a bound one
+    bit looser fails."""
     makes = [lambda r=r: Convert(P("fp16"), P(dst), rounding=r) for r in ROUNDINGS]
     reports = sim.check_many(makes, lanes=4)
     assert [r.n_vectors for r in reports] == [1 << 16] * len(ROUNDINGS)
