@@ -149,8 +149,8 @@ class Convert(Unit):
             sign, sig, exp, nan, inf, lead = u.sign, u.sig, u.exp, u.is_nan, u.is_inf, u.lead
             j = self.subnormal_alike_bits()
             if j:
-                # one representative, 2**j at half the subnormals' last place, for the subnormal
-                # inputs below 2**j: the leading-zero count covers sig's top bits only
+                # the subnormal inputs below 2**j last places all become 2**j half last places
+                # (as small, as nonzero): the leading-zero count covers sig's top bits only
                 small = u.is_subnormal if j == fin.man else u.is_subnormal & ~sig[j:].any()
                 sig = Mux(small, 1 << j, sig)
                 exp = exp - small
