@@ -608,7 +608,9 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
     spec_in = c["a_fn"] + c["a_ieee"] + c["b_fn"] + c["b_ieee"]
     if family == "FloatMul":
         r = np.maximum(s, c["out_man"] + 2)
-        top = s - c["a_man"] * (1 - c["a_sub"]) - c["b_man"] * (1 - c["b_sub"])   # S − lead
+        # S − lead, lead the operands' Unpacked.lead (man without subnormals) from the format
+        # columns; test_floatmul_norm_top_is_the_hardwares_leading_one_span checks the twin
+        top = s - c["a_man"] * (1 - c["a_sub"]) - c["b_man"] * (1 - c["b_sub"])
         return {"one": one, "sig_product": sa * sb, "norm": r * np.ceil(np.log2(top + 1)), "norm_top": top,
                 "denorm": c["out_sub"] * (r + c["out_man"] + 2) * np.ceil(np.log2(c["out_man"] + 3)),
                 "round_width": r, "exp_width": np.maximum(c["a_exp"], c["b_exp"]),

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from amaranth.hdl import Signal
 
 import numfmt as nf
 from numfmt.arith import FixedAccumulator
@@ -153,6 +154,22 @@ def test_stored_predictions_are_the_model(cal):
         np.testing.assert_allclose(v["luts"], [c["model"]["luts"] for c in cfgs], atol=1e-3)
         assert v["ffs"].tolist() == [c["model"]["ffs"] for c in cfgs]
         assert v["ffs"].tolist() == [c["synth"]["ffs"] for c in cfgs]          # FFs exact vs Yosys
+
+
+def test_floatmul_norm_top_is_the_hardwares_leading_one_span(cal):
+    """The model's ``norm_top`` (from the format columns, for feature arrays) is the width
+    FloatMul's round_pack normalises over: the product's bits above the operands' summed
+    ``Unpacked.lead``, on every stored FloatMul configuration."""
+    from numfmt.hw.rtl._float import unpack
+
+    units = [calibrate.build_unit("FloatMul", c["spec"]) for c in cal.configs if c["family"] == "FloatMul"]
+    X = np.stack([model.raw_features(u)[1] for u in units])
+    want = []
+    for u in units:
+        ua, ub = (unpack(f, Signal(f.bits)) for f in (u.a_fmt, u.b_fmt))
+        want.append(len(ua.sig) + len(ub.sig) - ua.lead - ub.lead)
+    assert model.terms("FloatMul", X)["norm_top"].tolist() == want
+    assert len(set(want)) > 3          # operands with and without subnormals both occur
 
 
 def test_latency_is_the_units_own(cal):
