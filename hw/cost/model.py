@@ -325,6 +325,9 @@ def _requant_features(unit) -> np.ndarray:
     if unit.multiply != "shift_add":
         raise ValueError(f"unit.multiply must be 'shift_add' (the Requantizer model's calibrated form), "
                          f"not {unit.multiply!r}")
+    if unit.parameters().get("saturate", "result") != "result":
+        raise ValueError(f"unit.saturate must be 'result' (the Requantizer model's calibrated form), "
+                         f"not {unit.saturate!r}")
     if b >= 1 << REQUANT_MULT_BITS:
         raise ValueError(f"unit.requantizer.multiplier must be below 2**{REQUANT_MULT_BITS} (the Requantizer "
                          f"model's calibrated domain), not {b}")

@@ -26,6 +26,7 @@ from amaranth.hdl import Const, Module, Signal, signed
 
 from numfmt import quant as _quant
 from numfmt.formats import FixedFormat, IntFormat
+from numfmt.modes import Overflow
 
 from ._fixed import ap_overflow, round_up_from_floor
 from ._unit import Field, Unit, pipeline
@@ -35,6 +36,8 @@ __all__ = ["Requantizer", "csd", "MULTIPLY"]
 _MAX_ACC_BITS = 63
 
 MULTIPLY = ("shift_add", "operator")
+
+SATURATE = ("result", "accumulator")
 
 
 def csd(b: int) -> list[tuple[int, int]]:
@@ -79,6 +82,11 @@ def _shift_add(m: Module, acc, b: int):
     return product << zeros
 
 
+def _trailing(k: int, bits: int) -> int:
+    """Trailing zero bits of ``k`` (two's complement), at most ``bits − 1``."""
+    return min(((k & -k).bit_length() - 1) if k else bits, bits - 1)
+
+
 def _acc_format(bits: int):
     return IntFormat(bits, overflow="wrap") if bits <= 32 else FixedFormat(bits, bits)
 
@@ -104,6 +112,15 @@ class Requantizer(Unit):
         ``"operator"`` writes ``acc * b`` and leaves it to synthesis (a DSP block where the
         target has them and the tool uses them). Per-channel parameters always use the
         operator (``b`` is a variable).
+    saturate : {"result", "accumulator"}
+        Where a per-tensor saturating output is saturated. ``"result"`` (default) clamps
+        the rounded value ``y``, so the whole product is built. ``"accumulator"`` compares
+        ``acc`` with the constant bounds beyond which the output saturates
+        (:meth:`saturation_bounds`) and otherwise keeps the low ``out_bits`` of ``y``, as a
+        wrapping output does: the product's columns above ``c + out_bits`` are not built
+        (``synth_xilinx -nodsp``, the 60 fit configurations of the cost calibration: 3511 →
+        2552 LUTs, ``docs/hw_mac.md``). Wrapping outputs and per-channel parameters ignore
+        it. The cost model does not cover it yet.
 
     Fields: in ``acc`` (two's complement, ``IntFormat(acc_bits)``; above 32 bits
     ``FixedFormat(acc_bits, acc_bits)``) and, with per-channel parameters, ``channel``
@@ -117,7 +134,8 @@ class Requantizer(Unit):
     (['acc', 'channel'], 2, 1)
     """
 
-    def __init__(self, requantizer, acc_bits: int, *, stages: int = 1, multiply: str = "shift_add"):
+    def __init__(self, requantizer, acc_bits: int, *, stages: int = 1, multiply: str = "shift_add",
+                 saturate: str = "result"):
         if not isinstance(requantizer, _quant.Requantizer):
             raise TypeError(f"requantizer must be a numfmt.quant.Requantizer, not {requantizer!r}")
         if isinstance(acc_bits, bool) or not isinstance(acc_bits, (int, np.integer)) \
@@ -127,7 +145,10 @@ class Requantizer(Unit):
             raise ValueError(f"stages must be an integer ≥ 0, not {stages!r}")
         if multiply not in MULTIPLY:
             raise ValueError(f"multiply must be one of {', '.join(map(repr, MULTIPLY))}, not {multiply!r}")
+        if saturate not in SATURATE:
+            raise ValueError(f"saturate must be one of {', '.join(map(repr, SATURATE))}, not {saturate!r}")
         self.multiply = multiply
+        self.saturate = saturate
         self.requantizer = requantizer
         self.acc_bits = int(acc_bits)
         self.stages = int(stages)
@@ -148,10 +169,13 @@ class Requantizer(Unit):
 
     def parameters(self) -> dict:
         r = self.requantizer
-        return {"acc_bits": self.acc_bits, "out": str(self.out_fmt),
+        out = {"acc_bits": self.acc_bits, "out": str(self.out_fmt),
                 "multiplier": r.multiplier.tolist(), "shift": r.shift.tolist(),
                 "rounding": str(r.rounding), "zero_point": r.zero_point, "stages": self.stages,
                 "multiply": "operator" if self.channels else self.multiply}
+        if self._saturate() == "accumulator":          # named only then: the default's name is unchanged
+            out["saturate"] = "accumulator"
+        return out
 
     # -- hardware -------------------------------------------------------------------
     def elaborate(self, platform):
@@ -188,15 +212,127 @@ class Requantizer(Unit):
         half = Signal(max(cmax, 1), name="half")
         m.d.comb += half.eq((Const(1, max(cmax, 1) + 1) << c) >> 1)
         nonzero = rem != 0
-        up = round_up_from_floor(r.rounding, p < 0, t[0], nonzero, rem > half,
-                                 (rem == half) & (half != 0))
+        on_acc = self._saturate() == "accumulator"
+        neg = acc < 0 if on_acc else p < 0                         # b ≥ 1: p's sign is acc's
+        up = round_up_from_floor(r.rounding, neg, t[0], nonzero, rem > half, (rem == half) & (half != 0))
         y = Signal(signed(max(w, r.zero_point.bit_length() + 1) + 2), name="rounded")
         m.d.comb += y.eq(t + up + r.zero_point)
-        code = ap_overflow(m, y, y, self.out_fmt)                  # sat: clamp; wrap: the low bits
+        if on_acc:
+            code = self._saturate_on_acc(m, acc, y)
+        else:
+            code = ap_overflow(m, y, y, self.out_fmt)              # sat: clamp y; wrap: the low bits
         result = Signal(self.out_layout, name="result")
         m.d.comb += result.q.eq(code)
         pipeline(m, self.i, self.o, result, self.stages)
         return m
+
+    def saturation_bounds(self) -> tuple[int | None, int | None]:
+        """``(lo, hi)``: every accumulator ``≤ lo`` requantizes to the output's least value,
+        every one ``≥ hi`` to its greatest, and those between to neither (``None``: no
+        accumulator of ``acc_bits`` bits does). Found by bisection on
+        :meth:`numfmt.quant.Requantizer.requantize`, which is monotone in ``acc`` (``b ≥ 1``
+        and every deterministic rounding is monotone). Per-tensor only.
+
+        >>> import numfmt as nf
+        >>> from numfmt.quant import Requantizer as Rq
+        >>> Requantizer(Rq(3, 2, nf.IntFormat(4), rounding="floor"), acc_bits=8).saturation_bounds()
+        (-10, 10)
+        """
+        if self.channels:
+            raise ValueError("saturation_bounds() is per tensor; this requantizer has "
+                             f"{self.channels} channels")
+        r, out = self.requantizer, self.out_fmt
+        least, most = -(1 << (self.acc_bits - 1)), (1 << (self.acc_bits - 1)) - 1
+
+        def q(a: int) -> int:
+            return int(r.requantize(np.int64(a)))
+
+        lo = hi = None
+        if q(least) == out.min:                  # the last acc giving out.min
+            a, b = least, most
+            while a < b:
+                mid = (a + b + 1) // 2
+                a, b = (mid, b) if q(mid) == out.min else (a, mid - 1)
+            lo = a
+        if q(most) == out.max:                   # the first acc giving out.max
+            a, b = least, most
+            while a < b:
+                mid = (a + b) // 2
+                a, b = (a, mid) if q(mid) == out.max else (mid + 1, b)
+            hi = a
+        return lo, hi
+
+    def saturation_compares(self) -> tuple[int, int]:
+        """Accumulator bits read by the compares that saturate the output, ``(≤ lo, ≥ hi)``
+        (:meth:`saturation_bounds`; 0: no compare): ``acc ≤ 2**t·L + 2**t − 1`` is
+        ``acc >> t ≤ L``, ``acc ≥ 2**t·H`` is ``acc >> t ≥ H``, so a compare reads only the
+        bits above its bound's trailing ones (``≤``) or zeros (``≥``). ``(0, 0)`` unless
+        ``saturate="accumulator"`` is in effect (a per-tensor saturating output).
+
+        >>> import numfmt as nf
+        >>> from numfmt.quant import Requantizer as Rq
+        >>> unit = Requantizer(Rq(3, 2, nf.IntFormat(4, signed=False), rounding="floor"), acc_bits=8,
+        ...                    saturate="accumulator")
+        >>> unit.saturation_compares()
+        (7, 6)
+        """
+        return tuple(self.acc_bits - t if t is not None else 0 for t, _ in self._compares())
+
+    def middle_bits(self) -> int:
+        """Bits of the count of accumulators that saturate to neither end (those between
+        :meth:`saturation_bounds`; all ``2**acc_bits`` for a wrapping output or per-channel
+        parameters); 0 when every accumulator saturates, and with
+        ``saturate="accumulator"`` the unit then builds no multiply.
+
+        >>> import numfmt as nf
+        >>> from numfmt.quant import Requantizer as Rq
+        >>> [Requantizer(Rq(b, 0, nf.IntFormat(4, signed=False)), acc_bits=8).middle_bits() for b in (1, 8, 16)]
+        [4, 1, 0]
+        """
+        if self.channels or self.out_fmt.overflow is not Overflow.SATURATE:
+            return self.acc_bits + 1
+        lo, hi = self.saturation_bounds()
+        lo = -(1 << (self.acc_bits - 1)) - 1 if lo is None else lo
+        hi = 1 << (self.acc_bits - 1) if hi is None else hi
+        return (hi - lo - 1).bit_length()
+
+    def _saturate(self) -> str:
+        """The ``saturate`` in effect: ``"accumulator"`` only for a per-tensor saturating output."""
+        if self.channels or self.out_fmt.overflow is not Overflow.SATURATE:
+            return "result"
+        return self.saturate
+
+    def _compares(self):
+        """``((t, L), (t, H))``: the shifts and bounds of the saturating compares
+        (``(None, None)`` for one not built)."""
+        if self._saturate() != "accumulator":
+            return (None, None), (None, None)
+        lo, hi = self.saturation_bounds()
+        out = []
+        for bound, trailing in ((lo, lambda: _trailing(~lo, self.acc_bits)),      # trailing ones of lo
+                                (hi, lambda: _trailing(hi, self.acc_bits))):      # trailing zeros of hi
+            t = None if bound is None else trailing()
+            out.append((t, None if bound is None else bound >> t))
+        return tuple(out)
+
+    def _saturate_on_acc(self, m: Module, acc, y):
+        """The saturating output decided on the accumulator: ``acc ≤ lo`` gives the least
+        code, ``acc ≥ hi`` the greatest (:meth:`saturation_compares`), and between them
+        ``y`` is in range, so its low bits are the code (as a wrapping output's)."""
+        out = self.out_fmt
+        (t_lo, low), (t_hi, high) = self._compares()
+        code = Signal(out.bits, name="sat_code")
+        if self.middle_bits() == 0:                # every accumulator saturates: y is not read
+            m.d.comb += code.eq(int(out.encode(out.max)))
+        else:
+            m.d.comb += code.eq(y[:out.bits])
+        if t_lo is not None:
+            with m.If(acc[t_lo:].as_signed() <= low):
+                m.d.comb += code.eq(int(out.encode(out.min)))
+        if t_hi is not None:
+            with m.If(acc[t_hi:].as_signed() >= high):
+                m.d.comb += code.eq(int(out.encode(out.max)))
+        return code
 
     # -- model ----------------------------------------------------------------------
     def model(self, inputs: dict) -> dict:

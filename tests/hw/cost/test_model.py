@@ -678,5 +678,7 @@ def test_requant_domain():
             model.estimate(_rq(3, 9, "int20", 16))
         with pytest.raises(ValueError, match=r"unit.multiply must be 'shift_add' .*, not 'operator'"):
             model.estimate(rtl.Requantizer(nf.quant.Requantizer(3, 9, nf.IntFormat(8)), 16, multiply="operator"))
+        with pytest.raises(ValueError, match=r"unit.saturate must be 'result' .*, not 'accumulator'"):
+            model.estimate(rtl.Requantizer(nf.quant.Requantizer(3, 9, nf.IntFormat(8)), 16, saturate="accumulator"))
     with pytest.raises(ValueError, match=r"shape \(n, 11\) with columns acc_bits, multiplier"):
         model.estimate_features("Requantizer", np.zeros((1, 5)))

@@ -214,3 +214,78 @@ def test_lint(case):
     make, bits = CASES[case]
     waived = lint(Requantizer(make(), bits), waivers={**WAIVERS, **EXTENSION_WAIVER})
     assert {w.rule for w in waived} <= set(WAIVERS) | set(EXTENSION_WAIVER)
+
+
+# -- saturation decided on the accumulator --------------------------------------------------
+MODES = ["rne", "rna", "rnp", "rnm", "rnz", "floor", "ceil", "rtz", "rta"]
+
+
+def random_requantizers(n: int, seed: int, overflow=("sat", "wrap")):
+    """``n`` per-tensor ``(Requantizer, acc_bits)`` draws with small accumulators (1–14
+    bits): multipliers of 1–16 bits, right shifts up to ``acc + m`` and left shifts of
+    1–3, 2–8-bit outputs of either signedness, every rounding mode, zero points."""
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < n:
+        acc, m = int(rng.integers(1, 15)), int(rng.integers(1, 17))
+        b = int(rng.integers(1 << (m - 1), 1 << m))
+        c = -int(rng.integers(1, 4)) if rng.random() < 0.15 else int(rng.integers(0, acc + m + 1))
+        fmt = nf.IntFormat(int(rng.integers(2, 9)), signed=bool(rng.random() < 0.7),
+                           overflow=str(rng.choice(overflow)))
+        zp = 0 if rng.random() < 0.5 else int(rng.integers(fmt.min, fmt.max + 1))
+        out.append((Rq(b, c, fmt, rounding=str(rng.choice(MODES)), zero_point=zp), acc))
+    return out
+
+
+def test_saturation_bounds_against_every_accumulator():
+    """``saturation_bounds`` is the last accumulator at the output's least value and the
+    first at its greatest, and ``middle_bits`` counts those between, on 300 draws checked
+    over every accumulator value."""
+    seen = {"none": 0, "both": 0, "adjacent": 0}
+    for r, bits in random_requantizers(300, 11, overflow=("sat",)):
+        unit = Requantizer(r, bits)
+        lo, hi = unit.saturation_bounds()
+        acc = np.arange(-(1 << (bits - 1)), 1 << (bits - 1), dtype=np.int64)
+        q = r.requantize(acc)
+        assert np.all(np.diff(q) >= 0)                              # monotone: what the bisection needs
+        at_min, at_max = acc[q == r.out_format.min], acc[q == r.out_format.max]
+        assert lo == (int(at_min.max()) if at_min.size else None)
+        assert hi == (int(at_max.min()) if at_max.size else None)
+        middle = int(np.count_nonzero((q > r.out_format.min) & (q < r.out_format.max)))
+        assert unit.middle_bits() == middle.bit_length()
+        seen["none"] += lo is None and hi is None
+        seen["both"] += lo is not None and hi is not None
+        seen["adjacent"] += lo is not None and hi == lo + 1          # no accumulator in the middle
+    assert min(seen.values()) >= 5, seen                            # the draws reach every shape
+
+
+def test_saturate_option():
+    r = Rq(3, 2, nf.IntFormat(4, signed=False), rounding="floor")
+    default, on_acc = Requantizer(r, 8), Requantizer(r, 8, saturate="accumulator")
+    assert "saturate" not in default.parameters() and default.saturation_compares() == (0, 0)
+    assert on_acc.parameters()["saturate"] == "accumulator" and on_acc.name != default.name
+    assert on_acc.saturation_compares() == (7, 6)                  # acc >> 1 ≤ 0, acc >> 2 ≥ 5
+    wrap = Requantizer(Rq(3, 2, nf.IntFormat(4, overflow="wrap")), 8, saturate="accumulator")
+    assert "saturate" not in wrap.parameters() and wrap.saturation_compares() == (0, 0)
+    with pytest.raises(ValueError, match="saturate must be one of 'result', 'accumulator', not 'acc'"):
+        Requantizer(r, 8, saturate="acc")
+    unit = Requantizer(Rq(np.array([3, 5]), np.array([2, 1]), nf.IntFormat(4)), 8, saturate="accumulator")
+    assert unit.saturation_compares() == (0, 0)                     # per channel: clamped
+    with pytest.raises(ValueError, match="saturation_bounds\\(\\) is per tensor; this requantizer has 2 channels"):
+        unit.saturation_bounds()
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("saturate", ["accumulator", "result"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_rtl_every_accumulator(seed, saturate):
+    """60 per-tensor draws a seed, every accumulator code of each, in one build (with
+    ``saturate="accumulator"`` the draws include outputs that saturate for every
+    accumulator, where no multiply is built)."""
+    draws = random_requantizers(60, 100 + seed)
+    reports = check_many([lambda r=r, bits=bits: Requantizer(r, bits, stages=1, saturate=saturate)
+                          for r, bits in draws], seed=seed)
+    assert [rep.n_vectors for rep in reports] == [1 << bits for _, bits in draws]
+    if saturate == "accumulator":
+        units = [Requantizer(r, bits, saturate=saturate) for r, bits in draws]
+        assert any(u.middle_bits() == 0 for u in units if "saturate" in u.parameters())
