@@ -74,7 +74,7 @@ def _element_raw(prefix: str) -> tuple[str, ...]:
 
 RAW = {
     "IntMac": ("a_bits", "b_bits", "a_signed", "b_signed", "width", "sat", "stages"),
-    "FloatMul": _float_raw("a") + _float_raw("b") + _float_raw("out") + ("stages",),
+    "FloatMul": _float_raw("a") + _float_raw("b") + _float_raw("out") + ("stages", "underflows"),
     "FloatKulischMac": _float_raw("a") + _float_raw("b") + ("width", "stages"),
     "BlockDot": _element_raw("a") + _element_raw("b") + ("block", "width", "stages"),
     "Convert": _float_raw("in") + _float_raw("out") + ("table_luts", "table_regs", "stages"),
@@ -90,7 +90,9 @@ unit): format fields (``exp``, ``man``; ``sub`` subnormals on; ``fn``/``ieee`` t
 specials policy, both 0 for ``none``), integer widths and signedness, the accumulator
 register ``width``, ``sat`` (saturating accumulator), ``stages``. BlockDot elements: an
 integer element has ``int = 1``, ``exp = 0`` and ``man = bits − 1`` (its significand is the
-whole code); ``block`` elements per operand, ``width`` the exact sum's bits.
+whole code); ``block`` elements per operand, ``width`` the exact sum's bits. FloatMul:
+``underflows`` (1 if a product can fall below the output's normal range:
+:meth:`numfmt.hw.rtl.FloatMul.reach`).
 
 Convert (float to float, ``rne``): the input and output format fields, ``table_luts`` and
 ``table_regs`` (:func:`table_luts` and :func:`table_registers` of its truth table; 0 above
@@ -385,7 +387,8 @@ def raw_features(unit) -> tuple[str, np.ndarray]:
         if unit.rounding.value != "rne" or unit.sr_bits:
             raise ValueError(f"unit.rounding must be 'rne' for the FloatMul model (the calibrated mode), "
                              f"not {unit.rounding.value!r}")
-        row = _float_fields(unit.a_fmt) + _float_fields(unit.b_fmt) + _float_fields(unit.out_fmt) + [unit.stages]
+        row = (_float_fields(unit.a_fmt) + _float_fields(unit.b_fmt) + _float_fields(unit.out_fmt)
+               + [unit.stages, float(unit.reach()[0])])
     else:
         row = _float_fields(unit.a_fmt) + _float_fields(unit.b_fmt) + [unit.register.width, unit.stages]
     names = ("a_fmt", "b_fmt", "out_fmt") if family == "FloatMul" else ("a_fmt", "b_fmt")
@@ -486,8 +489,9 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
     sa·sb``, ``norm = R·⌈log2(T+1)⌉`` and ``norm_top = T`` (the left shift and the leading-zero
     count over the ``T = S − lead`` top bits of the product that can hold its leading one:
     ``lead`` = the operands' mantissa bits, each counted when it has no subnormals), ``denorm =
-    out.sub·(R + out.man + 2)·⌈log2(out.man + 3)⌉`` (the right shift into the subnormal
-    binade, absent when the output flushes to zero), ``round_width = R`` (the rounding
+    underflows·out.sub·(R + out.man + 2)·⌈log2(out.man + 3)⌉`` (the right shift into the
+    subnormal binade, absent when the output flushes to zero or no product can fall below
+    its normal range), ``round_width = R`` (the rounding
     compares), ``exp_width = max(a.exp, b.exp)``, ``out_exp``, ``out_man`` (exponent
     clamp, rounding increment, packing), ``specials_in``/``specials_out``: number of
     operand / output formats with ``fn`` or ``ieee`` specials, ``sub_in = a.sub·sa +
@@ -615,7 +619,7 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
         # columns; test_floatmul_norm_top_is_the_hardwares_leading_one_span checks the twin
         top = s - c["a_man"] * (1 - c["a_sub"]) - c["b_man"] * (1 - c["b_sub"])
         return {"one": one, "sig_product": sa * sb, "norm": r * np.ceil(np.log2(top + 1)), "norm_top": top,
-                "denorm": c["out_sub"] * (r + c["out_man"] + 2) * np.ceil(np.log2(c["out_man"] + 3)),
+                "denorm": c["underflows"] * c["out_sub"] * (r + c["out_man"] + 2) * np.ceil(np.log2(c["out_man"] + 3)),
                 "round_width": r, "exp_width": np.maximum(c["a_exp"], c["b_exp"]),
                 "out_exp": c["out_exp"], "out_man": c["out_man"],
                 "specials_in": spec_in, "specials_out": c["out_fn"] + c["out_ieee"],

@@ -23,7 +23,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigne
 from numfmt import FloatFormat, Rounding
 from numfmt.modes import Overflow, Specials
 
-__all__ = ["Unpacked", "unpack", "round_pack", "clz", "special_codes", "exp_range", "signed_bits"]
+__all__ = ["Unpacked", "unpack", "round_pack", "clz", "special_codes", "exp_range", "reach", "signed_bits"]
 
 
 def _check_float(name, fmt):
@@ -280,7 +280,12 @@ def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, roundin
         overflow and special cases are packed into the code).
     exp_range : (int, int), optional
         The least and greatest value ``exp`` takes (default: its shape's range); with
-        ``cut``, registers are sized to the values' ranges.
+        ``cut``, registers are sized to the values' ranges. When it is given, the logic
+        for results the values cannot reach is left out: the shift into the subnormal
+        binade (and a flushing format's underflow test) when every nonzero ``sig`` lands
+        at or above the normal range (``exp_range[0] + lead ≥ fmt.min_exp``), the
+        overflow case when no rounded magnitude can exceed the format's largest
+        (``exp_range[1] + len(sig) − 1``).
     lead : int
         A promise that ``sig`` is 0 or at least ``2**lead`` (:attr:`Unpacked.lead`; the
         sum of the operands' for a product): the leading-zero count and the zero test
@@ -336,6 +341,8 @@ def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, roundin
     if isinstance(lead, bool) or not isinstance(lead, int) or not 0 <= lead < max(w, 1):
         raise ValueError(f"lead must be an integer in 0..{max(w, 1) - 1} (below sig's {w} bits), not {lead!r}")
     top = sig[lead:]                          # holds sig's leading one, unless sig is 0
+    lo, hi = exp_range if exp_range is not None else _shape_range(exp.shape())
+    underflows, overflows = reach(fmt, exp_range, w, lead) if exp_range is not None else (True, True)
 
     # normalise: N has its leading one at bit W-1; |x| = N · 2**(ex - (W-1))
     lz = clz(m, top)
@@ -347,7 +354,6 @@ def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, roundin
     if cut is not None:
         # registers hold every bit that can change: N's low W-w bits are 0, ex is cut to
         # the bits of its range
-        lo, hi = exp_range if exp_range is not None else _shape_range(exp.shape())
         ex_bits = signed_bits(lo - 1, hi + w - 1)
         after = cut("normalised", {"sign": sign, "norm": N[W - w:], "exp": ex[:ex_bits].as_signed(),
                                    "zero": is_zero, "sticky": sticky, "rand": rand, "nan": nan, "inf": inf})
@@ -359,7 +365,7 @@ def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, roundin
     # right shift into the subnormal binade, clamped to dcap; none when the format flushes
     # to zero (every value below the normal range then gives zero, below)
     Vs = Signal(W + dcap, name="rp_shifted")
-    if ftz:
+    if ftz or not underflows:
         m.d.comb += Vs.eq(Cat(Const(0, dcap), N))
     else:
         need = emin - ex
@@ -391,7 +397,7 @@ def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, roundin
         r_eff = r
 
     # code of the magnitude: ((max(ex, emin) + bias - 1) << man) + r
-    e_top = Mux(ex > emin, ex, emin)
+    e_top = Mux(ex > emin, ex, emin) if underflows else ex
     mag_code = Signal(signed(len(ex) + man + 3), name="rp_mag")
     m.d.comb += mag_code.eq(((e_top + (bias - 1)) << man) + r_eff)
 
@@ -415,13 +421,14 @@ def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, roundin
     cases = [(nan, pick(codes["nan"])), (inf, pick(codes["inf"])), (is_zero, pick(codes["zero"]))]
     if fmt.negative_nan:   # before any rounding to zero
         cases.append((sign, Const(codes["neg_unsigned"], shape)))
-    if ftz:
+    if ftz and underflows:
         cases.append((ex < emin, pick(codes["zero"])))
     if fmt.has_zero:
         cases.append((~r.any(), pick(codes["zero"])))
     if not fmt.signed:
         cases.append((sign, Const(codes["neg_unsigned"], shape)))
-    cases.append((mag_code > max_mag, overflowed))
+    if overflows:
+        cases.append((mag_code > max_mag, overflowed))
     result = signed_code(mag_code)
     for cond, code in reversed(cases):
         if isinstance(cond, Const) and cond.value == 0:
@@ -429,6 +436,28 @@ def round_pack(m: Module, fmt: FloatFormat, sign, sig, exp, *, sticky=0, roundin
         result = Mux(cond, code, result)
     m.d.comb += out.eq(result)
     return out
+
+
+def reach(fmt: FloatFormat, exp_range: tuple[int, int], width: int, lead: int = 0) -> tuple[bool, bool]:
+    """``(underflows, overflows)``: whether :func:`round_pack` can be given a nonzero value
+    below ``fmt``'s normal range, and one whose rounded magnitude exceeds its largest, when
+    ``exp`` lies in ``exp_range`` and the ``width``-bit ``sig`` is 0 or at least
+    ``2**lead``. The normalised exponent (of ``sig``'s leading one) of such a value lies in
+    ``[exp_range[0] + lead, exp_range[1] + width − 1]``; a rounded magnitude is below
+    ``2**(man+1)`` units of its binade's last place, so the code it packs to is at most
+    ``((e + bias − 1) << man) + 2**(man+1)``.
+
+    >>> import numfmt as nf
+    >>> fa = nf.parse("e2m1")                              # e2m1 × e2m1 into e4m3: exact
+    >>> lo, hi = exp_range(fa)
+    >>> reach(nf.parse("e4m3"), (2 * lo, 2 * hi), 4), reach(nf.parse("e2m1"), (2 * lo, 2 * hi), 4)
+    ((False, False), (True, True))
+    """
+    lo, hi = exp_range
+    under = lo + lead < fmt.min_exp
+    top = max(hi + width - 1, fmt.min_exp)
+    over = ((top + fmt.bias - 1) << fmt.man) + (1 << (fmt.man + 1)) > special_codes(fmt)["max"]
+    return bool(under), bool(over)
 
 
 def exp_range(fmt: FloatFormat) -> tuple[int, int]:

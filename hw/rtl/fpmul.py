@@ -14,13 +14,13 @@ codes (``ieee``, ``fn``): the rule of :func:`numfmt.arith.multiply`, which
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 
 from numfmt import FloatFormat, Rounding
 from numfmt.arith import multiply
 from numfmt.modes import Specials
 
-from ._float import exp_range, round_pack, signed_bits, unpack
+from ._float import exp_range, reach, round_pack, signed_bits, unpack
 from ._unit import Cuts, Field, Unit, pipeline
 
 __all__ = ["FloatMul", "GivenRandom"]
@@ -129,6 +129,20 @@ class FloatMul(Unit):
             inputs["rand"] = Field(self.sr_bits)
         super().__init__(inputs, {"p": Field.of(self.out_fmt)})
 
+    def reach(self) -> tuple[bool, bool]:
+        """``(underflows, overflows)``: whether a product of the operands' codes can fall
+        below the output's normal range, and round above its largest magnitude
+        (:func:`hw.rtl._float.reach`); the datapath leaves out the logic for a case that
+        cannot happen.
+
+        >>> import numfmt as nf
+        >>> FloatMul(nf.parse("e2m1"), nf.parse("e2m1"), nf.parse("e4m3")).reach()   # exact
+        (False, False)
+        """
+        (alo, ahi), (blo, bhi) = exp_range(self.a_fmt), exp_range(self.b_fmt)
+        ua, ub = unpack(self.a_fmt, Signal(self.a_fmt.bits)), unpack(self.b_fmt, Signal(self.b_fmt.bits))
+        return reach(self.out_fmt, (alo + blo, ahi + bhi), len(ua.sig) + len(ub.sig), ua.lead + ub.lead)
+
     def parameters(self) -> dict:
         p = {"a": str(self.a_fmt), "b": str(self.b_fmt), "out": str(self.out_fmt),
              "rounding": self.rounding.value, "stages": self.stages}
@@ -156,9 +170,10 @@ class FloatMul(Unit):
         rand = self.i.payload.rand if self.sr_bits else None
         sign, sig, exp = ua.sign ^ ub.sign, ua.sig * ub.sig, ua.exp + ub.exp
         lead = ua.lead + ub.lead                       # sig is 0 or at least 2**lead
+        (alo, ahi), (blo, bhi) = exp_range(self.a_fmt), exp_range(self.b_fmt)
         if self.stages < 2:
             code = round_pack(m, self.out_fmt, sign, sig, exp, rounding=self.rounding, rand=rand, nan=nan, inf=inf,
-                              lead=lead)
+                              exp_range=(alo + blo, ahi + bhi), lead=lead)
             pipeline(m, self.i, self.o, code, self.stages)
             return m
         cuts = Cuts(m, self.i, self.o, self.CUTS, active=min(self.stages - 1, len(self.CUTS)))
@@ -166,7 +181,6 @@ class FloatMul(Unit):
         # flags that no code of the operands can raise are left out (no constant registers)
         has_nan = fa.specials is not Specials.NONE or fb.specials is not Specials.NONE
         has_inf = Specials.IEEE in (fa.specials, fb.specials)
-        (alo, ahi), (blo, bhi) = exp_range(fa), exp_range(fb)
         p = cuts.cut("product", {"sign": sign, "sig": sig[:product_bits(len(ua.sig), len(ub.sig))],
                                  "exp": exp[:signed_bits(alo + blo, ahi + bhi)].as_signed(), "rand": rand,
                                  "nan": nan if has_nan else 0, "inf": inf if has_inf else 0})

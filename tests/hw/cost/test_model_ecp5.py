@@ -20,7 +20,7 @@ FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "BlockDot", "Convert", "Bit
 # 12.8/75.4, 15.8/38.4, 6.1/26.7, 31.3/101.5, 21.8/100.0 %), rounded up. The issue's target is
 # (0.10, 0.25): no family meets it on ECP5 with the xilinx terms (LutDot's and BlockDot's
 # medians do, their worst cases miss it).
-BOUNDS = {"IntMac": (0.14, 0.41), "FloatMul": (0.17, 0.56), "FloatKulischMac": (0.12, 0.58),
+BOUNDS = {"IntMac": (0.14, 0.41), "FloatMul": (0.13, 0.53), "FloatKulischMac": (0.12, 0.58),
           "BlockDot": (0.09, 0.45), "Convert": (0.22, 0.52), "BitSerialDot": (0.16, 0.39),
           "LutDot": (0.07, 0.27), "Requantizer": (0.55, 2.32), "RequantizerPerChannel": (0.22, 1.00)}
 # FF counts off the rule, of all 100 configurations: the per-channel Requantizer's one fit

@@ -14,7 +14,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 
 import numfmt as nf
-from numfmt.hw.rtl._float import clz, round_pack, special_codes, unpack
+from numfmt.hw.rtl._float import clz, exp_range, reach, round_pack, special_codes, unpack
 
 FORMATS = ["e4m3fn", "e5m2", "e2m1fn", "e3m2(subnormals=false)", "e4m3fnuz", "e5m2fnuz",
            "e8m0fnu", "e3m2(specials=fn,signed=false)", "e2m3fn", "e3m2(specials=fnuz,subnormals=false)",
@@ -258,3 +258,51 @@ def test_errors():
         round_pack(m, fmt, Signal(), Signal(4), 0, lead=4)
     with pytest.raises(ValueError, match="lead must be an integer in 0..3 .*, not True"):
         round_pack(m, fmt, Signal(), Signal(4), 0, lead=True)
+
+
+# -- reach: the results a product's exponent range can give -----------------------------------
+REACH_IN = ["e2m1", "e2m1fn", "e3m2fn", "e2m3fn", "e3m2(subnormals=false)", "e2m2(subnormals=false)", "e4m3fn",
+            "e5m2", "e3m0(specials=fn,subnormals=false)", "e2m3(subnormals=false)"]
+REACH_OUT = ["e4m3", "e4m3fn", "e5m2", "e5m1(specials=fn)", "e3m4", "e4m3fnuz", "e3m2", "e2m3fn", "e6m1(specials=fn)",
+             "e4m2(subnormals=false)", "e5m2(subnormals=false)", "e3m3(subnormals=false)"]
+
+
+def product_reach(a: str, b: str, out: str) -> tuple[bool, bool]:
+    """:func:`reach` as ``FloatMul`` asks it: the operands' exponent ranges summed, the
+    significand product's width and the operands' summed ``lead``."""
+    fa, fb, fo = nf.parse(a), nf.parse(b), nf.parse(out)
+    (alo, ahi), (blo, bhi) = exp_range(fa), exp_range(fb)
+    ua, ub = unpack(fa, Signal(fa.bits)), unpack(fb, Signal(fb.bits))
+    return reach(fo, (alo + blo, ahi + bhi), len(ua.sig) + len(ub.sig), ua.lead + ub.lead)
+
+
+def test_reach_is_sound():
+    """Over 1200 (a, b, out) triples: where ``reach`` says a product cannot underflow, every
+    nonzero finite product of two codes is at least the output's least normal; where it
+    says none can overflow, every one is at most the output's largest finite value. Every
+    combination of the two answers occurs."""
+    seen = {}
+    for a in REACH_IN:
+        for b in REACH_IN:
+            fa, fb = nf.parse(a), nf.parse(b)
+            x = fa.decode(np.arange(1 << fa.bits, dtype=np.uint64))
+            y = fb.decode(np.arange(1 << fb.bits, dtype=np.uint64))
+            p = np.abs(np.outer(x[np.isfinite(x)], y[np.isfinite(y)]))
+            p = p[p > 0]
+            for out in REACH_OUT:
+                fo = nf.parse(out)
+                under, over = product_reach(a, b, out)
+                seen[under, over] = seen.get((under, over), 0) + 1
+                finite = fo.decode(np.arange(1 << fo.bits, dtype=np.uint64))
+                if not under:
+                    assert p.min() >= 2.0 ** fo.min_exp, (a, b, out)
+                if not over:
+                    assert p.max() <= np.nanmax(finite[np.isfinite(finite)]), (a, b, out)
+    assert len(seen) == 4 and min(seen.values()) >= 2, seen
+
+
+def test_reach_examples():
+    assert product_reach("e2m1", "e2m1", "e4m3") == (False, False)     # FP4 × FP4 is exact in FP8
+    assert product_reach("e4m3fn", "e4m3fn", "e4m3fn") == (True, True)
+    assert product_reach("e2m1", "e2m1", "e3m2") == (False, True)      # 6 × 6 = 36 > 28
+    assert product_reach("e3m2fn", "e2m3fn", "e4m3fn") == (True, False)
