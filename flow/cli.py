@@ -381,7 +381,8 @@ def _cmd_cost(args) -> int:
     params = {k: v for k, v in (("rounding", args.rounding), ("stages", args.stages), ("acc_width", args.acc_width),
                                 ("overflow", args.overflow), ("n", args.n), ("g", args.g), ("serial", args.serial),
                                 ("multiplier", args.multiplier), ("shift", args.shift),
-                                ("zero_point", args.zero_point), ("impl", args.impl), ("multiply", args.multiply))
+                                ("zero_point", args.zero_point), ("impl", args.impl), ("multiply", args.multiply),
+                                ("saturate", args.saturate))
               if v is not None}
     try:
         if args.design:
@@ -515,6 +516,8 @@ def main(argv=None) -> int:
     co.add_argument("--zero-point", type=int, help="the output zero point (requant)")
     co.add_argument("--impl", help="auto (default), table or datapath: the converter's hardware (convert)")
     co.add_argument("--multiply", help="shift_add (default) or operator: a constant multiplier's hardware (requant)")
+    co.add_argument("--saturate", help="result (default) or accumulator: where a saturating output is "
+                                       "saturated (requant)")
     co.add_argument("-j", "--jobs", type=int, help="parallel synthesis processes (default: one per core)")
     co.add_argument("--json", action="store_true", help="print the rows as JSON")
     co.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -120,7 +120,7 @@ KINDS = {
     "lutdot": _Kind(_lut_dot, (2, 2), ("n",), ("g", "acc_width"), "W A --n N"),
     "blockdot": _Kind(_block_dot, (1, 2), (), ("stages",), "A [B] (block formats)"),
     "requant": _Kind(_requant, (1, 1), ("acc_width", "multiplier", "shift"),
-                     ("rounding", "zero_point", "stages", "multiply"),
+                     ("rounding", "zero_point", "stages", "multiply", "saturate"),
                      "OUT --acc-width W --multiplier B --shift C"),
 }
 """The unit kinds ``numfmt cost`` builds: :mod:`numfmt.hw.rtl` classes by a short name."""

@@ -38,8 +38,9 @@ def test_parameters_reach_the_unit():
 
 
 def test_cli_impl_and_multiply_reach_the_unit(capsys):
-    """``--impl``, ``--multiply``: a narrow datapath converter and a requantizer with
-    Yosys's own multiplier are outside their models, which say so."""
+    """``--impl``, ``--multiply``, ``--saturate``: a narrow datapath converter, a requantizer
+    with Yosys's own multiplier and one saturating on the accumulator are outside their
+    models, which say so."""
     assert main(["cost", "convert", "e4m3fn", "e2m1fn", "--nodsp", "--json"]) == 0
     row, = json.loads(capsys.readouterr().out)
     est = hw_cost.estimate(cost.UnitSpec("convert", ("e4m3fn", "e2m1fn")).build(), target="xilinx",
@@ -50,6 +51,12 @@ def test_cli_impl_and_multiply_reach_the_unit(capsys):
     assert main(["cost", "requant", "int8", "--acc-width", "16", "--multiplier", "205", "--shift", "11",
                  "--multiply", "operator", "--nodsp"]) == 0
     assert "unit.multiply must be 'shift_add'" in capsys.readouterr().out
+    assert main(["cost", "requant", "uint4", "--acc-width", "16", "--multiplier", "205", "--shift", "11",
+                 "--saturate", "accumulator", "--nodsp"]) == 0
+    assert "unit.saturate must be 'result'" in capsys.readouterr().out
+    unit = cost.UnitSpec("requant", ("uint4",), {"acc_width": 16, "multiplier": 205, "shift": 11,
+                                                 "saturate": "accumulator"}).build()
+    assert unit.parameters()["saturate"] == "accumulator"
 
 
 @pytest.mark.parametrize("spec, message", [
