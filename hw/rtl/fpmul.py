@@ -139,9 +139,16 @@ class FloatMul(Unit):
         >>> FloatMul(nf.parse("e2m1"), nf.parse("e2m1"), nf.parse("e4m3")).reach()   # exact
         (False, False)
         """
+        return reach(self.out_fmt, *self._product_shape())
+
+    def _product_shape(self) -> tuple[tuple[int, int], int, int]:
+        """``(exp_range, width, lead)`` of the exact product the datapath rounds: the
+        operands' summed exponent ranges, the significand product's bits, and the sum of
+        their :attr:`~hw.rtl._float.Unpacked.lead` (the product is 0 or at least
+        ``2**lead``)."""
         (alo, ahi), (blo, bhi) = exp_range(self.a_fmt), exp_range(self.b_fmt)
         ua, ub = unpack(self.a_fmt, Signal(self.a_fmt.bits)), unpack(self.b_fmt, Signal(self.b_fmt.bits))
-        return reach(self.out_fmt, (alo + blo, ahi + bhi), len(ua.sig) + len(ub.sig), ua.lead + ub.lead)
+        return (alo + blo, ahi + bhi), len(ua.sig) + len(ub.sig), ua.lead + ub.lead
 
     def parameters(self) -> dict:
         p = {"a": str(self.a_fmt), "b": str(self.b_fmt), "out": str(self.out_fmt),
@@ -169,11 +176,10 @@ class FloatMul(Unit):
         inf = ua.is_inf | ub.is_inf
         rand = self.i.payload.rand if self.sr_bits else None
         sign, sig, exp = ua.sign ^ ub.sign, ua.sig * ub.sig, ua.exp + ub.exp
-        lead = ua.lead + ub.lead                       # sig is 0 or at least 2**lead
-        (alo, ahi), (blo, bhi) = exp_range(self.a_fmt), exp_range(self.b_fmt)
+        span, _, lead = self._product_shape()          # sig is 0 or at least 2**lead
         if self.stages < 2:
             code = round_pack(m, self.out_fmt, sign, sig, exp, rounding=self.rounding, rand=rand, nan=nan, inf=inf,
-                              exp_range=(alo + blo, ahi + bhi), lead=lead)
+                              exp_range=span, lead=lead)
             pipeline(m, self.i, self.o, code, self.stages)
             return m
         cuts = Cuts(m, self.i, self.o, self.CUTS, active=min(self.stages - 1, len(self.CUTS)))
@@ -182,11 +188,10 @@ class FloatMul(Unit):
         has_nan = fa.specials is not Specials.NONE or fb.specials is not Specials.NONE
         has_inf = Specials.IEEE in (fa.specials, fb.specials)
         p = cuts.cut("product", {"sign": sign, "sig": sig[:product_bits(len(ua.sig), len(ub.sig))],
-                                 "exp": exp[:signed_bits(alo + blo, ahi + bhi)].as_signed(), "rand": rand,
+                                 "exp": exp[:signed_bits(*span)].as_signed(), "rand": rand,
                                  "nan": nan if has_nan else 0, "inf": inf if has_inf else 0})
         code = round_pack(m, self.out_fmt, p["sign"], p["sig"], p["exp"], rounding=self.rounding, rand=p["rand"],
-                          nan=p["nan"], inf=p["inf"], cut=cuts.cut, exp_range=(alo + blo, ahi + bhi),
-                          lead=lead)
+                          nan=p["nan"], inf=p["inf"], cut=cuts.cut, exp_range=span, lead=lead)
         pipeline(m, self.i, self.o, code, self.stages, cuts)
         return m
 

@@ -308,12 +308,17 @@ class Requantizer(Unit):
         if self._saturate() != "accumulator":
             return (None, None), (None, None)
         lo, hi = self.saturation_bounds()
-        out = []
-        for bound, trailing in ((lo, lambda: _trailing(~lo, self.acc_bits)),      # trailing ones of lo
-                                (hi, lambda: _trailing(hi, self.acc_bits))):      # trailing zeros of hi
-            t = None if bound is None else trailing()
-            out.append((t, None if bound is None else bound >> t))
-        return tuple(out)
+        if lo is None:
+            low = (None, None)
+        else:
+            t = _trailing(~lo, self.acc_bits)             # trailing ones of lo
+            low = (t, lo >> t)
+        if hi is None:
+            high = (None, None)
+        else:
+            t = _trailing(hi, self.acc_bits)              # trailing zeros of hi
+            high = (t, hi >> t)
+        return low, high
 
     def _saturate_on_acc(self, m: Module, acc, y):
         """The saturating output decided on the accumulator: ``acc ≤ lo`` gives the least
