@@ -14,7 +14,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 
 import numfmt as nf
-from numfmt.hw.rtl._float import clz, exp_range, reach, round_pack, special_codes, unpack
+from numfmt.hw.rtl._float import clz, round_pack, special_codes, unpack
 
 FORMATS = ["e4m3fn", "e5m2", "e2m1fn", "e3m2(subnormals=false)", "e4m3fnuz", "e5m2fnuz",
            "e8m0fnu", "e3m2(specials=fn,signed=false)", "e2m3fn", "e3m2(specials=fnuz,subnormals=false)",
@@ -268,12 +268,11 @@ REACH_OUT = ["e4m3", "e4m3fn", "e5m2", "e5m1(specials=fn)", "e3m4", "e4m3fnuz", 
 
 
 def product_reach(a: str, b: str, out: str) -> tuple[bool, bool]:
-    """:func:`reach` as ``FloatMul`` asks it: the operands' exponent ranges summed, the
-    significand product's width and the operands' summed ``lead``."""
-    fa, fb, fo = nf.parse(a), nf.parse(b), nf.parse(out)
-    (alo, ahi), (blo, bhi) = exp_range(fa), exp_range(fb)
-    ua, ub = unpack(fa, Signal(fa.bits)), unpack(fb, Signal(fb.bits))
-    return reach(fo, (alo + blo, ahi + bhi), len(ua.sig) + len(ub.sig), ua.lead + ub.lead)
+    """:func:`reach` as ``FloatMul`` asks it (:meth:`FloatMul.reach`: the operands' summed
+    exponent ranges, the significand product's width, their summed ``lead``)."""
+    from numfmt.hw.rtl import FloatMul
+
+    return FloatMul(nf.parse(a), nf.parse(b), nf.parse(out)).reach()
 
 
 def test_reach_is_sound():
