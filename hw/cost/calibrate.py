@@ -9,8 +9,9 @@ Run ``python -m numfmt.hw.cost.calibrate`` (from the repository, with the ``hw``
    ``--target ecp5`` with ``synth_ecp5 -nodsp`` (no place-and-route) for the families of
    :data:`TARGET_FAMILIES` ``["ecp5"]`` — the same configurations and split;
 3. fits each family's LUT and carry coefficients on the fit set only, by weighted least
-   squares on relative error, or the LUTs by the family's :func:`estimator` (BlockDot on
-   xilinx: the mean absolute relative error plus 0.3 × the worst, :func:`l1_max`); FFs are
+   squares on relative error, or the LUTs by the family's :func:`estimator` (on xilinx,
+   BlockDot by the mean absolute relative error plus 0.3 × the worst and IntMac plus 5 ×
+   the worst, :func:`l1_max`); FFs are
    counted, not fitted (:func:`numfmt.hw.cost.model.count_ffs`);
 4. writes ``hw/cost/calibration/xilinx_nodsp.json`` (``ecp5_nodsp.json`` for ECP5) —
    coefficients, tool versions, date, every configuration with its split, synthesized and
@@ -399,20 +400,25 @@ def l1_max(A: np.ndarray, y: np.ndarray, weight: float = 0.3) -> np.ndarray:
     return res.x[:p]
 
 
-ESTIMATORS = {"wls": _wls, "l1_max": l1_max}
+def _l1_max_5(A: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return l1_max(A, y, 5.0)
+
+
+ESTIMATORS = {"wls": _wls, "l1_max": l1_max, "l1_max_5": _l1_max_5}
 """The LUT estimators by name: ``"wls"`` weighted least squares on relative error
 (:func:`_wls`), ``"l1_max"`` the mean absolute relative error plus 0.3 × the worst
-(:func:`l1_max` with its default λ)."""
+(:func:`l1_max` with its default λ), ``"l1_max_5"`` the same with λ = 5."""
 
+_LP = "(r the relative error (A·c − y)/max(y, 1)), a linear program, scipy linprog HiGHS"
 ESTIMATOR_TEXT = {"wls": "weighted least squares minimising the squared relative error (weights 1/y), numpy lstsq",
-                  "l1_max": "minimum of mean |r| + 0.3·max |r| (r the relative error (A·c − y)/max(y, 1)), "
-                            "a linear program, scipy linprog HiGHS"}
+                  "l1_max": f"minimum of mean |r| + 0.3·max |r| {_LP}",
+                  "l1_max_5": f"minimum of mean |r| + 5·max |r| {_LP}"}
 """What each estimator of :data:`ESTIMATORS` minimises, as the calibration JSON records it."""
 
-ESTIMATOR_LABEL = {"wls": "weighted LS", "l1_max": "mean + 0.3·max"}
+ESTIMATOR_LABEL = {"wls": "weighted LS", "l1_max": "mean + 0.3·max", "l1_max_5": "mean + 5·max"}
 """Each estimator's short name in :func:`report`'s tables."""
 
-FAMILY_ESTIMATORS = {"xilinx": {"BlockDot": "l1_max"}, "ecp5": {}}
+FAMILY_ESTIMATORS = {"xilinx": {"BlockDot": "l1_max", "IntMac": "l1_max_5"}, "ecp5": {}}
 """Per target, the families whose LUT coefficients are fitted by another estimator than
 ``"wls"`` (a key of :data:`ESTIMATORS`); chosen by fit-set leave-one-out with the adoption
 rule of ``docs/cost_model.md``. Carry cells and the IntMac baseline are always ``"wls"``."""
@@ -421,8 +427,8 @@ rule of ``docs/cost_model.md``. Carry cells and the IntMac baseline are always `
 def estimator(family: str, target: str = TARGET) -> str:
     """The name of the estimator ``family``'s LUT coefficients are fitted by on ``target``.
 
-    >>> estimator("IntMac"), estimator("BlockDot"), estimator("BlockDot", "ecp5")
-    ('wls', 'l1_max', 'wls')
+    >>> estimator("FloatMul"), estimator("BlockDot"), estimator("IntMac"), estimator("BlockDot", "ecp5")
+    ('wls', 'l1_max', 'l1_max_5', 'wls')
     """
     return FAMILY_ESTIMATORS[_check_target(target)].get(family, "wls")
 

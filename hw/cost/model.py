@@ -15,8 +15,9 @@ ECP5). Anything else raises ``ValueError`` naming the parameter.
 * **LUTs** and **carry** (``CARRY4`` on xilinx, ``CCU2C`` — two LUT4s and 2 adder bits,
   not counted among the LUTs — on ECP5) are linear in a few *terms* computed from the
   unit's formats and parameters (:data:`TERMS`), coefficients fitted on the fit set of the
-  target (weighted least squares on relative error; BlockDot's LUTs on xilinx by the mean
-  absolute relative error plus 0.3 × the worst, ``calibrate.estimator``).
+  target (weighted least squares on relative error; on xilinx BlockDot's LUTs by the mean
+  absolute relative error plus 0.3 × the worst, IntMac's plus 5 × the worst,
+  ``calibrate.estimator``).
 * **FFs** are counted, not fitted: the register bits the unit declares (the bits its
   Amaranth design assigns in the ``sync`` domain, :func:`declared_ffs`) less the bits
   Yosys provably removes (a product register's constant or duplicated sign bits, a

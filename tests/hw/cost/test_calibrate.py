@@ -41,7 +41,7 @@ def test_l1_max_minimises_mean_plus_weight_times_max(seed):
     (no point of a fine grid is lower; Σ |r| + λ·max |r| would miss it), and are at
     least as good as weighted least squares's by that measure."""
     A, y = _synthetic(seed)
-    for weight in (0.1, 0.3):
+    for weight in (0.1, 0.3, 5.0):
         best = _objective(A, y, calibrate.l1_max(A, y, weight), weight)[0]
         assert best <= _objective(A, y, calibrate._wls(A, y), weight)[0] + 1e-12
         assert best <= _grid_minimum(A, y, calibrate._wls(A, y), weight) + 1e-9
@@ -64,16 +64,20 @@ def test_l1_max_differs_from_least_squares_where_it_should():
 
 
 def test_each_family_has_its_estimator():
-    """BlockDot's LUTs on xilinx by mean + 0.3·max; everything else (ECP5, carry cells) by
-    least squares; an unknown estimator or target is refused, naming it."""
+    """On xilinx BlockDot's LUTs by mean + 0.3·max and IntMac's by mean + 5·max;
+    everything else (ECP5, carry cells) by least squares; an unknown estimator or target is
+    refused, naming it."""
     assert calibrate.estimator("BlockDot") == calibrate.estimator("BlockDot", "xilinx") == "l1_max"
     assert calibrate.estimators("BlockDot") == {"luts": "l1_max", "carry": "wls"}
+    assert calibrate.estimators("IntMac") == {"luts": "l1_max_5", "carry": "wls"}
     for family in model.FAMILIES:
         assert calibrate.estimator(family, "ecp5") == "wls"
-        if family != "BlockDot":
+        if family not in ("BlockDot", "IntMac"):
             assert calibrate.estimator(family) == "wls"
     A = np.stack([np.ones(4), np.arange(1.0, 5.0)], axis=1)
-    with pytest.raises(ValueError, match="estimator must be one of wls, l1_max, not 'l2'"):
+    y = np.array([3.0, 5, 7, 30])
+    np.testing.assert_allclose(calibrate.ESTIMATORS["l1_max_5"](A, y), calibrate.l1_max(A, y, 5.0))
+    with pytest.raises(ValueError, match="estimator must be one of wls, l1_max, l1_max_5, not 'l2'"):
         calibrate.leave_one_out(A, A[:, 1], "l2")
     with pytest.raises(ValueError, match="target must be one of xilinx, ecp5, not 'ice40'"):
         calibrate.estimator("BlockDot", "ice40")
@@ -101,16 +105,33 @@ def test_blockdot_is_fitted_and_scored_by_its_estimator():
     assert doc["errors"]["BlockDot"]["luts_loo"]["worst"] == pytest.approx(loo.max(), abs=1e-9)
 
 
+def test_intmac_is_fitted_and_scored_by_its_estimator():
+    """The stored xilinx IntMac LUT coefficients and fit-set leave-one-out error are those
+    of mean + 5·max (7.5 % / 22.8 %), not of least squares (4.8 % / 29.6 %)."""
+    doc = json.loads(calibrate.DATA.read_text(encoding="utf-8"))
+    A, y = _fit_set(doc, "IntMac")
+    stored = doc["coefficients"]["IntMac"]["luts"]
+    np.testing.assert_allclose(list(stored.values()), calibrate.l1_max(A, y, 5.0), rtol=1e-9, atol=1e-9)
+    loo, wls = calibrate.leave_one_out(A, y, "l1_max_5"), calibrate.leave_one_out(A, y, "wls")
+    assert (round(100 * np.median(loo), 1), round(100 * loo.max(), 1)) == (7.5, 22.8)
+    assert (round(100 * np.median(wls), 1), round(100 * wls.max(), 1)) == (4.8, 29.6)
+    assert doc["errors"]["IntMac"]["luts_loo"]["worst"] == pytest.approx(loo.max(), abs=1e-9)
+
+
 def test_stored_calibrations_record_the_estimators():
-    """The xilinx JSON names each family's estimators and what BlockDot's minimises, and
-    the report says so; the ECP5 JSON (least squares throughout) is read as all "wls"."""
+    """The xilinx JSON names each family's estimators and what BlockDot's and IntMac's
+    minimise, and the report says so; the ECP5 JSON (least squares throughout) is read as
+    all "wls"."""
     doc = json.loads(calibrate.DATA.read_text(encoding="utf-8"))
     assert doc["estimators"] == {f: calibrate.estimators(f) for f in model.FAMILIES}
     assert doc["estimators"]["BlockDot"] == {"luts": "l1_max", "carry": "wls"}
+    assert doc["estimators"]["IntMac"] == {"luts": "l1_max_5", "carry": "wls"}
     assert "l1_max: minimum of mean |r| + 0.3·max |r|" in doc["fit"]
+    assert "l1_max_5: minimum of mean |r| + 5·max |r|" in doc["fit"]
     text = calibrate.report(doc)
     assert "| BlockDot | this model, mean + 0.3·max | 40 | 60 |" in text
     assert "* BlockDot `luts` (mean + 0.3·max): " in text and "* BlockDot `carry`: " in text
-    assert text.count("mean + 0.3·max") == 2 and "| IntMac | this model | 40 |" in text
+    assert text.count("mean + 0.3·max") == 2 and "| FloatMul | this model | 40 |" in text
+    assert "| IntMac | this model, mean + 5·max | 40 | 60 |" in text and text.count("mean + 5·max") == 2
     ecp5 = json.loads(calibrate.data_path("ecp5").read_text(encoding="utf-8"))
-    assert "mean + 0.3·max" not in calibrate.report(ecp5)
+    assert "mean + 0.3·max" not in calibrate.report(ecp5) and "mean + 5·max" not in calibrate.report(ecp5)
