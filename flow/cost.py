@@ -186,7 +186,15 @@ def _model(unit, target, options):
         est = cost.estimate(unit, target=target, options=options)
     except ValueError as exc:          # no model for this family or target (the unit itself is valid)
         return {"none": str(exc)}
-    return {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry, "latency": est.latency}
+    return {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry, "latency": est.latency,
+            "family": est.family, "luts_error": {"median": est.luts_error_median, "worst": est.luts_error_worst}}
+
+
+def _error_line(figures) -> str:
+    """How far the model's LUTs are from synthesis on its family's held-out configurations."""
+    e = figures["luts_error"]
+    return (f"         model LUT error on held-out {figures['family']} units: median {100 * e['median']:.1f} %, "
+            f"worst {100 * e['worst']:.1f} % (docs/cost_model.md)")
 
 
 def _row(label, figures):
@@ -222,6 +230,8 @@ def run(specs, *, target="xilinx", nodsp=False, synth=False, processes=None, as_
     out.write(f"  {'':<6} {'LUT':>7} {'FF':>6} {'DSP':>4} {'carry':>6} {'latency':>7} {'Fmax MHz':>8}\n")
     for row in rows:
         out.write(f"{row['unit']}\n{_row('model', row['model'])}\n")
+        if "none" not in row["model"]:
+            out.write(_error_line(row["model"]) + "\n")
         if "synth" in row:
             out.write(_row("synth", row["synth"]) + "\n")
     return rows

@@ -125,7 +125,8 @@ def test_synth_figures_are_the_tools(capsys):
 
 
 def _figures(est):
-    return {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry, "latency": est.latency}
+    return {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry, "latency": est.latency,
+            "family": est.family, "luts_error": {"median": est.luts_error_median, "worst": est.luts_error_worst}}
 
 
 def test_model_row_is_the_estimate_or_says_why_there_is_none(capsys):
@@ -182,6 +183,25 @@ def test_text_table_shows_the_models_latency(capsys):
     header, _, model_row = capsys.readouterr().out.splitlines()[1:4]
     assert header.split() == ["LUT", "FF", "DSP", "carry", "latency", "Fmax", "MHz"]
     assert model_row.split()[0] == "model" and model_row.split()[5] == "4"      # 3 stages + the accumulator
+
+
+def test_model_row_says_how_far_the_model_is_from_synthesis(capsys):
+    """Beside each estimate, its family's held-out LUT error from the stored calibration
+    (text and JSON); a unit outside every model has no such line."""
+    est = hw_cost.estimate(cost.UnitSpec("requant", ("int8",), {"acc_width": 20, "multiplier": 300,
+                                                                "shift": 12}).build(), options=("-nodsp",))
+    argv = ["cost", "requant", "int8", "--acc-width", "20", "--multiplier", "300", "--shift", "12", "--nodsp"]
+    assert main(argv) == 0
+    line = capsys.readouterr().out.splitlines()[4]
+    assert line.split() == ["model", "LUT", "error", "on", "held-out", "Requantizer", "units:", "median",
+                            f"{100 * est.luts_error_median:.1f}", "%,", "worst", f"{100 * est.luts_error_worst:.1f}",
+                            "%", "(docs/cost_model.md)"]
+    assert est.luts_error_worst > 1                     # the Requantizer's model is far off on some units
+    assert main(argv + ["--json"]) == 0
+    row, = json.loads(capsys.readouterr().out)
+    assert row["model"]["luts_error"] == {"median": est.luts_error_median, "worst": est.luts_error_worst}
+    assert main(["cost", "convert", "fp16", "int8", "--nodsp"]) == 0
+    assert "held-out" not in capsys.readouterr().out
 
 
 def test_ecp5_model_row_uses_the_ecp5_calibration(capsys):
