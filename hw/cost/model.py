@@ -78,7 +78,7 @@ RAW = {
     "FloatMul": _float_raw("a") + _float_raw("b") + _float_raw("out") + ("stages", "underflows"),
     "FloatKulischMac": _float_raw("a") + _float_raw("b") + ("width", "stages"),
     "BlockDot": _element_raw("a") + _element_raw("b") + ("block", "width", "stages"),
-    "Convert": _float_raw("in") + _float_raw("out") + ("table_luts", "table_regs", "stages"),
+    "Convert": _float_raw("in") + _float_raw("out") + ("table_luts", "table_regs", "in_lz", "stages"),
     "BitSerialDot": ("a_bits", "b_bits", "a_signed", "b_signed", "n", "both", "width"),
     "LutDot": ("w_bits", "a_bits", "n", "g", "groups", "entries", "sym", "width"),
     "Requantizer": ("acc_bits", "multiplier", "shift", "out_bits", "out_signed", "sat", "nearest", "directed",
@@ -97,7 +97,9 @@ whole code); ``block`` elements per operand, ``width`` the exact sum's bits. Flo
 
 Convert (float to float, ``rne``): the input and output format fields, ``table_luts`` and
 ``table_regs`` (:func:`table_luts` and :func:`table_registers` of its truth table; 0 above
-:data:`TABLE_BITS` input bits, where the unit is a datapath).
+:data:`TABLE_BITS` input bits, where the unit is a datapath), ``in_lz`` (a datapath's
+input significand bits below the leading one that the leading-zero count must search:
+``in_man −`` :meth:`numfmt.hw.rtl.Convert.lead`; 0 for a table).
 
 BitSerialDot: operand bits ``a_bits``, ``b_bits``, their signedness ``a_signed``,
 ``b_signed``, vector length ``n``, ``both`` (1 for
@@ -242,7 +244,8 @@ def _convert_features(unit) -> np.ndarray:
     if impl == "table":             # every input code through the emulator: what the table stores
         codes = unit.truth_table()
         luts, regs = table_luts(codes, fin.bits, fout.bits), table_registers(codes, fout.bits)
-    return np.asarray(_float_fields(fin) + _float_fields(fout) + [luts, regs, unit.stages], dtype=np.float64)
+    lz = fin.man - unit.lead() if impl == "datapath" else 0
+    return np.asarray(_float_fields(fin) + _float_fields(fout) + [luts, regs, lz, unit.stages], dtype=np.float64)
 
 
 SERIAL_MAX_N = 32
@@ -453,7 +456,7 @@ TERMS = {
     },
     "Convert": {
         "luts": ("narrow", "narrow_table", "wide", "denorm", "round_width", "in_exp", "out_exp", "out_man",
-                 "specials_out"),
+                 "specials_out", "lz_norm"),
         "carry": ("one", "carry_round_width", "carry_in_exp", "carry_out_exp", "carry_out_man"),
     },
     "BitSerialDot": {
@@ -515,8 +518,10 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
     :func:`hw.rtl._float.round_pack` normalises and rounds (with the sticky OR of the bits
     rounded away), ``denorm`` as FloatMul's (the shift into the output's subnormals),
     ``in_exp``, ``out_exp``, ``out_man`` (rebias, clamp, packing), ``specials_out`` (1 if
-    the output has NaN/inf codes). Carry: ``R``, the exponents and ``out_man`` over both
-    regimes.
+    the output has NaN/inf codes), ``lz_norm = L·⌈log2(L+1)⌉`` with ``L`` = ``in_lz`` (the
+    leading-zero count and normalising shift of subnormal inputs the output tells apart;
+    0 when they are all alike or the input has none). Carry: ``R``, the exponents and
+    ``out_man`` over both regimes.
 
     BitSerialDot (``a``, ``b`` operand bits, ``n`` elements, ``W`` accumulator bits; ``S``
     shift amounts, ``a`` or, with ``both``, ``a+b−1``): ``both`` (the second plane counter
@@ -604,7 +609,9 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
              "in_exp": c["in_exp"], "out_exp": c["out_exp"], "out_man": c["out_man"],
              "specials_out": c["out_fn"] + c["out_ieee"]}
         # carry's terms over both regimes, the LUTs' datapath terms for wide inputs only
+        lz = c["in_lz"]                 # 0 for a table
         return {"one": one, "narrow": narrow, "narrow_table": narrow * c["table_luts"], "wide": wide,
+                "lz_norm": lz * np.ceil(np.log2(lz + 1)),
                 "round_width": wide * r, "carry_round_width": r, **{k: wide * v for k, v in t.items()},
                 **{f"carry_{k}": t[k] for k in ("in_exp", "out_exp", "out_man")}}
     if family == "IntMac":

@@ -129,9 +129,19 @@ def unpack(fmt: FloatFormat, code) -> Unpacked:
         exp_val = _zext_signed(b) - (fmt.bias + man)
     sig_val = Mux(special, 0, sig_val)
     sig_out = Value.cast(sig_val)[:man + 1]
-    lead = man if not (fmt.has_zero and fmt.subnormals) else 0
     return Unpacked(sign=sign, exp_field=b, sig=sig_out, exp=exp_val, is_zero=is_zero,
-                    is_inf=is_inf, is_nan=is_nan, is_subnormal=is_subnormal, lead=lead)
+                    is_inf=is_inf, is_nan=is_nan, is_subnormal=is_subnormal, lead=float_lead(fmt))
+
+
+def float_lead(fmt: FloatFormat) -> int:
+    """:attr:`Unpacked.lead` of ``fmt``: ``man`` when no code is subnormal (a nonzero
+    significand has its hidden bit), else 0.
+
+    >>> import numfmt as nf
+    >>> float_lead(nf.parse("e4m3fn")), float_lead(nf.parse("e4m3fn(subnormals=false)"))
+    (0, 3)
+    """
+    return fmt.man if not (fmt.has_zero and fmt.subnormals) else 0
 
 
 def special_codes(fmt: FloatFormat) -> dict:

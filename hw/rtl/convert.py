@@ -39,7 +39,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from numfmt import FixedFormat, FloatFormat, IntFormat
 
 from ._fixed import fixed_params, round_fixed
-from ._float import round_pack, unpack
+from ._float import float_lead, round_pack, unpack
 from ._unit import Field, Unit, pipeline
 from .fpmul import GivenRandom, check_rounding, check_stages
 
@@ -146,7 +146,7 @@ class Convert(Unit):
         fin = self.in_fmt
         if isinstance(fin, FloatFormat):
             u = unpack(fin, x)
-            sign, sig, exp, nan, inf, lead = u.sign, u.sig, u.exp, u.is_nan, u.is_inf, u.lead
+            sign, sig, exp, nan, inf = u.sign, u.sig, u.exp, u.is_nan, u.is_inf
             j = self.subnormal_alike_bits()
             if j:
                 # the subnormal inputs below 2**j last places all become 2**j half last places
@@ -154,7 +154,7 @@ class Convert(Unit):
                 small = u.is_subnormal if j == fin.man else u.is_subnormal & ~sig[j:].any()
                 sig = Mux(small, 1 << j, sig)
                 exp = exp - small
-                lead = j
+            lead = self.lead()
         else:
             W, F, is_signed, _, _ = fixed_params(fin)
             sign = x[W - 1] if is_signed else Const(0, 1)
@@ -170,6 +170,21 @@ class Convert(Unit):
                             nan=nan, inf=inf)
         pipeline(m, self.i, self.o, y, self.stages)
         return m
+
+    def lead(self) -> int:
+        """The datapath's promise to ``round_pack`` for a float input: the significand is 0
+        or at least ``2**lead`` (:meth:`subnormal_alike_bits` when nonzero, else the
+        input's :attr:`~numfmt.hw.rtl._float.Unpacked.lead`), so its leading-zero count
+        reads ``in_fmt.man + 1 − lead`` bits; 0 for a fixed-point input.
+
+        >>> import numfmt as nf
+        >>> [Convert(nf.parse(a), nf.parse(b)).lead() for a, b in [("fp16", "e5m2"), ("fp16", "e6m1(subnormals=false)"),
+        ...                                                        ("e4m3fn(subnormals=false)", "fp16")]]
+        [7, 0, 3]
+        """
+        if not isinstance(self.in_fmt, FloatFormat):
+            return 0
+        return self.subnormal_alike_bits() or float_lead(self.in_fmt)
 
     def subnormal_alike_bits(self) -> int:
         """``j`` such that every subnormal input whose significand is below ``2**j`` rounds as

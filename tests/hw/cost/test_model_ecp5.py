@@ -21,7 +21,7 @@ FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "BlockDot", "Convert", "Bit
 # (0.10, 0.25): no family meets it on ECP5 with the xilinx terms (LutDot's and BlockDot's
 # medians do, their worst cases miss it).
 BOUNDS = {"IntMac": (0.14, 0.41), "FloatMul": (0.13, 0.53), "FloatKulischMac": (0.12, 0.58),
-          "BlockDot": (0.09, 0.45), "Convert": (0.22, 0.52), "BitSerialDot": (0.16, 0.39),
+          "BlockDot": (0.09, 0.45), "Convert": (0.16, 0.45), "BitSerialDot": (0.16, 0.39),
           "LutDot": (0.07, 0.27), "Requantizer": (0.55, 2.32), "RequantizerPerChannel": (0.22, 1.00)}
 # FF counts off the rule, of all 100 configurations: the per-channel Requantizer's one fit
 # configuration where Yosys proves clamp bits constant through the table (as on xilinx), and

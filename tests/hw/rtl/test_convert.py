@@ -147,6 +147,34 @@ def test_subnormal_alike_bits():
     assert Convert(P("e4m3fn(subnormals=false)"), P("e2m1fn")).subnormal_alike_bits() == 0
 
 
+def test_lead_is_what_round_pack_is_promised(monkeypatch):
+    """Convert.lead() (which the cost model reads) is the ``lead`` the datapath passes to
+    round_pack: for fp16 into every ALIKE output, for narrow inputs with and without
+    subnormals, and 0 for a fixed-point input."""
+    from amaranth.hdl import Fragment
+
+    from numfmt.hw.rtl import convert
+
+    seen = []
+
+    def spy(*args, lead=0, **kwargs):
+        seen.append(lead)
+        return real(*args, lead=lead, **kwargs)
+
+    real = convert.round_pack
+    monkeypatch.setattr(convert, "round_pack", spy)
+    pairs = [("fp16", d) for d, _ in ALIKE] + [("e4m3fn", "e5m2"), ("e4m3fn(subnormals=false)", "fp16"),
+                                               ("e5m2", "e2m1fn"), ("bf16", "e4m3fn"), ("ap_fixed<10,3>", "e4m3fn")]
+    for src, dst in pairs:
+        unit = Convert(P(src), P(dst), impl="datapath")
+        seen.clear()
+        Fragment.get(unit, None)
+        assert seen == [unit.lead()], (src, dst)
+    assert [Convert(P("fp16"), P(d)).lead() for d, _ in ALIKE] == [j or 0 for _, j in ALIKE]
+    assert Convert(P("e4m3fn(subnormals=false)"), P("fp16")).lead() == 3
+    assert Convert(P("ap_fixed<10,3>"), P("e4m3fn")).lead() == 0
+
+
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("dst", [d for d, _ in ALIKE])
 def test_subnormal_inputs_every_rounding(dst):
