@@ -394,8 +394,8 @@ def _cmd_cost(args) -> int:
                 raise ValueError("give a unit kind and its formats (e.g. numfmt cost floatmul e4m3fn) or --design FILE")
             specs, defaults = [cost.UnitSpec(args.kind, tuple(args.formats), params)], {}
         cost.run(specs, target=args.target or defaults.get("target", "xilinx"),
-                 nodsp=args.nodsp or bool(defaults.get("nodsp", False)),
-                 synth=args.synth or bool(defaults.get("synth", False)), processes=args.jobs,
+                 nodsp=args.nodsp or defaults.get("nodsp", False),
+                 synth=args.synth or defaults.get("synth", False), processes=args.jobs,
                  as_json=args.json, progress=not args.quiet)
     except ValueError as exc:
         print(f"numfmt cost: {exc}", file=sys.stderr)
@@ -491,10 +491,10 @@ def main(argv=None) -> int:
     co = sub.add_parser("cost", help="a unit's resources and latency: model estimate and, with --synth, "
                                      "Yosys/nextpnr",
                         description="Kinds: floatmul A [B [OUT]], intmac A B --acc-width W, kulischmac A B --n N, "
-                                    "fixedmac A B OUT --n N, convert IN OUT, bitserial A B --n N, lutdot W A --n N, "
-                                    "requant OUT --acc-width W --multiplier B --shift C.")
-    co.add_argument("kind", nargs="?", help="floatmul, intmac, kulischmac, fixedmac, convert, bitserial, lutdot, "
-                                            "blockdot or requant")
+                                    "floataccmac A B ACC, fixedmac A B OUT --n N, convert IN OUT, bitserial A B --n N, "
+                                    "lutdot W A --n N, requant OUT --acc-width W --multiplier B --shift C.")
+    co.add_argument("kind", nargs="?", help="floatmul, intmac, kulischmac, floataccmac, fixedmac, convert, bitserial, "
+                                            "lutdot, blockdot or requant")
     co.add_argument("formats", nargs="*", help="the unit's formats, e.g. e4m3fn or int8 int8")
     co.add_argument("--design", help="a TOML file of [[unit]] tables instead of one unit")
     co.add_argument("--target", help="xilinx (default), ecp5 (placed: Fmax) or ice40; the model covers xilinx "

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 import sys
 from pathlib import Path
 
@@ -46,48 +47,89 @@ import numfmt as nf
 __all__ = ["KINDS", "UnitSpec", "load_design", "run"]
 
 
+_FLOAT = (nf.FloatFormat,), "float formats (e.g. e4m3fn)"
+_INT = (nf.IntFormat,), "integer formats (e.g. int8, uint4)"
+_FIXED = (nf.FixedFormat,), "fixed-point formats (e.g. ap_fixed<8,3>)"
+_SCALAR = (nf.FloatFormat, nf.IntFormat, nf.FixedFormat), "float, integer or fixed-point formats (e.g. fp16, int8)"
+
+
+def _check_formats(kind, f, takes):
+    """``ValueError`` naming the first format of ``f`` that is not one of ``takes`` (classes, description)."""
+    labels = KINDS[kind].usage.replace("[", "").replace("]", "").split()      # the formats come first
+    for label, fmt in zip(labels, f):
+        if not isinstance(fmt, takes[0]):
+            raise ValueError(f"{kind} takes {takes[1]}, not {fmt} (format {label})")
+
+
 def _float_mul(f, p):
     from numfmt.hw.rtl import FloatMul
+    _check_formats("floatmul", f, _FLOAT)
     return FloatMul(*f, **p)
 
 
 def _int_mac(f, p):
     from numfmt.arith import FixedAccumulator
     from numfmt.hw.rtl import IntMac
+    _check_formats("intmac", f, _INT)
     acc = FixedAccumulator(p.pop("acc_width"), overflow=p.pop("overflow", "wrap"))
     return IntMac(*f, acc, **p)
 
 
 def _kulisch_mac(f, p):
     from numfmt.hw.rtl import FloatKulischMac
+    _check_formats("kulischmac", f, _FLOAT)
     return FloatKulischMac(*f, p.pop("n"), **p)
+
+
+def _float_acc_mac(f, p):
+    from numfmt.arith import FloatAccumulator
+    from numfmt.hw.rtl import FloatAccMac
+    _check_formats("floataccmac", f, _FLOAT)
+    acc = FloatAccumulator(f[2], **({"rounding": p.pop("rounding")} if "rounding" in p else {}))
+    return FloatAccMac(f[0], f[1], acc, **p)
 
 
 def _fixed_mac(f, p):
     from numfmt.hw.rtl import FixedMac
+    _check_formats("fixedmac", f, _FIXED)
     return FixedMac(*f, p.pop("n"), **p)
 
 
 def _convert(f, p):
     from numfmt.hw.rtl import Convert
+    _check_formats("convert", f, _SCALAR)
     return Convert(*f, **p)
 
 
 def _bit_serial(f, p):
     from numfmt.hw.rtl import BitSerialDot
+    _check_formats("bitserial", f, _INT)
     return BitSerialDot(*f, p.pop("n"), **p)
 
 
 def _lut_dot(f, p):
     from numfmt.hw.rtl import LutDot
+    _check_formats("lutdot", f, _INT)
     return LutDot(*f, p.pop("n"), **p)
+
+
+def _check_dyadic(name, value, lo, hi, span):
+    """``ValueError`` unless ``value`` is an integer in ``lo..hi`` or a non-empty list of them."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not values or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and lo <= v <= hi
+                             for v in values):
+        raise ValueError(f"{name} must be an integer in {span} or a non-empty list of them (one per channel), "
+                         f"not {value!r}")
 
 
 def _requant(f, p):
     from numfmt.hw.rtl import Requantizer
     from numfmt.quant import Requantizer as Dyadic
+    from numfmt.quant.dyadic import MAX_SHIFT, MIN_SHIFT
     if not isinstance(f[0], nf.IntFormat):
         raise ValueError(f"requant takes an integer output format (e.g. int8, uint4), not {f[0]}")
+    _check_dyadic("multiplier", p["multiplier"], 1, 2**63 - 1, "1..2**63-1")
+    _check_dyadic("shift", p["shift"], MIN_SHIFT, MAX_SHIFT, f"{MIN_SHIFT}..{MAX_SHIFT}")
     rq = Dyadic(p.pop("multiplier"), p.pop("shift"), f[0],
                 **{k: p.pop(k) for k in ("rounding", "zero_point") if k in p})
     return Requantizer(rq, p.pop("acc_width"), **p)
@@ -95,9 +137,7 @@ def _requant(f, p):
 
 def _block_dot(f, p):
     from numfmt.hw.rtl import BlockDot
-    for k, fmt in enumerate(f):
-        if not isinstance(fmt, nf.BlockFormat):
-            raise ValueError(f"blockdot takes block formats (e.g. mxfp4, mxfp8_e4m3), not {fmt}")
+    _check_formats("blockdot", f, ((nf.BlockFormat,), "block formats (e.g. mxfp4, mxfp8_e4m3)"))
     return BlockDot(*f, **p)
 
 
@@ -114,6 +154,7 @@ KINDS = {
     "floatmul": _Kind(_float_mul, (1, 3), (), ("rounding", "stages"), "A [B [OUT]]"),
     "intmac": _Kind(_int_mac, (2, 2), ("acc_width",), ("overflow", "stages"), "A B --acc-width W"),
     "kulischmac": _Kind(_kulisch_mac, (2, 2), ("n",), ("stages",), "A B --n N_MAX"),
+    "floataccmac": _Kind(_float_acc_mac, (3, 3), (), ("rounding", "stages"), "A B ACC"),
     "fixedmac": _Kind(_fixed_mac, (3, 3), ("n",), ("stages",), "A B OUT --n N_MAX"),
     "convert": _Kind(_convert, (2, 2), (), ("rounding", "stages", "impl"), "IN OUT"),
     "bitserial": _Kind(_bit_serial, (2, 2), ("n",), ("serial", "acc_width"), "A B --n N"),
@@ -128,13 +169,26 @@ KINDS = {
 
 @dataclasses.dataclass(frozen=True)
 class UnitSpec:
-    """A unit by kind, format names and parameters; :meth:`build` makes the RTL unit."""
+    """A unit by kind, format names and parameters; :meth:`build` makes the RTL unit.
+    ``origin`` (e.g. ``"design file 'x.toml', unit 2"``) prefixes its errors."""
     kind: str
     formats: tuple[str, ...]
     params: dict = dataclasses.field(default_factory=dict)
+    origin: str = dataclasses.field(default="", compare=False)
 
     def build(self):
         """The :class:`numfmt.hw.rtl.Unit`; ``ValueError`` naming what is wrong otherwise."""
+        prefix = f"{self.origin} ({self.kind}): " if self.origin else ""
+        try:
+            return self._build()
+        except ValueError as exc:
+            if not prefix:
+                raise
+            raise ValueError(f"{prefix}{exc}") from None
+        except TypeError as exc:            # a check of the unit's own that the kind's checks missed
+            raise ValueError(f"{prefix or self.kind + ': '}{exc}") from exc
+
+    def _build(self):
         if self.kind not in KINDS:
             raise ValueError(f"unit kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
         kind = KINDS[self.kind]
@@ -156,27 +210,56 @@ class UnitSpec:
 def load_design(path) -> tuple[list[UnitSpec], dict]:
     """The units of a TOML design file and its defaults (``target``, ``nodsp``, ``synth``)."""
     path = Path(path)
+    where = f"design file {str(path)!r}"
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ValueError(f"design file {str(path)!r} cannot be read: {exc.strerror}") from None
+        raise ValueError(f"{where} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where} is not UTF-8 text (byte {exc.start}: {exc.object[exc.start]:#04x})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"design file {str(path)!r} is not valid TOML: {exc}") from None
+        raise ValueError(f"{where} is not valid TOML: {exc}") from None
     defaults = {k: doc.pop(k) for k in ("target", "nodsp", "synth") if k in doc}
+    for key in ("nodsp", "synth"):
+        if not isinstance(defaults.get(key, False), bool):
+            raise ValueError(f"{where}: {key} must be true or false, not {defaults[key]!r}")
+    if "target" in defaults:
+        from numfmt.hw.cost.cells import check_target
+        try:
+            check_target(defaults["target"])
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
     units = doc.pop("unit", None)
     if doc:
-        raise ValueError(f"design file {str(path)!r}: unknown key(s) {', '.join(sorted(doc))} "
+        raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(doc))} "
                          "(expected target, nodsp, synth and [[unit]] tables)")
     if not isinstance(units, list) or not units:
-        raise ValueError(f"design file {str(path)!r} lists no [[unit]] tables")
+        raise ValueError(f"{where} lists no [[unit]] tables")
     specs = []
     for i, table in enumerate(units, 1):
+        if not isinstance(table, dict):
+            raise ValueError(f"{where}: unit {i} must be a [[unit]] table, not {table!r}")
         table = dict(table)
         kind, formats = table.pop("kind", None), table.pop("formats", None)
         if not isinstance(kind, str) or not isinstance(formats, list) or not formats:
-            raise ValueError(f"design file {str(path)!r}: unit {i} needs kind = \"...\" and formats = [...]")
-        specs.append(UnitSpec(kind, tuple(str(f) for f in formats), table))
+            raise ValueError(f"{where}: unit {i} needs kind = \"...\" and formats = [...]")
+        if not all(isinstance(f, str) for f in formats):
+            raise ValueError(f"{where}, unit {i} ({kind}): formats must be format names, not {formats!r}")
+        specs.append(UnitSpec(kind, tuple(formats), table, origin=f"{where}, unit {i}"))
     return specs, defaults
+
+
+_NO_DSP_MODEL = ("no model without --nodsp: the models are calibrated for LUT-only synthesis; add --nodsp "
+                 "(or --synth for the tools' figures)")
+
+
+def _calibrated(target, options) -> bool:
+    from numfmt.hw.cost import model
+    try:
+        model.calibration(target, options)
+    except ValueError:
+        return False
+    return True
 
 
 def _model(unit, target, options):
@@ -185,6 +268,8 @@ def _model(unit, target, options):
     try:
         est = cost.estimate(unit, target=target, options=options)
     except ValueError as exc:          # no model for this family or target (the unit itself is valid)
+        if not _calibrated(target, options) and _calibrated(target, (*options, "-nodsp")):
+            return {"none": _NO_DSP_MODEL}       # a calibrated target, but with DSPs
         return {"none": str(exc)}
     return {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry, "latency": est.latency,
             "family": est.family, "luts_error": {"median": est.luts_error_median, "worst": est.luts_error_worst}}

@@ -55,7 +55,6 @@ import functools
 import hashlib
 import importlib.metadata
 import json
-import math
 import multiprocessing
 import os
 import re
@@ -80,6 +79,10 @@ CLOCK = "clk"
 
 DEFAULT_CLOCK_MHZ = 200.0
 """Clock constraint for place-and-route unless ``clock_mhz`` is given."""
+
+_CLOCK_RANGE = (0.001, 10_000.0)    # MHz: a plausible clock, whose period nextpnr holds in an int of ps
+_SEED_MAX = 2**64 - 1               # nextpnr's --seed is a uint64
+_TIMEOUT_MAX = 7 * 24 * 3600        # seconds
 
 ECP5_DEVICE = ("--25k", "--package", "CABGA256")
 """The nextpnr-ecp5 device: LFE5U-25F in the CABGA256 package."""
@@ -211,9 +214,10 @@ class SynthJob:
     Arguments are checked on construction (``ValueError``/``TypeError`` naming the
     parameter), so a batch fails before any tool runs. ``verilog`` is stored without
     ``src`` attributes; ``options`` sorted and without repeats; ``place=None`` means
-    "place and route when the target can" (:data:`PLACE_TARGETS`); ``clock_mhz`` and
-    ``seed`` apply to place-and-route only (defaults :data:`DEFAULT_CLOCK_MHZ` and 1)
-    and are ``None`` without it. Build one from a unit with :meth:`of`.
+    "place and route when the target can" (:data:`PLACE_TARGETS`); ``clock_mhz``
+    (0.001..10000) and ``seed`` (0..2**64-1, nextpnr's ``--seed``) apply to place-and-route
+    only (defaults :data:`DEFAULT_CLOCK_MHZ` and 1) and are ``None`` without it. Build one
+    from a unit with :meth:`of`.
     """
     verilog: str = dataclasses.field(repr=False)
     top: str
@@ -246,12 +250,13 @@ class SynthJob:
         clock, seed = self.clock_mhz, self.seed
         if place:
             clock = DEFAULT_CLOCK_MHZ if clock is None else clock
-            if isinstance(clock, bool) or not isinstance(clock, (int, float)) or not (0 < clock < math.inf):
-                raise ValueError(f"clock_mhz must be a frequency in MHz > 0, not {clock!r}")
+            lo, hi = _CLOCK_RANGE
+            if isinstance(clock, bool) or not isinstance(clock, (int, float)) or not lo <= clock <= hi:
+                raise ValueError(f"clock_mhz must be a frequency in MHz in {lo:g}..{hi:g}, not {clock!r}")
             clock = float(clock)
             seed = 1 if seed is None else seed
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise ValueError(f"seed must be an integer ≥ 0, not {seed!r}")
+            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _SEED_MAX:
+                raise ValueError(f"seed must be an integer in 0..2**64-1 (nextpnr's --seed), not {seed!r}")
         else:
             for name, value in (("clock_mhz", clock), ("seed", seed)):
                 if value is not None:
@@ -382,7 +387,25 @@ def cache_root(cache_dir=None) -> Path:
     >>> cache_root("/tmp/x").as_posix()
     '/tmp/x'
     """
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise ValueError(f"cache_dir must be None or a directory's path, not {cache_dir!r}")
     return Path(cache_dir) if cache_dir is not None else files.cache_dir("cost")
+
+
+def _cache_dir(cache, cache_dir) -> Path | None:
+    """The cache directory (``None`` without ``cache``), checked before any tool runs: a
+    directory, or a path where one can be made."""
+    root = cache_root(cache_dir)
+    if not cache:
+        return None
+    found = next(p for p in (root, *root.parents) if os.path.exists(p))      # "/" or "." at the latest
+    if not found.is_dir():
+        env = os.environ.get("NUMFMT_CACHE")
+        name, value = (("cache_dir", str(cache_dir)) if cache_dir is not None else
+                       ("$NUMFMT_CACHE", env) if env else ("the cache directory", str(root)))
+        what = "a file" if found == Path(value) else f"{str(found)!r} is a file"
+        raise ValueError(f"{name} must name a directory, not {value!r} ({what})")
+    return root
 
 
 def _cache_get(root: Path, job: SynthJob) -> SynthResult | None:
@@ -539,8 +562,9 @@ def _work(job: SynthJob, root: Path | None, timeout: float | None) -> SynthResul
 
 def _check_timeout(timeout):
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                or not timeout > 0):
-        raise ValueError(f"timeout must be None or a number of seconds > 0, not {timeout!r}")
+                                or not 0 < timeout <= _TIMEOUT_MAX):
+        raise ValueError(f"timeout must be None or a number of seconds > 0 and at most {_TIMEOUT_MAX} (7 days), "
+                         f"not {timeout!r}")
 
 
 def _check_cache(cache):
@@ -573,7 +597,7 @@ def synthesize(design, top: str | None = None, *, target: str = "xilinx", option
     cache_dir : path, optional
         The cache directory instead of :func:`cache_root`.
     timeout : float, optional
-        Seconds each tool may run before it is stopped (a :class:`SynthesisError`).
+        Seconds (at most 7 days) each tool may run before it is stopped (a :class:`SynthesisError`).
 
     Returns
     -------
@@ -597,7 +621,7 @@ def synthesize(design, top: str | None = None, *, target: str = "xilinx", option
     job = SynthJob.of(design, top, target=target, options=options, place=place, clock_mhz=clock_mhz, seed=seed)
     _check_cache(cache)
     _check_timeout(timeout)
-    root = cache_root(cache_dir) if cache else None
+    root = _cache_dir(cache, cache_dir)
     if root is not None:
         hit = _cache_get(root, job)
         if hit is not None:
@@ -662,7 +686,7 @@ def synthesize_many(jobs, *, processes: int | None = None, cache: bool = True, c
         raise ValueError(f"processes must be None or an integer ≥ 1, not {processes!r}")
     _check_cache(cache)
     _check_timeout(timeout)
-    root = cache_root(cache_dir) if cache else None
+    root = _cache_dir(cache, cache_dir)
 
     results: list[SynthResult | None] = [None] * len(jobs)
     todo: dict[str, list[int]] = {}          # key hash → indices of the jobs with that key

@@ -1,6 +1,8 @@
 """flow.cost and ``numfmt cost``: unit specs, design files, and the figures printed beside
 the tools' own."""
+import dataclasses
 import json
+import re
 
 import pytest
 
@@ -15,6 +17,7 @@ from numfmt.hw import cost as hw_cost
     (cost.UnitSpec("floatmul", ("e4m3fn", "e5m2", "bf16"), {"rounding": "rtz", "stages": 2}), "FloatMul"),
     (cost.UnitSpec("intmac", ("int8", "int8"), {"acc_width": 24, "overflow": "sat"}), "IntMac"),
     (cost.UnitSpec("kulischmac", ("e4m3fn", "e2m1fn"), {"n": 64}), "FloatKulischMac"),
+    (cost.UnitSpec("floataccmac", ("e4m3fn", "e5m2", "bf16"), {"rounding": "rtz"}), "FloatAccMac"),
     (cost.UnitSpec("fixedmac", ("ap_fixed<6,2>", "ap_fixed<6,2>", "ap_fixed<16,8>"), {"n": 8}), "FixedMac"),
     (cost.UnitSpec("convert", ("fp16", "e4m3fn"), {"rounding": "rne"}), "Convert"),
     (cost.UnitSpec("bitserial", ("int4", "int4"), {"n": 8, "serial": "both"}), "BitSerialDot"),
@@ -75,6 +78,39 @@ def test_spec_errors_name_what_is_wrong(spec, message):
         spec.build()
 
 
+@pytest.mark.parametrize("argv, message", [
+    ("floatmul int8", "floatmul takes float formats (e.g. e4m3fn), not int8 (format A)"),
+    ("floatmul e4m3fn e4m3fn int8", "floatmul takes float formats (e.g. e4m3fn), not int8 (format OUT)"),
+    ("intmac e4m3fn int8 --acc-width 24", "intmac takes integer formats (e.g. int8, uint4), not e4m3fn (format A)"),
+    ("kulischmac int8 int8 --n 16", "kulischmac takes float formats (e.g. e4m3fn), not int8 (format A)"),
+    ("floataccmac e4m3fn e4m3fn int8", "floataccmac takes float formats (e.g. e4m3fn), not int8 (format ACC)"),
+    ("fixedmac int8 int8 int16 --n 8", "fixedmac takes fixed-point formats (e.g. ap_fixed<8,3>), not int8 (format A)"),
+    ("fixedmac e4m3fn e4m3fn fp16 --n 8", "fixedmac takes fixed-point formats (e.g. ap_fixed<8,3>), not e4m3fn "
+                                         "(format A)"),
+    ("convert mxfp4 e4m3fn", "convert takes float, integer or fixed-point formats (e.g. fp16, int8), not mxfp4 "
+                             "(format IN)"),
+    ("bitserial int4 e4m3fn --n 8", "bitserial takes integer formats (e.g. int8, uint4), not e4m3fn (format B)"),
+    ("lutdot e4m3fn int8 --n 8", "lutdot takes integer formats (e.g. int8, uint4), not e4m3fn (format W)"),
+    ("blockdot mxfp4 e4m3fn", "blockdot takes block formats (e.g. mxfp4, mxfp8_e4m3), not e4m3fn (format B)"),
+    ("requant int8 --acc-width 24 --multiplier 99999999999999999999999 --shift 10",
+     "multiplier must be an integer in 1..2**63-1 or a non-empty list of them (one per channel), "
+     "not 99999999999999999999999"),
+    ("requant int8 --acc-width 24 --multiplier 3 --shift 1,99",
+     "shift must be an integer in -63..63 or a non-empty list of them (one per channel), not [1, 99]"),
+])
+def test_cli_refuses_a_format_or_parameter_of_the_wrong_kind(capsys, argv, message):
+    assert main(["cost", *argv.split(), "--nodsp"]) == 2
+    assert capsys.readouterr().err == f"numfmt cost: {message}\n"
+
+
+def test_a_type_error_of_the_unit_is_a_value_error(monkeypatch):
+    def build(f, p):
+        raise TypeError("stages must be an int")
+    monkeypatch.setitem(cost.KINDS, "floatmul", dataclasses.replace(cost.KINDS["floatmul"], build=build))
+    with pytest.raises(ValueError, match="^floatmul: stages must be an int$"):
+        cost.UnitSpec("floatmul", ("e4m3fn",)).build()
+
+
 def test_design_file(tmp_path):
     path = tmp_path / "design.toml"
     path.write_text('target = "ice40"\nnodsp = true\n[[unit]]\nkind = "floatmul"\nformats = ["e2m1fn"]\nstages = 2\n'
@@ -90,6 +126,16 @@ def test_design_file(tmp_path):
     ("target = 'ice40'\n", "lists no \\[\\[unit\\]\\] tables"),
     ("clock = 100\n[[unit]]\nkind = 'floatmul'\nformats = ['e2m1fn']\n", "unknown key\\(s\\) clock"),
     ("[[unit]]\nformats = ['e2m1fn']\n", "unit 1 needs kind"),
+    ("unit = [1, 2]\n", "^design file '.*bad.toml': unit 1 must be a \\[\\[unit\\]\\] table, not 1$"),
+    ("unit = ['a']\n", "unit 1 must be a \\[\\[unit\\]\\] table, not 'a'$"),
+    ("[[unit]]\nkind = 'floatmul'\nformats = [1]\n", "bad.toml', unit 1 \\(floatmul\\): formats must be format "
+                                                     "names, not \\[1\\]"),
+    ("synth = 'no'\n[[unit]]\nkind = 'floatmul'\nformats = ['e2m1fn']\n",
+     "^design file '.*bad.toml': synth must be true or false, not 'no'$"),
+    ("nodsp = 'false'\n[[unit]]\nkind = 'floatmul'\nformats = ['e2m1fn']\n",
+     "nodsp must be true or false, not 'false'"),
+    ("target = 'vivado'\n[[unit]]\nkind = 'floatmul'\nformats = ['e2m1fn']\n",
+     "bad.toml': target must be one of 'xilinx', 'ecp5', 'ice40', not 'vivado'"),
 ])
 def test_design_file_errors(tmp_path, text, message):
     path = tmp_path / "bad.toml"
@@ -98,6 +144,40 @@ def test_design_file_errors(tmp_path, text, message):
         cost.load_design(path)
     with pytest.raises(ValueError, match="cannot be read"):
         cost.load_design(tmp_path / "missing.toml")
+
+
+def test_design_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes("# café\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"^design file '.*latin1\.toml' is not UTF-8 text \(byte 5: 0xe9\)$"):
+        cost.load_design(path)
+
+
+_MULTIPLIER = "multiplier must be an integer in 1..2**63-1 or a non-empty list of them (one per channel), not "
+
+
+@pytest.mark.parametrize("params, message", [
+    ("stages = -1", "stages must be an integer ≥ 0, not -1"),
+    ("multiplier = 205.5", _MULTIPLIER + "205.5"),
+    ("multiplier = '205'", _MULTIPLIER + "'205'"),
+    ("multiplier = [205, 'a']", _MULTIPLIER + "[205, 'a']"),
+    ("multiplier = true", _MULTIPLIER + "True"),
+    ("multiplier = []\nshift = []", _MULTIPLIER + "[]"),
+    ("shift = [true, false]", "shift must be an integer in -63..63 or a non-empty list of them (one per channel), "
+                              "not [True, False]"),
+])
+def test_design_file_unit_errors_name_the_file_and_the_unit(tmp_path, capsys, params, message):
+    path = tmp_path / "x.toml"
+    keys = dict(line.split(" = ") for line in params.split("\n"))
+    table = {"acc_width": "24", "multiplier": "205", "shift": "11", "stages": "1"} | keys
+    path.write_text("[[unit]]\nkind = 'floatmul'\nformats = ['e2m1fn']\n[[unit]]\nkind = 'requant'\n"
+                    "formats = ['int8']\n" + "".join(f"{k} = {v}\n" for k, v in table.items()))
+    specs, _ = cost.load_design(path)
+    with pytest.raises(ValueError, match=f"^{re.escape(f'design file {str(path)!r}, unit 2 (requant): {message}')}$"):
+        specs[1].build()
+    assert main(["cost", "--design", str(path), "--nodsp"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"numfmt cost: design file {str(path)!r}, unit 2 (requant): ") and "Traceback" not in err
 
 
 def test_cli_errors_come_before_any_tool_runs(capsys, monkeypatch):
@@ -127,6 +207,17 @@ def test_synth_figures_are_the_tools(capsys):
 def _figures(est):
     return {"luts": est.luts, "ffs": est.ffs, "dsps": est.dsps, "carry": est.carry, "latency": est.latency,
             "family": est.family, "luts_error": {"median": est.luts_error_median, "worst": est.luts_error_worst}}
+
+
+def test_model_row_without_nodsp_says_the_model_needs_it(capsys):
+    assert main(["cost", "intmac", "int4", "int4", "--acc-width", "16", "--json"]) == 0
+    row, = json.loads(capsys.readouterr().out)
+    assert row["model"] == {"none": "no model without --nodsp: the models are calibrated for LUT-only synthesis; "
+                                    "add --nodsp (or --synth for the tools' figures)"}
+    assert main(["cost", "intmac", "int4", "int4", "--acc-width", "16", "--target", "ecp5"]) == 0
+    assert "model  no model without --nodsp" in capsys.readouterr().out
+    assert main(["cost", "intmac", "int4", "int4", "--acc-width", "16", "--target", "ice40"]) == 0
+    assert "target must be one of the calibrated targets (ecp5, xilinx), not 'ice40'" in capsys.readouterr().out
 
 
 def test_model_row_is_the_estimate_or_says_why_there_is_none(capsys):

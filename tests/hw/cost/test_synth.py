@@ -335,18 +335,44 @@ def test_a_first_run_waits_for_the_tool_compile_of_another_process(tmp_path):
     ({"target": "xilinx", "place": True}, "place must be False for target 'xilinx' (place-and-route is available "
                                           "for ecp5), not True"),
     ({"target": "ecp5", "place": "yes"}, "place must be True, False or None, not 'yes'"),
-    ({"target": "ecp5", "clock_mhz": 0}, "clock_mhz must be a frequency in MHz > 0, not 0"),
-    ({"target": "ecp5", "seed": -1}, "seed must be an integer ≥ 0, not -1"),
+    ({"target": "ecp5", "clock_mhz": 0}, "clock_mhz must be a frequency in MHz in 0.001..10000, not 0"),
+    ({"target": "ecp5", "clock_mhz": 1e300}, "clock_mhz must be a frequency in MHz in 0.001..10000, not 1e+300"),
+    ({"target": "ecp5", "clock_mhz": 1e-300}, "clock_mhz must be a frequency in MHz in 0.001..10000, not 1e-300"),
+    ({"target": "ecp5", "seed": -1}, "seed must be an integer in 0..2**64-1 (nextpnr's --seed), not -1"),
+    ({"target": "ecp5", "seed": 2**70}, f"seed must be an integer in 0..2**64-1 (nextpnr's --seed), not {2**70}"),
     ({"target": "ice40", "clock_mhz": 100.0}, "clock_mhz applies to place-and-route only; it must be None when "
                                               "place is False (target 'ice40'), not 100.0"),
     ({"target": "ecp5", "place": False, "seed": 3}, "seed applies to place-and-route only"),
-    ({"target": "ice40", "timeout": 0}, "timeout must be None or a number of seconds > 0, not 0"),
+    ({"target": "ice40", "timeout": 0}, "timeout must be None or a number of seconds > 0 and at most 604800 "
+                                        "(7 days), not 0"),
+    ({"target": "ice40", "timeout": float("inf")}, "timeout must be None or a number of seconds > 0 and at most "
+                                                   "604800 (7 days), not inf"),
+    ({"target": "ice40", "timeout": 1e300}, "at most 604800 (7 days), not 1e+300"),
+    ({"target": "ice40", "cache_dir": 5}, "cache_dir must be None or a directory's path, not 5"),
+    ({"target": "ice40", "cache_dir": 5, "cache": False}, "cache_dir must be None or a directory's path, not 5"),
     ({"target": "ice40", "cache": "yes"}, "cache must be True or False, not 'yes'"),
 ])
 def test_bad_arguments(monkeypatch, kwargs, message):
     _no_tools(monkeypatch)
     with pytest.raises(ValueError, match=re.escape(message)):
         synthesize(_mul(), **kwargs)
+
+
+def test_a_cache_dir_that_is_no_directory_is_refused_before_any_tool_runs(monkeypatch, tmp_path):
+    _no_tools(monkeypatch)
+    file = tmp_path / "file"
+    file.write_text("")
+    with pytest.raises(ValueError, match=re.escape(f"cache_dir must name a directory, not {str(file)!r} (a file)")):
+        synthesize(_mul(), target="ice40", cache_dir=file)
+    with pytest.raises(ValueError, match=re.escape(f"cache_dir must name a directory, not {str(file / 'x')!r} "
+                                                   f"({str(file)!r} is a file)")):
+        synthesize_many([SynthJob.of(_mul(), target="ice40")], cache_dir=file / "x")
+    monkeypatch.setenv("NUMFMT_CACHE", str(file))
+    with pytest.raises(ValueError, match=re.escape(f"$NUMFMT_CACHE must name a directory, not {str(file)!r} "
+                                                   "(a file)")):
+        synthesize(_mul(), target="ice40")
+    with pytest.raises(AssertionError, match="yosys ran"):
+        synthesize(_mul(), target="ice40", cache=False)          # no cache: the variable does not matter
 
 
 def test_bad_designs(monkeypatch):
