@@ -59,7 +59,7 @@ __all__ = ["Estimate", "FAMILIES", "RAW", "TERMS", "Calibration", "calibration",
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 
 FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "BlockDot", "Convert", "BitSerialDot", "LutDot",
-            "Requantizer", "RequantizerPerChannel")
+            "Requantizer", "RequantizerPerChannel", "FloatAccMac")
 """The unit families with a model: class names of :mod:`numfmt.hw.rtl`, and
 ``RequantizerPerChannel`` (a :class:`~numfmt.hw.rtl.Requantizer` with per-channel
 parameters: a variable multiply and shift, unlike the per-tensor one's constants)."""
@@ -77,6 +77,7 @@ RAW = {
     "IntMac": ("a_bits", "b_bits", "a_signed", "b_signed", "width", "sat", "stages"),
     "FloatMul": _float_raw("a") + _float_raw("b") + _float_raw("out") + ("stages", "underflows"),
     "FloatKulischMac": _float_raw("a") + _float_raw("b") + ("width", "stages"),
+    "FloatAccMac": _float_raw("a") + _float_raw("b") + _float_raw("acc") + ("exp_bits", "operand_exp_bits", "stages"),
     "BlockDot": _element_raw("a") + _element_raw("b") + ("block", "width", "stages"),
     "Convert": _float_raw("in") + _float_raw("out") + ("table_luts", "table_regs", "in_lz", "stages"),
     "BitSerialDot": ("a_bits", "b_bits", "a_signed", "b_signed", "n", "both", "width"),
@@ -94,6 +95,11 @@ integer element has ``int = 1``, ``exp = 0`` and ``man = bits − 1`` (its signi
 whole code); ``block`` elements per operand, ``width`` the exact sum's bits. FloatMul:
 ``underflows`` (1 if a product can fall below the output's normal range:
 :meth:`numfmt.hw.rtl.FloatMul.reach`).
+
+FloatAccMac: the operand and register (``acc``) format fields, ``exp_bits`` the width of
+its signed exponent signals (:attr:`numfmt.hw.rtl.FloatAccMac.exp_bits`),
+``operand_exp_bits`` the wider of the operands' unpacked exponents
+(:func:`numfmt.hw.rtl._float.unpack`'s ``exp``, as elaborated).
 
 Convert (float to float, ``rne``): the input and output format fields, ``table_luts`` and
 ``table_regs`` (:func:`table_luts` and :func:`table_registers` of its truth table; 0 above
@@ -368,6 +374,25 @@ def _requant_channel_features(unit) -> np.ndarray:
                       + _requant_output_columns(unit, family), dtype=np.float64)
 
 
+def _acc_mac_features(unit) -> np.ndarray:
+    family = "FloatAccMac"
+    for name in ("a_fmt", "b_fmt"):
+        _check_float(getattr(unit, name), name, family, 8)
+    _check_float(unit.acc.fmt, "acc.fmt", family, 32)
+    if str(unit.acc.rounding) != "rne":
+        raise ValueError(f"unit.acc.rounding must be 'rne' for the {family} model (the calibrated mode), "
+                         f"not {str(unit.acc.rounding)!r}")
+    if unit.stages != 1:
+        raise ValueError(f"unit.stages must be 1 for the {family} model (the calibrated depth), not {unit.stages}")
+    from amaranth.hdl import Signal
+
+    from numfmt.hw.rtl._float import unpack
+
+    operand = max(unpack(f, Signal(f.bits)).exp.shape().width for f in (unit.a_fmt, unit.b_fmt))
+    return np.asarray(_float_fields(unit.a_fmt) + _float_fields(unit.b_fmt) + _float_fields(unit.acc.fmt)
+                      + [unit.exp_bits, operand, unit.stages], dtype=np.float64)
+
+
 def raw_features(unit) -> tuple[str, np.ndarray]:
     """``(family, row)``: the unit's :data:`RAW` features, read from its formats and
     parameters (``float64`` row)."""
@@ -384,6 +409,8 @@ def raw_features(unit) -> tuple[str, np.ndarray]:
         return family, _block_features(unit)
     if family == "Convert":
         return family, _convert_features(unit)
+    if family == "FloatAccMac":
+        return family, _acc_mac_features(unit)
     if family == "IntMac":
         row = [unit.a_fmt.bits, unit.b_fmt.bits, float(unit.a_fmt.signed), float(unit.b_fmt.signed),
                unit.acc.width, float(str(unit.acc.overflow) != "wrap"), unit.stages]
@@ -450,6 +477,10 @@ TERMS = {
         "luts": ("one", "sig_product", "width", "width_shift", "sig_sum_shift", "specials_in", "sub_in"),
         "carry": ("one", "sig_product", "width", "sig_sum"),
     },
+    "FloatAccMac": {
+        "luts": ("one", "sig_product", "align", "round", "exp_bits", "acc_exp", "specials_in", "sub_in"),
+        "carry": ("one", "sig_product", "adder", "exp_bits", "acc_exp"),
+    },
     "BlockDot": {
         "luts": ("one", "lane_products", "lane_shifts", "lane_sums"),
         "carry": ("one", "lane_products", "lane_sums"),
@@ -500,6 +531,18 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
     clamp, rounding increment, packing), ``specials_in``/``specials_out``: number of
     operand / output formats with ``fn`` or ``ieee`` specials, ``sub_in = a.sub·sa +
     b.sub·sb`` (subnormal operands: their significands' leading zeros).
+
+    FloatAccMac (``w0 = max(S, acc.man+1)`` the normalised addends' bits, ``c = w0 + 2`` the
+    alignment window, ``w = c + 3`` the adder; :class:`numfmt.hw.rtl.FloatAccMac`):
+    ``sig_product``, ``align = c·⌈log2(c+1)⌉`` (the right shift of the smaller addend, with
+    its sticky OR), ``round = w·⌈log2 w⌉`` (the add/subtract, the magnitude and
+    :func:`hw.rtl._float.round_pack`'s normalising shift), ``exp_bits`` (the exponent
+    compares, the alignment shift amount, the normalisations' exponent updates), ``acc_exp``
+    (the register's rebias and clamp), ``specials_in``, ``sub_in``. Also computed:
+    ``normalise = w0·⌈log2(w0+1)⌉`` (the two addends' leading-zero normalisations),
+    ``adder = w``, ``acc_man``, ``specials_acc``, ``sub_acc`` (not in :data:`TERMS`; chosen
+    by fit-set leave-one-out, ``docs/cost_model.md``). Carry: ``sig_product``, ``adder``,
+    ``exp_bits``, ``acc_exp``.
 
     FloatKulischMac (``W`` register width, ``h = max(exp,1)+1`` shift bits):
     ``sig_product``, ``width = W`` (negation and accumulation), ``width_shift =
@@ -632,6 +675,15 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
                 "out_exp": c["out_exp"], "out_man": c["out_man"],
                 "specials_in": spec_in, "specials_out": c["out_fn"] + c["out_ieee"],
                 "sub_in": c["a_sub"] * sa + c["b_sub"] * sb}
+    if family == "FloatAccMac":
+        w0 = np.maximum(s, c["acc_man"] + 1)           # the normalised addends' bits
+        cap = w0 + 2                                    # the alignment window (guard bits)
+        w = cap + 3                                     # the adder (sticky, carry, sign)
+        return {"one": one, "sig_product": sa * sb, "normalise": w0 * np.ceil(np.log2(w0 + 1)),
+                "align": cap * np.ceil(np.log2(cap + 1)), "adder": w, "round": w * np.ceil(np.log2(w)),
+                "exp_bits": c["exp_bits"], "acc_exp": c["acc_exp"], "acc_man": c["acc_man"],
+                "specials_in": spec_in, "specials_acc": c["acc_fn"] + c["acc_ieee"],
+                "sub_in": c["a_sub"] * sa + c["b_sub"] * sb, "sub_acc": c["acc_sub"] * w}
     if family == "FloatKulischMac":
         ha, hb = _shift_bits(c, "a"), _shift_bits(c, "b")
         w = c["width"]
@@ -872,6 +924,11 @@ def _declared(family: str, c) -> np.ndarray:
         # registers after the datapath (hw.rtl.pipeline), per stage: y (W bits), the exponent
         # sum of two E8M0 scales (9 bits), the 2-bit special code, valid
         return st * (c["width"] + 9 + 2 + 1)
+    if family == "FloatAccMac":
+        # per stage: the product (significand product, exponent, sign, NaN, inf), first,
+        # valid; then the register (a code of acc) and its valid bit
+        acc_bits = 1 + c["acc_exp"] + c["acc_man"]
+        return st * (_sig(c, "a") + _sig(c, "b") + c["exp_bits"] + 5) + acc_bits + 1
     deep = st >= 2
     if family == "IntMac":
         a, b = c["a_bits"], c["b_bits"]
@@ -965,6 +1022,16 @@ def _removed(family: str, c, target: str = "xilinx") -> np.ndarray:
         return (st == 1) * 1.0
     if family == "FloatMul":
         return np.zeros_like(st)
+    if family == "FloatAccMac":
+        # per product register: the inf flag without IEEE operands, the NaN flag without
+        # operands with NaN codes (constant 0), the significand product's top bit when an
+        # operand's significand is 1 bit (a product that fits one bit fewer), and the
+        # exponent bits above the sum Yosys builds — its operands' unpacked exponents, each
+        # one bit narrower after wreduce, plus a carry (max + 1): copies of its sign bit
+        nan0 = 1 - np.minimum(c["a_fn"] + c["a_ieee"] + c["b_fn"] + c["b_ieee"], 1)
+        inf0 = 1 - np.maximum(c["a_ieee"], c["b_ieee"])
+        narrow = (np.minimum(_sig(c, "a"), _sig(c, "b")) == 1) * 1.0
+        return st * (nan0 + inf0 + narrow + c["exp_bits"] - np.minimum(c["operand_exp_bits"], c["exp_bits"]))
     # one product bit per product stage; and when neither format has NaN or inf codes
     # (specials "none") the ``invalid`` flag is constant 0: one more bit
     any_special = np.minimum(c["a_fn"] + c["a_ieee"] + c["b_fn"] + c["b_ieee"], 1)
@@ -991,7 +1058,7 @@ def latency(family: str, X) -> np.ndarray:
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
     c = _cols(family, X)
-    if family in ("IntMac", "FloatKulischMac"):
+    if family in ("IntMac", "FloatKulischMac", "FloatAccMac"):
         cycles = c["stages"] + 1
     elif family == "BitSerialDot":
         cycles = np.where(c["both"] == 1, c["a_bits"] * c["b_bits"], c["a_bits"])

@@ -646,6 +646,8 @@ class FloatAccMac(_Mac):
         self._w0 = max(prod_bits, acc.fmt.man + 1)
         #: bits of the aligned sum: normalised significand, guard bits, sticky bit, carry
         self.adder_width = self._w0 + _GUARD + 2 + 1
+        #: bits of the signed exponents (the product's, the addends' tops, the alignment shift)
+        self.exp_bits = self._exp_shape().width
         super().__init__({"a": Field.of(a_fmt), "b": Field.of(b_fmt), "first": Field(1)},
                          {"acc": Field.of(acc.fmt)})
 

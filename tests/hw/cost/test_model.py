@@ -21,7 +21,8 @@ from numfmt.hw.cost import calibrate, model
 # 17-LUT unit predicted 0) (docs/cost_model.md: what was tried).
 BOUNDS = {"IntMac": (0.08, 0.42), "FloatMul": (0.12, 0.49), "FloatKulischMac": (0.06, 0.20),
           "BlockDot": (0.06, 0.26), "Convert": (0.08, 0.47), "BitSerialDot": (0.07, 0.24),
-          "LutDot": (0.06, 0.22), "Requantizer": (0.25, 4.88), "RequantizerPerChannel": (0.13, 1.00)}
+          "LutDot": (0.06, 0.22), "Requantizer": (0.25, 4.88), "RequantizerPerChannel": (0.13, 1.00),
+          "FloatAccMac": (0.04, 0.14)}
 
 
 @pytest.fixture(scope="module")
@@ -186,8 +187,8 @@ def test_latency_is_the_units_own(cal):
     for stages in range(6):
         for unit in _deep_units(stages):
             assert model.estimate(unit).latency == unit.latency == stages + (not isinstance(unit, rtl.FloatMul))
-    with pytest.raises(ValueError, match="family must be one of .*, not 'FloatAccMac'"):
-        model.latency("FloatAccMac", np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="family must be one of .*, not 'FixedMac'"):
+        model.latency("FixedMac", np.zeros((1, 3)))
 
 
 def test_held_out_errors_as_stored(cal):
@@ -229,7 +230,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="options must be a sequence"):
         model.estimate(mul, options="-nodsp")
     with pytest.raises(ValueError, match="family must be one of"):
-        model.estimate_features("FloatAccMac", np.zeros((1, 3)))
+        model.estimate_features("FixedMac", np.zeros((1, 3)))
     with pytest.raises(ValueError, match=r"shape \(n, 7\)"):
         model.estimate_features("IntMac", np.zeros((2, 3)))
 
@@ -506,6 +507,19 @@ def test_refit_reproduces_the_stored_calibration(tmp_path, monkeypatch):
             calibrate.main(args)
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--processes", "0"], "--processes must be at least 1, not 0"),
+    (["--report", "."], "--report must name a Markdown file, not '.'"),
+    (["--report", "no/such/dir/x.md"], "--report's directory 'no/such/dir' does not exist"),
+])
+def test_calibrate_refuses_bad_options_before_any_work(args, message, capsys, monkeypatch):
+    """A wrong --processes or an unwritable --report is refused at once, not after a sweep."""
+    monkeypatch.setattr(calibrate, "sweep", lambda *a, **k: pytest.fail("the sweep started"))
+    with pytest.raises(SystemExit) as e:
+        calibrate.main(args)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("b_signed", [0, 1])
 def test_plane_dot_bits_counts_the_adders(b_signed):
     """BitSerialDot's ``plane_dot`` term: the output bits of the plane dot's ``n − 1``
@@ -682,3 +696,28 @@ def test_requant_domain():
             model.estimate(rtl.Requantizer(nf.quant.Requantizer(3, 9, nf.IntFormat(8)), 16, saturate="accumulator"))
     with pytest.raises(ValueError, match=r"shape \(n, 11\) with columns acc_bits, multiplier"):
         model.estimate_features("Requantizer", np.zeros((1, 5)))
+
+
+def test_float_acc_mac_estimate_and_domain():
+    """A minifloat MAC with a float register: the model's FFs are the synthesized ones it
+    was calibrated on (e4m3fn × e4m3fn into FP16: 35 of the 38 declared), its latency the
+    unit's; a register rounding other than rne, a deeper pipeline, a wide operand or an
+    unmodelled register format is refused, naming it."""
+    from numfmt.arith import FloatAccumulator
+
+    e4m3, fp16 = nf.parse("e4m3fn"), nf.parse("fp16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mac = rtl.FloatAccMac(e4m3, e4m3, FloatAccumulator(fp16))
+        est = model.estimate(mac)
+        assert (est.family, est.ffs, est.latency, model.declared_ffs(mac)) == ("FloatAccMac", 35, 2, 38)
+        assert 300 < est.luts < 600 and est.luts_error_worst < 0.25
+        bad = [(rtl.FloatAccMac(e4m3, e4m3, FloatAccumulator(fp16, rounding="rtz")), "unit.acc.rounding must be 'rne'"),
+               (rtl.FloatAccMac(e4m3, e4m3, FloatAccumulator(fp16), stages=2), "unit.stages must be 1"),
+               (rtl.FloatAccMac(fp16, e4m3, FloatAccumulator(fp16)), "unit.a_fmt must be a signed float format of at most 8"),
+               (rtl.FloatAccMac(e4m3, e4m3, FloatAccumulator(nf.parse("e1m6"))), "unit.acc.fmt must be")]
+        for unit, message in bad:
+            with pytest.raises(ValueError, match=message):
+                model.estimate(unit)
+    with pytest.raises(ValueError, match="unit must be of a family calibrated for target 'ecp5'"):
+        model.estimate(mac, target="ecp5")            # not swept on ECP5
