@@ -714,7 +714,8 @@ def test_float_acc_mac_estimate_and_domain():
         assert 300 < est.luts < 600 and est.luts_error_worst < 0.25
         bad = [(rtl.FloatAccMac(e4m3, e4m3, FloatAccumulator(fp16, rounding="rtz")), "unit.acc.rounding must be 'rne'"),
                (rtl.FloatAccMac(e4m3, e4m3, FloatAccumulator(fp16), stages=2), "unit.stages must be 1"),
-               (rtl.FloatAccMac(fp16, e4m3, FloatAccumulator(fp16)), "unit.a_fmt must be a signed float format of at most 8"),
+               (rtl.FloatAccMac(fp16, e4m3, FloatAccumulator(fp16)), "unit.a_fmt must be a signed float format "
+                                                                     "of at most 8"),
                (rtl.FloatAccMac(e4m3, e4m3, FloatAccumulator(nf.parse("e1m6"))), "unit.acc.fmt must be")]
         for unit, message in bad:
             with pytest.raises(ValueError, match=message):

@@ -147,7 +147,7 @@ def test_a_calibration_lacking_a_family_names_the_families_it_has(cal, monkeypat
         warnings.simplefilter("ignore")
         rq = rtl.Requantizer(nf.quant.Requantizer([3, 5], [2, 1], nf.IntFormat(8)), 12)
     with pytest.raises(ValueError, match=r"unit must be of a family calibrated for target 'ecp5' \(IntMac, "
-                                         r"FloatMul, .*, LutDot, Requantizer, FloatAccMac\), not RequantizerPerChannel"):
+                                         r"FloatMul, .*, Requantizer, FloatAccMac\), not RequantizerPerChannel"):
         model.estimate(rq, target="ecp5")
     assert model.estimate(rq).family == "RequantizerPerChannel"              # xilinx has it
     with pytest.raises(ValueError, match="family must be one of the families calibrated for target 'ecp5' "
