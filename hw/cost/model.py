@@ -448,11 +448,19 @@ def raw_features(unit) -> tuple[str, np.ndarray]:
 
 
 def _cols(family: str, X: np.ndarray) -> dict[str, np.ndarray]:
-    X = np.asarray(X, dtype=np.float64)
     names = RAW[family]
+    try:
+        X = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"features must be a real array of shape (n, {len(names)}) for family {family!r}, "
+                         f"not one numpy cannot read as float64 ({exc})") from None
     if X.ndim != 2 or X.shape[1] != len(names):
         raise ValueError(f"features must be an array of shape (n, {len(names)}) with columns "
                          f"{', '.join(names)} for family {family!r}, not shape {X.shape}")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(f"features must be finite, not {X[row, col]} (row {row}, column {names[col]!r})")
     return {n: X[:, i] for i, n in enumerate(names)}
 
 

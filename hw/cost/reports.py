@@ -50,6 +50,9 @@ def _load(text, source: str) -> object:
     except json.JSONDecodeError as e:
         raise ReportError(f"{source}: not valid JSON (truncated or garbled): {e.msg} at line {e.lineno}, "
                           f"column {e.colno}") from None
+    except (RecursionError, ValueError) as e:     # nested too deep; an integer of too many digits
+        raise ReportError(f"{source}: not a tool's report (JSON nested too deeply or a number too long: "
+                          f"{type(e).__name__})") from None
 
 
 def _get(obj, key: str, types, where: str, source: str):

@@ -233,6 +233,12 @@ def test_bad_input():
         model.estimate_features("FixedMac", np.zeros((1, 3)))
     with pytest.raises(ValueError, match=r"shape \(n, 7\)"):
         model.estimate_features("IntMac", np.zeros((2, 3)))
+    X = np.tile([4.0, 4, 1, 1, 16, 0, 1], (3, 1))
+    X[2, 4] = np.nan
+    with pytest.raises(ValueError, match=r"features must be finite, not nan \(row 2, column 'width'\)"):
+        model.estimate_features("IntMac", X)
+    with pytest.raises(ValueError, match="features must be a real array of shape \\(n, 7\\) for family 'IntMac'"):
+        model.estimate_features("IntMac", [["a"] * 7])
 
 
 @pytest.mark.slow

@@ -200,3 +200,13 @@ def test_nextpnr_report_wrong_types():
     doc["utilization"]["TRELLIS_FF"] = 5
     with pytest.raises(ReportError, match=r"^r\.json: utilization\.TRELLIS_FF must be a JSON object, not int$"):
         parse_nextpnr_report(json.dumps(doc), source="r.json")
+
+
+@pytest.mark.parametrize("parse", [parse_yosys_stat, parse_nextpnr_report])
+def test_json_too_deep_or_a_number_too_long_is_a_report_error(parse):
+    """A 5000-deep nesting or an integer of 5000 digits is refused as a ReportError naming the
+    source, not a RecursionError or Python's digit-limit ValueError."""
+    for text in ("[" * 5000 + "]" * 5000, '{"modules": {"top": {"num_cells": ' + "9" * 5000 + "}}}"):
+        with pytest.raises(ReportError, match=r"^report\.json: not a tool's report \(JSON nested too deeply or a "
+                                              r"number too long"):
+            parse(text, source="report.json")
