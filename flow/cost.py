@@ -132,7 +132,15 @@ def _requant(f, p):
     _check_dyadic("shift", p["shift"], MIN_SHIFT, MAX_SHIFT, f"{MIN_SHIFT}..{MAX_SHIFT}")
     rq = Dyadic(p.pop("multiplier"), p.pop("shift"), f[0],
                 **{k: p.pop(k) for k in ("rounding", "zero_point") if k in p})
-    return Requantizer(rq, p.pop("acc_width"), **p)
+    asked = {k: p[k] for k in ("multiply", "saturate") if k in p}
+    unit = Requantizer(rq, p.pop("acc_width"), **p)
+    built = unit.parameters()
+    for key, value in asked.items():        # options the unit would ignore: refused, not dropped
+        if built.get(key, "result") != value:
+            where = "per-channel parameters" if unit.channels else f"the output {f[0]}"
+            raise ValueError(f"{key}={value!r} applies to a per-tensor requantizer"
+                             f"{' with a saturating output' if key == 'saturate' else ''} only, not to {where}")
+    return unit
 
 
 def _block_dot(f, p):

@@ -1156,6 +1156,9 @@ def _file_name(target: str, options) -> str:
 def _check(target, options) -> tuple[str, tuple[str, ...]]:
     if isinstance(options, str) or not isinstance(options, (list, tuple, set, frozenset)):
         raise ValueError(f"options must be a sequence of flags such as ('-nodsp',), not {options!r}")
+    for flag in options:
+        if not isinstance(flag, str) or not flag.startswith("-") or flag.startswith("--"):
+            raise ValueError(f"options must be Yosys flags such as '-nodsp', not {flag!r}")
     options = tuple(sorted(set(options)))
     targets = sorted({p.stem.split("_")[0] for p in CALIBRATION_DIR.glob("*.json")})     # <target>_<options>
     if target not in targets:

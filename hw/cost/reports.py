@@ -69,6 +69,14 @@ def _get(obj, key: str, types, where: str, source: str):
     return value
 
 
+def _amount(obj, key: str, types, where: str, source: str):
+    """:func:`_get` of a count, delay or frequency: also finite and ≥ 0."""
+    value = _get(obj, key, types, where, source)
+    if not 0 <= value < float("inf"):
+        raise ReportError(f"{source}: {where}.{key} must be a finite number ≥ 0, not {value!r}")
+    return value
+
+
 def _read(path) -> tuple[str, str]:
     p = Path(os.fspath(path))
     try:
@@ -263,7 +271,7 @@ def _step(obj, where, source) -> PathStep:
     if net is not None and not isinstance(net, str):
         raise ReportError(f"{source}: {where}.net must be str, not {net!r:.60}")
     return PathStep(kind=_get(obj, "type", str, where, source), from_cell=from_cell, from_port=from_port,
-                    to_cell=to_cell, to_port=to_port, delay_ns=float(_get(obj, "delay", _NUMBER, where, source)),
+                    to_cell=to_cell, to_port=to_port, delay_ns=float(_amount(obj, "delay", _NUMBER, where, source)),
                     net=net)
 
 
@@ -297,16 +305,17 @@ def parse_nextpnr_report(text, *, source: str = "<string>") -> NextpnrReport:
     fmax = []
     for clock, entry in _get(doc, "fmax", dict, "", source).items():
         where = f"fmax.{clock}"
-        achieved = float(_get(entry, "achieved", _NUMBER, where, source))
+        achieved = float(_amount(entry, "achieved", _NUMBER, where, source))
         constraint = entry.get("constraint") if isinstance(entry, dict) else None
-        if constraint is not None and (not isinstance(constraint, _NUMBER) or isinstance(constraint, bool)):
-            raise ReportError(f"{source}: {where}.constraint must be a number, not {constraint!r:.60}")
+        if constraint is not None and (not isinstance(constraint, _NUMBER) or isinstance(constraint, bool)
+                                       or not 0 <= constraint < float("inf")):
+            raise ReportError(f"{source}: {where}.constraint must be a finite number ≥ 0, not {constraint!r:.60}")
         fmax.append(ClockFmax(clock, achieved, None if constraint is None else float(constraint)))
     util = []
     for cell, entry in _get(doc, "utilization", dict, "", source).items():
         where = f"utilization.{cell}"
-        util.append(Utilization(cell, _get(entry, "used", int, where, source),
-                                _get(entry, "available", int, where, source)))
+        util.append(Utilization(cell, _amount(entry, "used", int, where, source),
+                                _amount(entry, "available", int, where, source)))
     paths = []
     for k, entry in enumerate(_get(doc, "critical_paths", list, "", source)):
         where = f"critical_paths[{k}]"

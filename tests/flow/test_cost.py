@@ -103,6 +103,23 @@ def test_cli_refuses_a_format_or_parameter_of_the_wrong_kind(capsys, argv, messa
     assert capsys.readouterr().err == f"numfmt cost: {message}\n"
 
 
+@pytest.mark.parametrize("argv, message", [
+    ("uint4 --multiplier 3,5 --shift 9,8 --multiply shift_add",
+     "multiply='shift_add' applies to a per-tensor requantizer only, not to per-channel parameters"),
+    ("uint4 --multiplier 3,5 --shift 9,8 --saturate accumulator",
+     "saturate='accumulator' applies to a per-tensor requantizer with a saturating output only, not to "
+     "per-channel parameters"),
+    ("uint4(overflow=wrap) --multiplier 3 --shift 9 --saturate accumulator",
+     "saturate='accumulator' applies to a per-tensor requantizer with a saturating output only, not to the "
+     "output uint4(overflow=wrap)"),
+])
+def test_requant_options_the_unit_would_ignore_are_refused(capsys, argv, message):
+    assert main(["cost", "requant", *argv.split(), "--acc-width", "16", "--nodsp"]) == 2
+    assert capsys.readouterr().err == f"numfmt cost: {message}\n"
+    assert main(["cost", "requant", "uint4", "--multiplier", "3,5", "--shift", "9,8", "--multiply", "operator",
+                 "--saturate", "result", "--acc-width", "16", "--nodsp"]) == 0      # what it does anyway
+
+
 def test_a_type_error_of_the_unit_is_a_value_error(monkeypatch):
     def build(f, p):
         raise TypeError("stages must be an int")

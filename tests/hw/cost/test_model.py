@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import warnings
 
 import numpy as np
@@ -229,6 +230,10 @@ def test_bad_input():
         model.estimate(mul, target="xilinx", options=())
     with pytest.raises(ValueError, match="options must be a sequence"):
         model.estimate(mul, options="-nodsp")
+    for flag in ("nodsp", "--nodsp", 1, ["-nodsp"]):
+        message = f"options must be Yosys flags such as '-nodsp', not {re.escape(repr(flag))}"
+        with pytest.raises(ValueError, match=message):
+            model.estimate(mul, options=[flag])
     with pytest.raises(ValueError, match="family must be one of"):
         model.estimate_features("FixedMac", np.zeros((1, 3)))
     with pytest.raises(ValueError, match=r"shape \(n, 7\)"):

@@ -210,3 +210,19 @@ def test_json_too_deep_or_a_number_too_long_is_a_report_error(parse):
         with pytest.raises(ReportError, match=r"^report\.json: not a tool's report \(JSON nested too deeply or a "
                                               r"number too long"):
             parse(text, source="report.json")
+
+
+@pytest.mark.parametrize("path, value", [
+    (("fmax", "clk", "achieved"), -5.0), (("fmax", "clk", "achieved"), float("nan")),
+    (("fmax", "clk", "constraint"), float("inf")), (("utilization", "TRELLIS_FF", "used"), -1),
+    (("critical_paths", 0, "path", 0, "delay"), -0.5),
+])
+def test_nextpnr_amounts_must_be_finite_and_not_negative(path, value):
+    """A negative, NaN or infinite Fmax, constraint, count or delay is a ReportError naming it."""
+    doc = json.loads(PNR_ECP5.read_text())
+    node = doc
+    for key in path[:-1]:
+        node = node[key] if not isinstance(node, dict) or key in node else next(iter(node.values()))
+    node[path[-1]] = value
+    with pytest.raises(ReportError, match=rf"\.{path[-1]} must be a finite number ≥ 0, not "):
+        parse_nextpnr_report(json.dumps(doc), source="r.json")
