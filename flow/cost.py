@@ -175,6 +175,11 @@ KINDS = {
 """The unit kinds ``numfmt cost`` builds: :mod:`numfmt.hw.rtl` classes by a short name."""
 
 
+_UNIT_NAMES = {"acc_width": ("width ", "acc_bits ", "acc_width "), "n": ("n_max ", "n ", "the exact register ")}
+"""The names the units give these parameters in their errors (``IntMac``'s register
+``width``, the requantizer's ``acc_bits``, the MACs' ``n_max`` and exact register)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class UnitSpec:
     """A unit by kind, format names and parameters; :meth:`build` makes the RTL unit.
@@ -212,7 +217,14 @@ class UnitSpec:
             if key not in self.params:
                 raise ValueError(f"{self.kind} needs {key!r} ({self.kind} {kind.usage})")
         formats = [nf.parse(name) for name in self.formats]
-        return kind.build(formats, dict(self.params))
+        try:
+            return kind.build(formats, dict(self.params))
+        except ValueError as exc:           # the unit names its own parameter: say which one was given
+            for key, names in _UNIT_NAMES.items():
+                if key in self.params and str(exc).startswith(names):
+                    raise ValueError(f"{key} {self.params[key]!r} (--{key.replace('_', '-')}): {exc}") from None
+            raise
+
 
 
 def load_design(path) -> tuple[list[UnitSpec], dict]:

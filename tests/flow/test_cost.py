@@ -120,6 +120,19 @@ def test_requant_options_the_unit_would_ignore_are_refused(capsys, argv, message
                  "--saturate", "result", "--acc-width", "16", "--nodsp"]) == 0      # what it does anyway
 
 
+@pytest.mark.parametrize("argv, message", [
+    ("intmac int8 int8 --acc-width 0", "acc_width 0 (--acc-width): width must be an integer in 1..64"),
+    ("requant int8 --acc-width 0 --multiplier 3 --shift 2", "acc_width 0 (--acc-width): acc_bits must be"),
+    ("kulischmac e4m3fn e4m3fn --n 0", "n 0 (--n): n_max must be an integer ≥ 1, not 0"),
+    ("kulischmac e5m2 e5m2 --n 16", "n 16 (--n): the exact register must be at most 53 bits wide"),
+])
+def test_a_units_error_names_the_parameter_given(capsys, argv, message):
+    """The unit's own name for a parameter (a register's width, n_max) comes after the one the
+    user gave, with its value."""
+    assert main(["cost", *argv.split(), "--nodsp"]) == 2
+    assert capsys.readouterr().err.startswith(f"numfmt cost: {message}")
+
+
 def test_a_type_error_of_the_unit_is_a_value_error(monkeypatch):
     def build(f, p):
         raise TypeError("stages must be an int")
