@@ -444,6 +444,10 @@ def raw_features(unit) -> tuple[str, np.ndarray]:
             if getattr(unit, name).bits > 8:
                 raise ValueError(f"unit.{name} must have at most 8 bits (the IntMac model's calibrated domain), "
                                  f"not {getattr(unit, name)}")
+        p = unit.a_fmt.bits + unit.b_fmt.bits
+        if unit.acc.width < p:          # a register narrower than the product was never sampled
+            raise ValueError(f"unit.acc.width must be at least the product's {p} bits (the IntMac model's "
+                             f"calibrated domain), not {unit.acc.width}")
     return family, np.asarray(row, dtype=np.float64)
 
 

@@ -222,6 +222,8 @@ def test_bad_input():
             model.estimate(rtl.FixedMac(nf.FixedFormat(8, 4), nf.FixedFormat(8, 4), nf.FixedFormat(16, 8), 16))
         with pytest.raises(ValueError, match="unit.a_fmt"):
             model.estimate(rtl.FloatMul(e1))
+        with pytest.raises(ValueError, match="unit.acc.width must be at least the product's 16 bits .*, not 3"):
+            model.estimate(rtl.IntMac(nf.IntFormat(8), nf.IntFormat(8), FixedAccumulator(3)))
         with pytest.raises(ValueError, match="unit.rounding"):
             model.estimate(rtl.FloatMul(nf.parse("e4m3fn"), rounding="rtz"))
     with pytest.raises(ValueError, match="target and options"):
