@@ -385,9 +385,15 @@ def _cmd_cost(args) -> int:
                                 ("saturate", args.saturate))
               if v is not None}
     try:
+        if args.jobs is not None and args.jobs < 1:
+            raise ValueError(f"-j/--jobs must be at least 1, not {args.jobs}")
+        if args.target is not None and not args.target:
+            raise ValueError("--target must name a target (xilinx, ecp5 or ice40), not ''")
         if args.design:
             if args.kind or args.formats or params:
-                raise ValueError("give either a unit (KIND FORMAT ...) or --design FILE, not both")
+                given = "a unit" if args.kind or args.formats else f"--{next(iter(params)).replace('_', '-')}"
+                raise ValueError(f"give either a unit (KIND FORMAT ... and its options) or --design FILE (options in "
+                                 f"its [[unit]] tables), not both: {given} with --design")
             specs, defaults = cost.load_design(args.design)
         else:
             if not args.kind or not args.formats:

@@ -354,3 +354,15 @@ def test_a_failing_tool_is_reported_without_a_traceback(capsys, monkeypatch):
     assert main(["cost", "floatmul", "e2m1fn", "--synth", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("numfmt cost: yosys failed") and "ERROR: out of memory" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["floatmul", "e4m3fn", "-j", "0"], "-j/--jobs must be at least 1, not 0"),
+    (["floatmul", "e4m3fn", "--target", ""], "--target must name a target (xilinx, ecp5 or ice40), not ''"),
+    (["--design", "units.toml", "--stages", "2"], "not both: --stages with --design"),
+    (["floatmul", "e4m3fn", "--design", "units.toml"], "not both: a unit with --design"),
+])
+def test_cli_options_are_checked_before_any_work(capsys, argv, message):
+    """A wrong -j, an empty --target, or a unit's option beside --design is refused at once."""
+    assert main(["cost", *argv]) == 2
+    assert message in capsys.readouterr().err
