@@ -667,7 +667,7 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
         # carry's terms over both regimes, the LUTs' datapath terms for wide inputs only
         lz = c["in_lz"]                 # 0 for a table
         return {"one": one, "narrow": narrow, "narrow_table": narrow * c["table_luts"], "wide": wide,
-                "lz_norm": lz * np.ceil(np.log2(lz + 1)),
+                "lz_norm": lz * _magnitude_bits(lz),
                 "round_width": wide * r, "carry_round_width": r, **{k: wide * v for k, v in t.items()},
                 **{f"carry_{k}": t[k] for k in ("in_exp", "out_exp", "out_man")}}
     if family == "IntMac":
@@ -689,11 +689,9 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
                 "specials_in": spec_in, "specials_out": c["out_fn"] + c["out_ieee"],
                 "sub_in": c["a_sub"] * sa + c["b_sub"] * sb}
     if family == "FloatAccMac":
-        w0 = np.maximum(s, c["acc_man"] + 1)           # the normalised addends' bits
-        cap = w0 + 2                                    # the alignment window (guard bits)
-        w = cap + 3                                     # the adder (sticky, carry, sign)
-        return {"one": one, "sig_product": sa * sb, "normalise": w0 * np.ceil(np.log2(w0 + 1)),
-                "align": cap * np.ceil(np.log2(cap + 1)), "adder": w, "round": w * np.ceil(np.log2(w)),
+        w0, cap, w = _acc_mac_widths(c)               # ⌈log2(n+1)⌉ = n's bits, exactly
+        return {"one": one, "sig_product": sa * sb, "normalise": w0 * _magnitude_bits(w0),
+                "align": cap * _magnitude_bits(cap), "adder": w, "round": w * _magnitude_bits(w - 1),
                 "exp_bits": c["exp_bits"], "acc_exp": c["acc_exp"], "acc_man": c["acc_man"],
                 "specials_in": spec_in, "specials_acc": c["acc_fn"] + c["acc_ieee"],
                 "sub_in": c["a_sub"] * sa + c["b_sub"] * sb, "sub_acc": c["acc_sub"] * w}
@@ -704,6 +702,15 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
                 "sig_sum": s, "sig_sum_shift": s * (ha + hb), "specials_in": spec_in,
                 "sub_in": c["a_sub"] + c["b_sub"]}
     raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+
+
+def _acc_mac_widths(c) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FloatAccMac's ``(w0, window, adder)`` widths from the features: the normalised
+    addends' bits ``max(sa + sb, acc.man + 1)``, the alignment window (2 guard bits) and the
+    adder (sticky, carry, sign); the twin of ``FloatAccMac.adder_width``, which a test
+    compares on every calibration configuration."""
+    w0 = np.maximum(_sig(c, "a") + _sig(c, "b"), c["acc_man"] + 1)
+    return w0, w0 + 2, w0 + 5
 
 
 def _shift_mux(w, s):
@@ -904,6 +911,14 @@ def _product_bits(sa, sb):  # bits of the product of sa- and sb-bit unsigned int
     return sa + sb - (np.minimum(sa, sb) == 1)
 
 
+def _may_nan(c):            # 1 when an operand has NaN codes (specials fn or ieee): a NaN flag that can be set
+    return np.minimum(c["a_fn"] + c["a_ieee"] + c["b_fn"] + c["b_ieee"], 1)
+
+
+def _may_inf(c):            # 1 when an operand has infinities (specials ieee): an inf flag that can be set
+    return np.maximum(c["a_ieee"], c["b_ieee"])
+
+
 def _exp_range(c, p):       # hw.rtl._float.exp_range of a signed format with the default bias
     base = 2.0 ** (c[f"{p}_exp"] - 1) - 1 + c[f"{p}_man"]
     return 1 - base, 2.0 ** c[f"{p}_exp"] - 1 - base
@@ -957,10 +972,10 @@ def _declared(family: str, c) -> np.ndarray:
         return np.where(deep, tree, shallow) + c["width"] + 1
     sa, sb = _sig(c, "a"), _sig(c, "b")
     sp = _product_bits(sa, sb)
-    nan = np.minimum(c["a_fn"] + c["a_ieee"] + c["b_fn"] + c["b_ieee"], 1)     # a flag that can be set
+    nan = _may_nan(c)
     if family == "FloatMul":
         out_bits = 1 + c["out_exp"] + c["out_man"]
-        inf = np.minimum(c["a_ieee"] + c["b_ieee"], 1)
+        inf = _may_inf(c)
         (alo, ahi), (blo, bhi) = _exp_range(c, "a"), _exp_range(c, "b")
         ex = _signed_bits(alo + blo - 1, ahi + bhi + sp - 1)
         k = np.minimum(np.maximum(st - 1, 0), 3)
@@ -1028,7 +1043,7 @@ def _removed(family: str, c, target: str = "xilinx") -> np.ndarray:
     if family == "BlockDot":
         # without an IEEE element (no infinity codes) the special code is 0 or 1 (NaN from a
         # scale): its high bit is constant
-        return st * (1 - np.maximum(c["a_ieee"], c["b_ieee"]))
+        return st * (1 - _may_inf(c))
     if family == "IntMac":
         # the (a+b+1)-bit product of stages=1: its top bit repeats bit a+b (a+b bits
         # hold any product); deeper pipelines hold a+b bits
@@ -1042,13 +1057,13 @@ def _removed(family: str, c, target: str = "xilinx") -> np.ndarray:
         # exponent bits above the wider operand exponent's width: Yosys keeps that many of
         # the sum's, the rest copies of its sign bit (read from the netlists; exact on the
         # 100 calibration configurations of both targets)
-        nan0 = 1 - np.minimum(c["a_fn"] + c["a_ieee"] + c["b_fn"] + c["b_ieee"], 1)
-        inf0 = 1 - np.maximum(c["a_ieee"], c["b_ieee"])
-        narrow = (np.minimum(_sig(c, "a"), _sig(c, "b")) == 1) * 1.0
-        return st * (nan0 + inf0 + narrow + c["exp_bits"] - np.minimum(c["operand_exp_bits"], c["exp_bits"]))
+        sa, sb = _sig(c, "a"), _sig(c, "b")
+        narrow = sa + sb - _product_bits(sa, sb)
+        return st * ((1 - _may_nan(c)) + (1 - _may_inf(c)) + narrow
+                     + c["exp_bits"] - np.minimum(c["operand_exp_bits"], c["exp_bits"]))
     # one product bit per product stage; and when neither format has NaN or inf codes
     # (specials "none") the ``invalid`` flag is constant 0: one more bit
-    any_special = np.minimum(c["a_fn"] + c["a_ieee"] + c["b_fn"] + c["b_ieee"], 1)
+    any_special = _may_nan(c)
     k = np.minimum(np.maximum(st - 1, 0), 2)
     return (st - k) * 1.0 + (1 - any_special)
 

@@ -735,3 +735,15 @@ def test_float_acc_mac_estimate_and_domain():
                 model.estimate(unit)
     ecp5 = model.estimate(mac, target="ecp5")
     assert ecp5.family == "FloatAccMac" and ecp5.luts > est.luts and ecp5.luts_error_worst < 0.25
+
+
+def test_float_acc_mac_widths_are_the_hardwares(cal):
+    """The model's FloatAccMac adder width (from the format columns) is the unit's own
+    ``adder_width`` on every calibration configuration."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        units = [calibrate.build_unit("FloatAccMac", c["spec"]) for c in cal.configs if c["family"] == "FloatAccMac"]
+    X = np.stack([model.raw_features(u)[1] for u in units])
+    _, window, adder = model._acc_mac_widths(model._cols("FloatAccMac", X))
+    assert adder.tolist() == [u.adder_width for u in units] and (window == adder - 3).all()
+    assert len({u.adder_width for u in units}) > 5                       # the sample varies it
