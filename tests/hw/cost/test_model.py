@@ -739,7 +739,8 @@ def test_float_acc_mac_estimate_and_domain():
 
 def test_float_acc_mac_widths_are_the_hardwares(cal):
     """The model's FloatAccMac adder width (from the format columns) is the unit's own
-    ``adder_width`` on every calibration configuration."""
+    ``adder_width`` on every calibration configuration, and its declared register bits
+    those of the elaborated design (on 20 of them)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         units = [calibrate.build_unit("FloatAccMac", c["spec"]) for c in cal.configs if c["family"] == "FloatAccMac"]
@@ -747,3 +748,5 @@ def test_float_acc_mac_widths_are_the_hardwares(cal):
     _, window, adder = model._acc_mac_widths(model._cols("FloatAccMac", X))
     assert adder.tolist() == [u.adder_width for u in units] and (window == adder - 3).all()
     assert len({u.adder_width for u in units}) > 5                       # the sample varies it
+    declared = model._declared("FloatAccMac", model._cols("FloatAccMac", X[:20]))
+    assert declared.tolist() == [model.declared_ffs(u) for u in units[:20]]  # the registers, as elaborated
