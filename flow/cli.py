@@ -387,8 +387,9 @@ def _cmd_cost(args) -> int:
     try:
         if args.jobs is not None and args.jobs < 1:
             raise ValueError(f"-j/--jobs must be at least 1, not {args.jobs}")
-        if args.target is not None and not args.target:
-            raise ValueError("--target must name a target (xilinx, ecp5 or ice40), not ''")
+        if args.target is not None:              # "" too: not read as the default
+            from numfmt.hw.cost.cells import check_target
+            check_target(args.target)
         if args.design:
             if args.kind or args.formats or params:
                 given = "a unit" if args.kind or args.formats else f"--{next(iter(params)).replace('_', '-')}"

@@ -358,7 +358,7 @@ def test_a_failing_tool_is_reported_without_a_traceback(capsys, monkeypatch):
 
 @pytest.mark.parametrize("argv, message", [
     (["floatmul", "e4m3fn", "-j", "0"], "-j/--jobs must be at least 1, not 0"),
-    (["floatmul", "e4m3fn", "--target", ""], "--target must name a target (xilinx, ecp5 or ice40), not ''"),
+    (["floatmul", "e4m3fn", "--target", ""], "target must be one of 'xilinx', 'ecp5', 'ice40', not ''"),
     (["--design", "units.toml", "--stages", "2"], "not both: --stages with --design"),
     (["floatmul", "e4m3fn", "--design", "units.toml"], "not both: a unit with --design"),
 ])
