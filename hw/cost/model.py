@@ -465,7 +465,27 @@ def _cols(family: str, X: np.ndarray) -> dict[str, np.ndarray]:
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise ValueError(f"features must be finite, not {X[row, col]} (row {row}, column {names[col]!r})")
+    _check_columns(names, X)
     return {n: X[:, i] for i, n in enumerate(names)}
+
+
+_FLAGS = ("sub", "fn", "ieee", "int", "signed", "sat", "nearest", "directed", "sign", "sym", "both", "underflows")
+"""Column names (or ``prefix_name`` endings) of the 0/1 features of :data:`RAW`."""
+_SIGNED_COLUMNS = ("shift", "zero_point")
+"""Integer features of :data:`RAW` that may be negative (every other one is a count or width)."""
+
+
+def _check_columns(names: tuple[str, ...], X: np.ndarray) -> None:
+    """Every feature is an integer; a flag is 0 or 1; a width or count is not negative. The
+    message names the first offending row and column."""
+    flag = np.array([n in _FLAGS or n.rsplit("_", 1)[-1] in _FLAGS for n in names])
+    signed = np.array([n in _SIGNED_COLUMNS for n in names])
+    for bad, what in ((X != np.round(X), "integers"),
+                      (flag & (X != 0) & (X != 1), "0 or 1 (a flag)"),
+                      (~flag & ~signed & (X < 0), "≥ 0 (a width or count)")):
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise ValueError(f"features in column {names[col]!r} must be {what}, not {X[row, col]:g} (row {row})")
 
 
 def _sig(c, p):             # significand bits incl. the hidden bit

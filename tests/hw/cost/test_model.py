@@ -246,6 +246,15 @@ def test_bad_input():
         model.estimate_features("IntMac", X)
     with pytest.raises(ValueError, match="features must be a real array of shape \\(n, 7\\) for family 'IntMac'"):
         model.estimate_features("IntMac", [["a"] * 7])
+    for col, value, message in ((4, 16.5, r"column 'width' must be integers, not 16\.5 \(row 1\)"),
+                                (2, 2, r"column 'a_signed' must be 0 or 1 \(a flag\), not 2 \(row 1\)"),
+                                (0, -4, r"column 'a_bits' must be ≥ 0 \(a width or count\), not -4 \(row 1\)")):
+        X = np.tile([4.0, 4, 1, 1, 16, 0, 1], (3, 1))
+        X[1, col] = value
+        with pytest.raises(ValueError, match=message):
+            model.estimate_features("IntMac", X)
+    X = np.tile([16.0, 3, -2, 8, 1, 1, 1, 0, 0, -5, 1], (2, 1))     # a left shift and a negative zero point
+    assert model.estimate_features("Requantizer", X)["luts"].shape == (2,)
 
 
 @pytest.mark.slow
