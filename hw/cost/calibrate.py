@@ -38,9 +38,12 @@ import numpy as np
 SEED = 20261205
 """Seed of the configuration sample and of the fit/held-out split."""
 
-N_CONFIGS = {"IntMac": 100, "FloatMul": 100, "FloatKulischMac": 100, "BlockDot": 100, "Convert": 100,
-             "BitSerialDot": 100, "LutDot": 100, "Requantizer": 100, "RequantizerPerChannel": 100,
+N_CONFIGS = {"IntMac": 200, "FloatMul": 200, "FloatKulischMac": 100, "BlockDot": 100, "Convert": 200,
+             "BitSerialDot": 100, "LutDot": 100, "Requantizer": 200, "RequantizerPerChannel": 200,
              "FloatAccMac": 100}
+"""Configurations drawn per family (a sample of 200 begins with the sample of 100): 200 for
+the families whose LUT model missed the target on 100 (``docs/cost_model.md``, *A larger
+sample*)."""
 N_HELD_OUT = 40
 TARGET, OPTIONS = "xilinx", ("-nodsp",)
 DATA = Path(__file__).resolve().parent / "calibration" / "xilinx_nodsp.json"
@@ -136,7 +139,9 @@ def _requant_spec(rng) -> dict:
     multiplier of 1–16 bits whose bits below the leading one are each set with probability
     0.2, 0.5 or 0.8 (sparse, mixed or dense patterns: the popcount and the CSD digit count
     vary apart from the width); a right shift in ``0 … acc+m−2`` (10 %: a left shift of 1–3);
-    the output side of :func:`_requant_output`."""
+    the output side of :func:`_requant_output`. :func:`sample_configs` keeps the draws whose
+    scale ``b·2**-c`` is below 1 (the model's domain; the skipped draws keep the stream of
+    the earlier, unrestricted sample, so its kept configurations stay cached)."""
     acc, m = int(rng.integers(8, 33)), int(rng.integers(1, 17))
     density = float(rng.choice([0.2, 0.5, 0.8]))
     low = sum(1 << k for k, on in enumerate(rng.random(m - 1) < density) if on)
@@ -239,6 +244,8 @@ def sample_configs(family: str, n: int, seed: int = SEED) -> list[dict]:
             spec["acc_width"] = exact.out_fmt.bits - narrow if narrow and exact.out_fmt.bits - narrow >= 2 else None
         elif family == "Requantizer":
             spec = _requant_spec(rng)
+            if spec["multiplier"] >= 1 << max(spec["shift"], 0):
+                continue        # a scale b·2**-c ≥ 1 (every left shift): outside the model's domain
         elif family == "RequantizerPerChannel":
             spec = _requant_channel_spec(rng)
         else:

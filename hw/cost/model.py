@@ -344,9 +344,17 @@ def _requant_features(unit) -> np.ndarray:
     if b >= 1 << REQUANT_MULT_BITS:
         raise ValueError(f"unit.requantizer.multiplier must be below 2**{REQUANT_MULT_BITS} (the Requantizer "
                          f"model's calibrated domain), not {b}")
-    if not -3 <= c <= unit.acc_bits + REQUANT_MULT_BITS:
-        raise ValueError(f"unit.requantizer.shift must be in -3..{unit.acc_bits + REQUANT_MULT_BITS} (acc_bits + "
+    if c > unit.acc_bits + REQUANT_MULT_BITS:
+        raise ValueError(f"unit.requantizer.shift must be at most {unit.acc_bits + REQUANT_MULT_BITS} (acc_bits + "
                          f"{REQUANT_MULT_BITS}; the Requantizer model's calibrated domain), not {c}")
+    # a scale ≥ 1 is not modelled: requantizers after a matrix product scale a wide accumulator
+    # down (gemmlowp reports those multipliers empirically in (0, 1)); above 1 every output step
+    # jumps several codes, a saturating output leaves a few accumulators unsaturated, and
+    # synthesis then folds 100-LUT datapaths into 3–10 LUTs or not (docs/cost_model.md)
+    if b >= 1 << max(c, 0):
+        raise ValueError(f"unit.requantizer's scale b·2**-c must be below 1 (a requantizer that scales the "
+                         f"accumulator down: the Requantizer model's calibrated domain), not "
+                         f"{b}·2**{-c} = {b * 2.0 ** -c:g}")
     return np.asarray([unit.acc_bits, b, c] + _requant_output_columns(unit, "Requantizer"), dtype=np.float64)
 
 

@@ -107,14 +107,15 @@ def test_blockdot_is_fitted_and_scored_by_its_estimator():
 
 def test_intmac_is_fitted_and_scored_by_its_estimator():
     """The stored xilinx IntMac LUT coefficients and fit-set leave-one-out error are those
-    of mean + 5·max (7.5 % / 22.8 %), not of least squares (4.8 % / 29.6 %)."""
+    of mean + 5·max (7.5 % / 35.1 % on the 160 fit configurations; it was adopted at 7.5 % /
+    22.8 % on the first 60), not of least squares (5.8 % / 35.9 %)."""
     doc = json.loads(calibrate.DATA.read_text(encoding="utf-8"))
     A, y = _fit_set(doc, "IntMac")
     stored = doc["coefficients"]["IntMac"]["luts"]
     np.testing.assert_allclose(list(stored.values()), calibrate.l1_max(A, y, 5.0), rtol=1e-9, atol=1e-9)
     loo, wls = calibrate.leave_one_out(A, y, "l1_max_5"), calibrate.leave_one_out(A, y, "wls")
-    assert (round(100 * np.median(loo), 1), round(100 * loo.max(), 1)) == (7.5, 22.8)
-    assert (round(100 * np.median(wls), 1), round(100 * wls.max(), 1)) == (4.8, 29.6)
+    assert (round(100 * np.median(loo), 1), round(100 * loo.max(), 1)) == (7.5, 35.1)
+    assert (round(100 * np.median(wls), 1), round(100 * wls.max(), 1)) == (5.8, 35.9)
     assert doc["errors"]["IntMac"]["luts_loo"]["worst"] == pytest.approx(loo.max(), abs=1e-9)
 
 
@@ -132,6 +133,6 @@ def test_stored_calibrations_record_the_estimators():
     assert "| BlockDot | this model, mean + 0.3·max | 40 | 60 |" in text
     assert "* BlockDot `luts` (mean + 0.3·max): " in text and "* BlockDot `carry`: " in text
     assert text.count("mean + 0.3·max") == 2 and "| FloatMul | this model | 40 |" in text
-    assert "| IntMac | this model, mean + 5·max | 40 | 60 |" in text and text.count("mean + 5·max") == 2
+    assert "| IntMac | this model, mean + 5·max | 40 | 160 |" in text and text.count("mean + 5·max") == 2
     ecp5 = json.loads(calibrate.data_path("ecp5").read_text(encoding="utf-8"))
     assert "mean + 0.3·max" not in calibrate.report(ecp5) and "mean + 5·max" not in calibrate.report(ecp5)

@@ -16,14 +16,21 @@ from numfmt.hw.cost import calibrate, model
 
 # family → (median, worst) held-out LUT error bounds the stored calibration must keep: the
 # numbers docs/cost_model.md reports, rounded up. The issue's target is (0.10, 0.25);
-# IntMac's worst case (small multipliers), FloatMul's median and worst case, BlockDot's and Convert's
-# worst cases, and the Requantizer's median and worst case (units of 0–8 LUTs, where a few
-# LUTs are several times the count) do not meet it, nor the per-channel Requantizer's (a
-# 17-LUT unit predicted 0) (docs/cost_model.md: what was tried).
-BOUNDS = {"IntMac": (0.08, 0.42), "FloatMul": (0.12, 0.49), "FloatKulischMac": (0.06, 0.20),
-          "BlockDot": (0.06, 0.26), "Convert": (0.08, 0.47), "BitSerialDot": (0.07, 0.24),
-          "LutDot": (0.06, 0.22), "Requantizer": (0.25, 4.88), "RequantizerPerChannel": (0.13, 1.00),
+# IntMac's, FloatMul's, BlockDot's and Convert's worst cases (small units), the Requantizer's
+# median and worst case (units of 0–20 LUTs, where a few LUTs are several times the count)
+# and the per-channel Requantizer's do not meet it (docs/cost_model.md: what was tried).
+BOUNDS = {"IntMac": (0.10, 0.44), "FloatMul": (0.11, 0.46), "FloatKulischMac": (0.06, 0.20),
+          "BlockDot": (0.06, 0.26), "Convert": (0.10, 0.46), "BitSerialDot": (0.07, 0.24),
+          "LutDot": (0.06, 0.22), "Requantizer": (0.23, 3.15), "RequantizerPerChannel": (0.15, 1.04),
           "FloatAccMac": (0.04, 0.14)}
+
+
+# configurations whose FFs the rule misses (docs/cost_model.md, *A larger sample, and
+# requantizers that scale down*): Requantizers with a signed saturating int16 output wider
+# than the rounded value (synth_xilinx keeps one sign copy more, 1–2 FFs), per-channel ones
+# of 8–64 channels (3–12 FFs); found when the sample grew from 100 to 200, rules unchanged
+FF_MISSES = {"Requantizer": 6, "RequantizerPerChannel": 5}
+HELD_OUT_FF_MISSES = {"Requantizer": 1, "RequantizerPerChannel": 1}
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +213,10 @@ def test_held_out_errors_as_stored(cal):
         assert all(c["synth"]["dsps"] == 0 for c in held)
         ff_exact = sum(c["synth"]["ffs"] == c["model"]["ffs"] for c in held)
         assert ff_exact == cal.errors[family]["ffs"]["exact"]
-        assert ff_exact == len(held)
+        assert ff_exact == len(held) - HELD_OUT_FF_MISSES.get(family, 0)
+        every = [c for c in cal.configs if c["family"] == family]
+        assert cal.errors[family]["ffs"]["exact_all"] == sum(c["synth"]["ffs"] == c["model"]["ffs"] for c in every)
+        assert cal.errors[family]["ffs"]["exact_all"] == len(every) - FF_MISSES.get(family, 0)
     assert set(BOUNDS) == set(model.FAMILIES)
     for family, (median, worst) in BOUNDS.items():
         assert cal.errors[family]["luts"]["median"] <= median
@@ -498,7 +508,7 @@ def test_fit_set_leave_one_out_as_stored(cal):
         y = np.array([c["synth"]["luts"] for c in fit], float)
         err = calibrate.leave_one_out(model.design_matrix(family, "luts", X), y, calibrate.estimator(family))
         stored = cal.errors[family]["luts_loo"]
-        assert stored["n"] == len(fit) == 60
+        assert stored["n"] == len(fit) == calibrate.N_CONFIGS[family] - calibrate.N_HELD_OUT
         assert np.median(err) == pytest.approx(stored["median"], abs=1e-9)
         assert err.max() == pytest.approx(stored["worst"], abs=1e-9)
 
@@ -599,18 +609,16 @@ def _rq(b, c, out, acc_bits, stages=1, **kw):
 
 def _requant_units():
     """Requantizers outside the calibration sample, with the register bits Yosys removes
-    counted by hand from the RTL: a wrapping output's low bits below the product's trailing
-    zeros that the zero point leaves 0; the output bits above the rounded value's structural
-    width (copies of its sign bit)."""
+    counted by hand from the RTL: the output bits above the rounded value's structural
+    width (copies of its sign bit). (A wrapping output's low bits below the product's
+    trailing zeros, which the rule also removes, need a scale ≥ 1: outside the model.)"""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return [(_rq(40, 0, "int8(overflow=wrap)", 12, zero_point=1), 2),        # 40 = 5·8: bits 1, 2 (bit 0 is 1)
-                (_rq(5, 20, "int12", 16, rounding="rnp"), 9),        # t ∈ {−1, 0}; t + up 3 bits (up: 2 signed): 9 copies
-                (_rq(0b1011, 6, "uint8", 10, stages=2, rounding="floor"), 0),     # y = t, 8 bits: none
-                (_rq(7, -2, "int4(overflow=wrap)", 9, rounding="rtz"), 2)]        # 28 = 7·4: bits 0, 1
+        return [(_rq(5, 20, "int12", 16, rounding="rnp"), 9),        # t ∈ {−1, 0}; t + up 3 bits (up: 2 signed): 9 copies
+                (_rq(0b1011, 6, "uint8", 10, stages=2, rounding="floor"), 0)]     # y = t, 8 bits: none
 
 
-@pytest.mark.parametrize("k", range(4))
+@pytest.mark.parametrize("k", range(2))
 def test_requant_ff_formula_is_the_declared_registers(k):
     """Requantizer: the FF formula (features only) counts the output registers the RTL
     declares (``stages·(out_bits + 1)``), less the bits counted by hand above."""
@@ -706,10 +714,12 @@ def test_requant_domain():
             model.estimate(_rq(3, 9, "int8", 40))
         with pytest.raises(ValueError, match=r"unit.requantizer.multiplier must be below 2\*\*16 .*, not 70000"):
             model.estimate(_rq(70000, 20, "int8", 16))
-        with pytest.raises(ValueError, match=r"unit.requantizer.shift must be in -3..32 .*, not 40"):
+        with pytest.raises(ValueError, match=r"unit.requantizer.shift must be at most 32 .*, not 40"):
             model.estimate(_rq(3, 40, "int8", 16))
-        with pytest.raises(ValueError, match=r"unit.requantizer.shift must be in -3..32 .*, not -4"):
-            model.estimate(_rq(3, -4, "int8", 16))
+        for b, c, value in ((3, -4, r"3·2\*\*4 = 48"), (136, 4, r"136·2\*\*-4 = 8.5"), (64, 6, r"64·2\*\*-6 = 1")):
+            with pytest.raises(ValueError, match=r"unit.requantizer's scale b·2\*\*-c must be below 1 .*, not " + value):
+                model.estimate(_rq(b, c, "int8", 16))
+        assert model.estimate(_rq(63, 6, "int8", 16)).family == "Requantizer"        # 63/64 < 1
         with pytest.raises(ValueError, match=r"unit.out_fmt must be an integer format of 2–16 bits .*, not int20"):
             model.estimate(_rq(3, 9, "int20", 16))
         with pytest.raises(ValueError, match=r"unit.multiply must be 'shift_add' .*, not 'operator'"):

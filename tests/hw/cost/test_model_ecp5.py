@@ -16,21 +16,23 @@ FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "BlockDot", "Convert", "Bit
             "Requantizer", "RequantizerPerChannel", "FloatAccMac")
 
 # family → (median, worst) held-out LUT error bounds the stored ECP5 calibration must keep:
-# the numbers docs/cost_model.md reports for ECP5 (13.8/40.0, 14.7/85.1, 11.3/57.2, 8.8/44.3,
-# 12.8/75.4, 15.8/38.4, 6.1/26.7, 31.3/101.5, 21.8/100.0 %), rounded up. The issue's target is
+# the numbers docs/cost_model.md reports for ECP5 (11.4/81.2, 12.7/53.0, 11.3/57.2, 8.8/44.3,
+# 15.1/53.6, 15.8/38.4, 6.1/26.7, 66.6/183.2, 24.6/616.8 %), rounded up. The issue's target is
 # (0.10, 0.25): on ECP5 only FloatAccMac (4.4/14.5 %) meets it with the xilinx terms (LutDot's
 # and BlockDot's medians do, their worst cases miss it).
-BOUNDS = {"IntMac": (0.14, 0.41), "FloatMul": (0.13, 0.53), "FloatKulischMac": (0.12, 0.58),
-          "BlockDot": (0.09, 0.45), "Convert": (0.16, 0.45), "BitSerialDot": (0.16, 0.39),
-          "LutDot": (0.07, 0.27), "Requantizer": (0.55, 2.32), "RequantizerPerChannel": (0.22, 1.00),
+BOUNDS = {"IntMac": (0.12, 0.82), "FloatMul": (0.13, 0.53), "FloatKulischMac": (0.12, 0.58),
+          "BlockDot": (0.09, 0.45), "Convert": (0.16, 0.54), "BitSerialDot": (0.16, 0.39),
+          "LutDot": (0.07, 0.27), "Requantizer": (0.67, 1.84), "RequantizerPerChannel": (0.25, 6.17),
           "FloatAccMac": (0.05, 0.15)}
-# FF counts off the rule, of all 100 configurations: the per-channel Requantizer's one fit
-# configuration where Yosys proves clamp bits constant through the table (as on xilinx), and
-# FloatMul's fp5_e4m0 × fp5_e4m0 → e3m2(subnormals=false) (fit set): every product is a
-# power of two (or overflows to inf), so both output mantissa bits are always 0, and since
-# the flush-to-zero shortcut (2026-12-07) synth_ecp5 proves one of their registers constant
-FF_MISSES = {"RequantizerPerChannel": 1, "FloatMul": 1}
-BASELINE = (0.19, 0.57)     # the FINN-R-style baseline's IntMac error, rounded up
+# FF counts off the rule, of all the configurations: 5 of the 200 per-channel Requantizers
+# (8–64 channels; 1 of them held out), the same 5 as on xilinx (one was in the first 100:
+# Yosys proves clamp bits constant through the table), and FloatMul's fp5_e4m0 × fp5_e4m0 →
+# e3m2(subnormals=false) (fit set): every product is a power of two (or overflows to inf), so
+# both output mantissa bits are always 0, and since the flush-to-zero shortcut (2026-12-07)
+# synth_ecp5 proves one of their registers constant
+FF_MISSES = {"RequantizerPerChannel": 5, "FloatMul": 1}
+HELD_OUT_FF_MISSES = {"RequantizerPerChannel": 1}
+BASELINE = (0.20, 0.63)     # the FINN-R-style baseline's IntMac error (19.1 %, 62.0 %), rounded up
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,8 @@ def test_ecp5_calibration_covers_every_family_on_the_xilinx_draws(cal):
 
 def test_ecp5_held_out_errors_as_stored(cal):
     """Recomputed from the stored configurations: the recorded statistics are true, FFs are
-    exact on every configuration and DSPs 0, and the LUT errors stay within :data:`BOUNDS`."""
+    exact on every configuration but :data:`FF_MISSES`, DSPs 0, and the LUT errors stay
+    within :data:`BOUNDS`."""
     for family in FAMILIES:
         held = _configs(cal, family, True)
         y = np.array([c["synth"]["luts"] for c in held], float)
@@ -70,7 +73,7 @@ def test_ecp5_held_out_errors_as_stored(cal):
         assert np.median(err) == pytest.approx(cal.errors[family]["luts"]["median"], abs=1e-3)
         assert err.max() == pytest.approx(cal.errors[family]["luts"]["worst"], abs=1e-3)
         every = _configs(cal, family)
-        assert all(c["synth"]["ffs"] == c["model"]["ffs"] for c in held)
+        assert sum(c["synth"]["ffs"] != c["model"]["ffs"] for c in held) == HELD_OUT_FF_MISSES.get(family, 0)
         exact = sum(c["synth"]["ffs"] == c["model"]["ffs"] for c in every)
         assert cal.errors[family]["ffs"]["exact_all"] == exact == len(every) - FF_MISSES.get(family, 0)
         assert all(c["synth"]["dsps"] == 0 for c in every)
