@@ -20,7 +20,7 @@ def _rows(family, n, rng):
     cols = model.RAW[family]
     X = np.empty((n, len(cols)))
     for j, name in enumerate(cols):
-        if name.endswith(("_signed", "_sub", "_fn", "_ieee")) or name == "sat":
+        if model.is_flag(name):
             X[:, j] = rng.integers(0, 2, n)
         elif name.endswith("_bits"):
             X[:, j] = rng.integers(2, 9, n)

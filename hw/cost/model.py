@@ -53,8 +53,8 @@ import numpy as np
 
 from ..rtl import convert as rtl_convert
 
-__all__ = ["Estimate", "FAMILIES", "RAW", "TERMS", "Calibration", "calibration", "count_ffs", "csd_digits",
-           "declared_ffs", "estimate", "estimate_features", "latency", "raw_features", "terms"]
+__all__ = ["Estimate", "FAMILIES", "FLAG_FEATURES", "RAW", "TERMS", "Calibration", "calibration", "count_ffs",
+           "csd_digits", "declared_ffs", "estimate", "estimate_features", "is_flag", "latency", "raw_features", "terms"]
 
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 
@@ -477,16 +477,27 @@ def _cols(family: str, X: np.ndarray) -> dict[str, np.ndarray]:
     return {n: X[:, i] for i, n in enumerate(names)}
 
 
-_FLAGS = ("sub", "fn", "ieee", "int", "signed", "sat", "nearest", "directed", "sign", "sym", "both", "underflows")
-"""Column names (or ``prefix_name`` endings) of the 0/1 features of :data:`RAW`."""
+FLAG_FEATURES = ("sub", "fn", "ieee", "int", "signed", "sat", "nearest", "directed", "sign", "sym", "both",
+                 "underflows")
+"""Column names (or ``prefix_name`` endings) of the 0/1 features of :data:`RAW` (see
+:func:`is_flag`)."""
 _SIGNED_COLUMNS = ("shift", "zero_point")
 """Integer features of :data:`RAW` that may be negative (every other one is a count or width)."""
+
+
+def is_flag(name: str) -> bool:
+    """Whether the :data:`RAW` column ``name`` is a 0/1 feature.
+
+    >>> is_flag("a_sub"), is_flag("out_signed"), is_flag("sat"), is_flag("a_bits")
+    (True, True, True, False)
+    """
+    return name in FLAG_FEATURES or name.rsplit("_", 1)[-1] in FLAG_FEATURES
 
 
 def _check_columns(names: tuple[str, ...], X: np.ndarray) -> None:
     """Every feature is an integer; a flag is 0 or 1; a width or count is not negative. The
     message names the first offending row and column."""
-    flag = np.array([n in _FLAGS or n.rsplit("_", 1)[-1] in _FLAGS for n in names])
+    flag = np.array([is_flag(n) for n in names])
     signed = np.array([n in _SIGNED_COLUMNS for n in names])
     for bad, what in ((X != np.round(X), "integers"),
                       (flag & (X != 0) & (X != 1), "0 or 1 (a flag)"),
