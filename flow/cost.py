@@ -226,7 +226,6 @@ class UnitSpec:
             raise
 
 
-
 def load_design(path) -> tuple[list[UnitSpec], dict]:
     """The units of a TOML design file and its defaults (``target``, ``nodsp``, ``synth``)."""
     path = Path(path)

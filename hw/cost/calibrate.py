@@ -244,7 +244,7 @@ def sample_configs(family: str, n: int, seed: int = SEED) -> list[dict]:
             spec["acc_width"] = exact.out_fmt.bits - narrow if narrow and exact.out_fmt.bits - narrow >= 2 else None
         elif family == "Requantizer":
             spec = _requant_spec(rng)
-            if spec["multiplier"] >= 1 << max(spec["shift"], 0):
+            if not M.scales_down(spec["multiplier"], spec["shift"]):
                 continue        # a scale b·2**-c ≥ 1 (every left shift): outside the model's domain
         elif family == "RequantizerPerChannel":
             spec = _requant_channel_spec(rng)

@@ -54,7 +54,8 @@ import numpy as np
 from ..rtl import convert as rtl_convert
 
 __all__ = ["Estimate", "FAMILIES", "FLAG_FEATURES", "RAW", "TERMS", "Calibration", "calibration", "count_ffs",
-           "csd_digits", "declared_ffs", "estimate", "estimate_features", "is_flag", "latency", "raw_features", "terms"]
+           "csd_digits", "declared_ffs", "estimate", "estimate_features", "is_flag", "latency", "raw_features",
+           "scales_down", "terms"]
 
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 
@@ -312,6 +313,20 @@ REQUANT_OUT_BITS = (2, 16)
 _SIGN_MODES, _DIRECTED_MODES = ("rna", "rnz", "rtz", "rta"), ("ceil", "rtz", "rta")
 
 
+def scales_down(multiplier: int, shift: int) -> bool:
+    """Whether a per-tensor requantizer's scale ``multiplier·2**-shift`` is below 1, the
+    Requantizer model's domain (and its calibration sample's). Requantizers after a matrix
+    product scale a wide accumulator down (gemmlowp reports those multipliers empirically in
+    (0, 1)); above 1 every output step jumps several codes, a saturating output leaves a few
+    accumulators unsaturated, and synthesis then folds 100-LUT datapaths into 3–10 LUTs or
+    not (``docs/cost_model.md``).
+
+    >>> scales_down(205, 11), scales_down(64, 6), scales_down(3, -1)
+    (True, False, False)
+    """
+    return multiplier < 1 << max(shift, 0)
+
+
 def _check_acc_bits(unit, bounds, family: str) -> None:
     lo, hi = bounds
     if not lo <= unit.acc_bits <= hi:
@@ -347,11 +362,7 @@ def _requant_features(unit) -> np.ndarray:
     if c > unit.acc_bits + REQUANT_MULT_BITS:
         raise ValueError(f"unit.requantizer.shift must be at most {unit.acc_bits + REQUANT_MULT_BITS} (acc_bits + "
                          f"{REQUANT_MULT_BITS}; the Requantizer model's calibrated domain), not {c}")
-    # a scale ≥ 1 is not modelled: requantizers after a matrix product scale a wide accumulator
-    # down (gemmlowp reports those multipliers empirically in (0, 1)); above 1 every output step
-    # jumps several codes, a saturating output leaves a few accumulators unsaturated, and
-    # synthesis then folds 100-LUT datapaths into 3–10 LUTs or not (docs/cost_model.md)
-    if b >= 1 << max(c, 0):
+    if not scales_down(b, c):
         raise ValueError(f"unit.requantizer's scale b·2**-c must be below 1 (a requantizer that scales the "
                          f"accumulator down: the Requantizer model's calibrated domain), not "
                          f"{b}·2**{-c} = {b * 2.0 ** -c:g}")
