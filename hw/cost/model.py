@@ -366,7 +366,15 @@ def _requant_features(unit) -> np.ndarray:
         raise ValueError(f"unit.requantizer's scale b·2**-c must be below 1 (a requantizer that scales the "
                          f"accumulator down: the Requantizer model's calibrated domain), not "
                          f"{b}·2**{-c} = {b * 2.0 ** -c:g}")
-    return np.asarray([unit.acc_bits, b, c] + _requant_output_columns(unit, "Requantizer"), dtype=np.float64)
+    return _requant_row(unit)
+
+
+def _requant_row(unit) -> np.ndarray:
+    """The per-tensor Requantizer's :data:`RAW` row without the model's domain checks (its
+    FF rule, :func:`_removed`, holds for any scale; the tests check it on both sides)."""
+    r = unit.requantizer
+    return np.asarray([unit.acc_bits, int(r.multiplier), int(r.shift)] + _requant_output_columns(unit, "Requantizer"),
+                      dtype=np.float64)
 
 
 REQUANT_CHANNEL_ACC_BITS = (8, 24)
