@@ -30,6 +30,8 @@ def _rows(family, n, rng):
             X[:, j] = rng.integers(0, 5, n)
         elif name == "width":
             X[:, j] = rng.integers(8, 54, n)
+        elif name in ("y_lo", "y_hi"):                # a range: y_lo ≤ 0 < y_hi
+            X[:, j] = rng.integers(-300, 1, n) if name == "y_lo" else rng.integers(1, 300, n)
         else:                                          # stages
             X[:, j] = rng.integers(1, 3, n)
     return X

@@ -523,7 +523,7 @@ def fit(records: list[dict], target: str = TARGET) -> tuple[dict, dict, list[dic
             if q == "luts":
                 errors[family]["luts_loo"] = _stats(leave_one_out(A[~held], y[~held], estimator(family, target)))
         c = M._cols(family, X)
-        pred["ffs"] = M._ffs(family, c, target)
+        pred["ffs"] = M._ffs(family, c)
         y_ff = np.array([r["ffs"] for r in recs], dtype=np.float64)
         errors[family]["ffs"] = dict(_stats(_rel(pred["ffs"][held], y_ff[held])),
                                      exact=int(np.sum(pred["ffs"][held] == y_ff[held])),

@@ -86,8 +86,9 @@ RAW = {
     "LutDot": ("w_bits", "a_bits", "n", "g", "groups", "entries", "sym", "width"),
     "Requantizer": ("acc_bits", "multiplier", "shift", "out_bits", "out_signed", "sat", "nearest", "directed",
                     "sign", "zero_point", "stages"),
-    "RequantizerPerChannel": ("acc_bits", "mult_bits", "shift_min", "shift_max", "channels", "out_bits",
-                              "out_signed", "sat", "nearest", "directed", "sign", "zero_point", "stages"),
+    "RequantizerPerChannel": ("acc_bits", "mult_bits", "shift_min", "shift_max", "channels", "y_lo", "y_hi",
+                              "out_bits", "out_signed", "sat", "nearest", "directed", "sign", "zero_point",
+                              "stages"),
 }
 """Columns of the feature array of each family (what :func:`raw_features` reads from a
 unit): format fields (``exp``, ``man``; ``sub`` subnormals on; ``fn``/``ieee`` the
@@ -127,7 +128,10 @@ sign), all 0 for ``floor``; ``zero_point``; ``stages``.
 
 RequantizerPerChannel: ``acc_bits``; ``mult_bits`` the widest channel multiplier's bits;
 ``shift_min``, ``shift_max`` the channels' least and greatest right shift; ``channels``;
-the output, rounding, zero point and stage columns as the Requantizer's."""
+``y_lo``, ``y_hi`` the least and greatest rounded value over every accumulator and channel
+(:meth:`numfmt.hw.rtl.Requantizer.spans`, zero point included: the RTL holds it in
+exactly the bits these need); the output, rounding, zero point and stage columns as the
+Requantizer's."""
 
 
 # -- features of a unit ---------------------------------------------------------------------
@@ -398,8 +402,9 @@ def _requant_channel_features(unit) -> np.ndarray:
     if int(c.min()) < 0:
         raise ValueError(f"unit.requantizer.shift must be ≥ 0 in every channel (right shifts: the {family} "
                          f"model's calibrated domain), not {int(c.min())}")
-    return np.asarray([unit.acc_bits, int(b.max()).bit_length(), int(c.min()), int(c.max()), unit.channels]
-                      + _requant_output_columns(unit, family), dtype=np.float64)
+    _, (y_lo, y_hi) = unit.spans()
+    return np.asarray([unit.acc_bits, int(b.max()).bit_length(), int(c.min()), int(c.max()), unit.channels,
+                       y_lo, y_hi] + _requant_output_columns(unit, family), dtype=np.float64)
 
 
 def _acc_mac_features(unit) -> np.ndarray:
@@ -500,7 +505,7 @@ FLAG_FEATURES = ("sub", "fn", "ieee", "int", "signed", "sat", "nearest", "direct
                  "underflows")
 """Column names (or ``prefix_name`` endings) of the 0/1 features of :data:`RAW` (see
 :func:`is_flag`)."""
-_SIGNED_COLUMNS = ("shift", "zero_point")
+_SIGNED_COLUMNS = ("shift", "zero_point", "y_lo", "y_hi")
 """Integer features of :data:`RAW` that may be negative (every other one is a count or width)."""
 
 
@@ -514,8 +519,9 @@ def is_flag(name: str) -> bool:
 
 
 def _check_columns(names: tuple[str, ...], X: np.ndarray) -> None:
-    """Every feature is an integer; a flag is 0 or 1; a width or count is not negative. The
-    message names the first offending row and column."""
+    """Every feature is an integer; a flag is 0 or 1; a width or count is not negative; a
+    range's ``y_lo`` is at most its ``y_hi``. The message names the first offending row and
+    column."""
     flag = np.array([is_flag(n) for n in names])
     signed = np.array([n in _SIGNED_COLUMNS for n in names])
     for bad, what in ((X != np.round(X), "integers"),
@@ -524,6 +530,12 @@ def _check_columns(names: tuple[str, ...], X: np.ndarray) -> None:
         if bad.any():
             row, col = np.argwhere(bad)[0]
             raise ValueError(f"features in column {names[col]!r} must be {what}, not {X[row, col]:g} (row {row})")
+    if "y_lo" in names:                                 # a range: y_lo ≤ y_hi
+        lo, hi = X[:, names.index("y_lo")], X[:, names.index("y_hi")]
+        if (lo > hi).any():
+            row = int(np.argmax(lo > hi))
+            raise ValueError(f"features in column 'y_lo' must be at most 'y_hi', not {lo[row]:g} > {hi[row]:g} "
+                             f"(row {row})")
 
 
 def _sig(c, p):             # significand bits incl. the hidden bit
@@ -666,9 +678,10 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
     ``i_m`` spans ``i_m … live−1``; :func:`_adder_columns`), ``mult_csd_final`` are the
     columns the final adder spans (two or more copies meet) and ``mult_csd_tree`` the rest,
     the tree's compressors (on ECP5 the final adder is ``CCU2C`` carry cells, the tree
-    LUT4s); ``clamp = sat·Y``
-    (the saturation compares of the rounded value); ``zp_add`` = the zero point's adder,
-    ``Y`` bits when saturating, ``out_bits`` when wrapping, 0 without a zero point. Carry:
+    LUT4s); ``clamp = clamped·Y``
+    (the saturation compares of the rounded value, built only when it can leave the
+    output's range); ``zp_add`` = the zero point's adder, ``Y`` bits when clamped, at most
+    ``out_bits`` otherwise, 0 without a zero point. Carry:
     ``mult_final`` (the columns where two or more copies meet, ``h_j ≥ 2``, over the binary
     digits), ``clamp``, ``zp_add``. Also computed, not in :data:`TERMS`: ``mult`` and
     ``mult_runs``, the same adder count over ``big``'s binary 1s and over the first 1 of
@@ -678,12 +691,13 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
     RequantizerPerChannel (``a`` accumulator bits, ``m`` multiplier bits, ``w = a+m+1``,
     ``C`` channels; chosen by fit-set leave-one-out, ``docs/cost_model.md``):
     ``product_live`` = the partial-product bits of the variable ``a × m`` multiply in the
-    columns a wrapping output keeps (below ``shift_max + out_bits + 1``; all ``w`` when
-    saturating), ``fixed_shift`` (one shift for every channel: a constant, no barrel
-    shifter), ``clamp = sat·w``, ``channels``, ``table_bits = (m + bits(shift_max))·
+    columns an unclamped output reads (below ``shift_max + out_bits + 1``; all ``w`` when
+    clamped), ``fixed_shift`` (one shift for every channel: a constant, no barrel
+    shifter), ``clamp = clamped·Y`` (``Y`` the rounded value's bits, from ``y_lo``,
+    ``y_hi``; as the Requantizer's), ``channels``, ``table_bits = (m + bits(shift_max))·
     bits(C−1)`` and ``table_cases = (m + bits(shift_max))·C/64`` (the channel table). Carry:
     ``ab = a·m``, ``width = w``, ``remainder`` (the rounding compares over ``shift_max``
-    bits), ``clamp``, ``zp_add = (zero_point ≠ 0)·w``.
+    bits), ``clamp``, ``zp_add`` (the zero point's adder, as the Requantizer's).
     """
     c = _cols(family, X)
     one = np.ones_like(next(iter(c.values())))
@@ -879,42 +893,57 @@ def _adder_columns(digits: np.ndarray, live) -> tuple[np.ndarray, np.ndarray]:
     return chain, final
 
 
-def _rounded_bits(t_bits, up, zp, least: int) -> np.ndarray:
-    """Bits synthesis gives the rounded value ``y = t + up + zp`` of a requantizer: ``t + up``
-    is ``max(t_bits, least) + 1`` where ``up`` can be 1 (``up`` is a 2-bit signed operand),
-    else ``t_bits``; a nonzero zero point adds one bit to the wider of that and its own bits."""
-    ty = np.where(up > 0, np.maximum(t_bits, least) + 1, t_bits)
-    return np.where(zp != 0, np.maximum(ty, _signed_bits(zp, zp)) + 1, ty)
+def _clamped(c, y_lo, y_hi) -> np.ndarray:
+    """1 where a requantizer builds a clamp: a saturating output that the rounded value's
+    range ``[y_lo, y_hi]`` can leave (``hw.rtl._fixed.ap_overflow``'s ``span``), else 0."""
+    n = c["out_bits"]
+    lim_lo = np.where(c["out_signed"] > 0, -(2.0 ** (n - 1)), 0)
+    lim_hi = np.where(c["out_signed"] > 0, 2.0 ** (n - 1) - 1, 2.0 ** n - 1)
+    return c["sat"] * ((y_lo < lim_lo) | (y_hi > lim_hi))
+
+
+def _above_rounded(c, y_lo, y_hi) -> np.ndarray:
+    """Output register bits of a requantizer above its rounded value ``y`` (``y_lo .. y_hi``,
+    held in exactly the bits it needs) that Yosys removes, per stage. Without a clamp they
+    copy ``y``'s sign bit: all but one merge. With one, only an unsigned output that ``y``
+    leaves below 0 alone has such bits: the RTL builds its code from ``y``'s bits up to
+    ``y_hi``'s (``hw.rtl._fixed.ap_overflow``), and the bits above are constant 0."""
+    below_only = _clamped(c, y_lo, y_hi) * (1 - c["out_signed"]) * (y_hi <= 2.0 ** c["out_bits"] - 1)
+    zeros = np.maximum(c["out_bits"] - _magnitude_bits(np.maximum(y_hi, 0)), 0)
+    copies = np.maximum(c["out_bits"] - _signed_bits(y_lo, y_hi), 0)
+    return np.where(below_only > 0, zeros, (1 - _clamped(c, y_lo, y_hi)) * copies)
 
 
 def _requant_widths(c) -> dict[str, np.ndarray]:
-    """The widths of ``hw.rtl.requant.Requantizer``'s datapath, from the features.
+    """The widths of ``hw.rtl.requant.Requantizer``'s datapath, from the features (as
+    ``Requantizer.spans`` finds them on the unit).
 
-    ``big = b·2**max(−c, 0)`` (``B`` bits, ``z`` trailing zeros), the right shift ``r =
-    max(c, 0)``; Amaranth's product ``p = acc·big`` is ``w = A+B+1`` bits, its values need
-    ``p_bits`` (``A+B``, one fewer for a power of two); the floor ``t = p >> r`` keeps ``Y =
-    max(w−r, 1)`` bits in the RTL, ``t_bits = max(p_bits − r, 1)`` significant ones; the
-    rounded value ``y = t + up + zp`` is ``y_struct`` bits as synthesis sees it: ``t + up``
-    is ``max(t_bits, 2) + 1`` when ``up`` can be 1 (a rounding mode other than ``floor`` and
-    ``r > 0``; the unsigned ``up`` is a 2-bit signed operand), else ``t_bits``; a zero point
-    adds one bit to the wider of that and its own bits. Live
-    product columns: all ``w`` when the output saturates (the clamp compares the whole
-    rounded value); with a wrapping output only the ``r + out_bits`` below the kept bits
-    (synthesis removes the rest; the rounding's sign test reads the accumulator's sign)."""
+    ``big = b·2**max(−c, 0)`` (``z`` trailing zeros), the right shift ``r = max(c, 0)``;
+    the product ``p = acc·big`` is ``w = A+B+1`` bits (``B`` = ``big``'s bits); the floor
+    ``t = ⌊p/2**r⌋`` and the rounded value ``y = t + up + zp`` are held in exactly the bits
+    their ranges need (``y`` reaches ``⌈most·big/2**r⌉ + zp`` when the rounding is not
+    ``floor``): ``y_struct`` bits. ``clamped``: a saturating output whose range ``y`` can
+    leave (only then is a clamp built). Live product columns: all ``w`` when clamped (the
+    clamp compares the whole rounded value), else only the ``r + out_bits`` below the kept
+    bits (synthesis removes the rest; the rounding's sign test reads the accumulator's sign);
+    ``y_live``: the rounded value's bits the output reads."""
     a, shift = c["acc_bits"], c["shift"]
     big = c["multiplier"] * 2.0 ** np.maximum(-shift, 0)
     r = np.maximum(shift, 0)
     bbits = _magnitude_bits(big)
     low_one = big - np.bitwise_and(big.astype(np.int64), big.astype(np.int64) - 1)
     w = a + bbits + 1
-    y = np.maximum(w - r, 1)
-    half = 2.0 ** (a - 1)
-    t_bits = np.maximum(_signed_bits(-half * big, (half - 1) * big) - r, 1)
-    up = ((c["nearest"] + c["directed"] > 0) & (r > 0)).astype(np.float64)
-    return {"big": big, "r": r, "zeros": _magnitude_bits(low_one) - 1,
-            "y_struct": _rounded_bits(t_bits, up, c["zero_point"], least=2),
-            "y": y, "live": np.where(c["sat"] > 0, w, np.minimum(w, r + c["out_bits"])),
-            "y_live": np.where(c["sat"] > 0, y, np.minimum(y, c["out_bits"]))}
+    least, most = -(2.0 ** (a - 1)), 2.0 ** (a - 1) - 1      # products < 2**53: exact in float64
+    t_lo, t_hi = np.floor(least * big * 2.0 ** -r), np.floor(most * big * 2.0 ** -r)
+    rounds = c["nearest"] + c["directed"] > 0
+    y_lo = t_lo + c["zero_point"]
+    y_hi = np.where(rounds, np.ceil(most * big * 2.0 ** -r), t_hi) + c["zero_point"]
+    n = c["out_bits"]
+    clamped = _clamped(c, y_lo, y_hi)
+    y_struct = _signed_bits(y_lo, y_hi)
+    return {"big": big, "r": r, "zeros": _magnitude_bits(low_one) - 1, "y_lo": y_lo, "y_hi": y_hi,
+            "y_struct": y_struct, "clamped": clamped, "live": np.where(clamped > 0, w, np.minimum(w, r + n)),
+            "y_live": np.where(clamped > 0, y_struct, np.minimum(y_struct, n))}
 
 
 def _requant_terms(c, one) -> dict[str, np.ndarray]:
@@ -926,7 +955,7 @@ def _requant_terms(c, one) -> dict[str, np.ndarray]:
     csd_chain, csd_final = _adder_columns(_csd(v["big"]), v["live"])
     return {"one": one, "mult": chain, "mult_runs": runs, "mult_final": final, "mult_csd": csd_chain,
             "mult_csd_tree": csd_chain - csd_final, "mult_csd_final": csd_final,
-            "clamp": c["sat"] * v["y"], "zp_add": (c["zero_point"] != 0) * v["y_live"]}
+            "clamp": v["clamped"] * v["y_struct"], "zp_add": (c["zero_point"] != 0) * v["y_live"]}
 
 
 def _requant_channel_terms(c, one) -> dict[str, np.ndarray]:
@@ -934,15 +963,18 @@ def _requant_channel_terms(c, one) -> dict[str, np.ndarray]:
     w = a + m + 1                                     # the product: a variable signed × unsigned multiply
     shift_bits = _bits(c["shift_max"])
     fixed = (c["shift_min"] == c["shift_max"]).astype(np.float64)
-    # a wrapping output needs the product's columns below shift + out_bits (+1) only
-    live = np.where(c["sat"] > 0, w, np.minimum(w, c["shift_max"] + c["out_bits"] + 1))
+    clamped = _clamped(c, c["y_lo"], c["y_hi"])
+    y_struct = _signed_bits(c["y_lo"], c["y_hi"])
+    # without a clamp only the product's columns below shift + out_bits (+1) are read
+    live = np.where(clamped > 0, w, np.minimum(w, c["shift_max"] + c["out_bits"] + 1))
     product_live = sum(np.minimum(a, np.maximum(live - j, 0)) * (j < m) for j in range(REQUANT_MULT_BITS))
     rounds = ((c["nearest"] + c["directed"]) > 0).astype(np.float64)
     return {"one": one, "ab": a * m, "width": w, "product_live": product_live, "fixed_shift": fixed,
-            "clamp": c["sat"] * w, "channels": c["channels"],
+            "clamp": clamped * y_struct, "channels": c["channels"],
             "table_bits": (m + shift_bits) * _bits(c["channels"] - 1),
             "table_cases": (m + shift_bits) * c["channels"] / 64,
-            "remainder": rounds * c["shift_max"], "zp_add": (c["zero_point"] != 0) * w}
+            "remainder": rounds * c["shift_max"],
+            "zp_add": (c["zero_point"] != 0) * np.where(clamped > 0, y_struct, np.minimum(y_struct, c["out_bits"]))}
 
 
 def design_matrix(family: str, quantity: str, X) -> np.ndarray:
@@ -1054,7 +1086,7 @@ def _declared(family: str, c) -> np.ndarray:
     return cuts + (st - k) * (w + 4) + w + 2
 
 
-def _removed(family: str, c, target: str = "xilinx") -> np.ndarray:
+def _removed(family: str, c) -> np.ndarray:
     """Register bits Yosys removes: constant or duplicate bits of the product register.
     BitSerialDot with ``serial="a"``: the top bit of each ``a`` shift register (it shifts a
     0 in every cycle), and the bits of each ``b`` register above the accumulator's width
@@ -1067,32 +1099,16 @@ def _removed(family: str, c, target: str = "xilinx") -> np.ndarray:
         return c["groups"] * c["entries"] * np.maximum(_lut_entry_bits(c) - _lut_acc_bits(c), 0)
     st = c["stages"]
     if family == "Requantizer":
-        # a wrapping output's low bits below the product's trailing zeros (``p >> r`` ends in
+        # an unclamped output's low bits below the product's trailing zeros (``p >> r`` ends in
         # ``z − r`` zeros and nothing is rounded) are the zero point's bits: Yosys removes the
-        # registers of those that are 0 (their reset value); a saturating output's clamp
-        # drives every bit
+        # registers of those that are 0 (their reset value); a clamp drives every bit
         v = _requant_widths(c)
         low = np.clip(np.minimum(v["zeros"] - v["r"], c["out_bits"]), 0, None)
         code = np.mod(c["zero_point"], 2.0 ** c["out_bits"])
         zero_bits = sum((k < low) * (np.mod(np.floor(code / 2.0 ** k), 2) == 0) for k in range(REQUANT_OUT_BITS[1]))
-        # the output bits above the rounded value's structural width copy its sign bit: merged.
-        # synth_ecp5 keeps one of those copies per stage of a signed saturating output (3 of
-        # the 100 ECP5 calibration configurations; checked on fresh ones in the tests)
-        dup = np.maximum(c["out_bits"] - v["y_struct"], 0)
-        if target == "ecp5":
-            dup = np.maximum(dup - (dup > 0) * c["sat"] * c["out_signed"], 0)
-        return st * ((1 - c["sat"]) * zero_bits + dup)
+        return st * ((1 - v["clamped"]) * zero_bits + _above_rounded(c, v["y_lo"], v["y_hi"]))
     if family == "RequantizerPerChannel":
-        # with one shift for every channel the shift is a constant: ``t = p >> c`` keeps the
-        # ``acc + mult_bits − c`` significant bits of the signed × unsigned product, and a
-        # wrapping output's bits above the rounded value's structural width (as the
-        # Requantizer's) copy its sign bit: merged. A shift that varies, or a saturating
-        # output (its clamp's compares), keeps every bit.
-        t_bits = np.maximum(c["acc_bits"] + c["mult_bits"] - c["shift_max"], 1)
-        up = ((c["nearest"] + c["directed"] > 0) & (c["shift_max"] > 0)).astype(np.float64)
-        y_struct = _rounded_bits(t_bits, up, c["zero_point"], least=3)
-        fixed = (c["shift_min"] == c["shift_max"]).astype(np.float64)
-        return st * fixed * (1 - c["sat"]) * np.maximum(c["out_bits"] - y_struct, 0)
+        return st * _above_rounded(c, c["y_lo"], c["y_hi"])
     if family == "Convert":
         # a table's output bits that are always 0, or copies of another, have no register
         # (table_registers); the datapath keeps every output register bit
@@ -1126,8 +1142,8 @@ def _removed(family: str, c, target: str = "xilinx") -> np.ndarray:
     return (st - k) * 1.0 + (1 - any_special)
 
 
-def _ffs(family: str, c, target: str = "xilinx") -> np.ndarray:
-    return _declared(family, c) - _removed(family, c, target)
+def _ffs(family: str, c) -> np.ndarray:
+    return _declared(family, c) - _removed(family, c)
 
 
 def latency(family: str, X) -> np.ndarray:
@@ -1184,11 +1200,18 @@ def declared_ffs(unit) -> int:
 
 def count_ffs(unit, target: str = "xilinx") -> int:
     """FFs after ``target``'s Yosys synthesis (``synth_xilinx`` or ``synth_ecp5``):
-    :func:`declared_ffs` less the bits Yosys removes."""
+    :func:`declared_ffs` less the bits Yosys removes (one rule, checked on both targets).
+
+    >>> import numfmt as nf
+    >>> from numfmt.hw import rtl
+    >>> unit = rtl.Requantizer(nf.quant.Requantizer(9, 8, nf.IntFormat(12, signed=False)), 10)
+    >>> count_ffs(unit), count_ffs(unit, "ecp5"), declared_ffs(unit)   # bits 5–11 are always 0
+    (6, 6, 13)
+    """
     _check_ff_target(target)
     family, row = raw_features(unit)
     c = _cols(family, row[None, :])
-    return int(declared_ffs(unit) - _removed(family, c, target)[0])
+    return int(declared_ffs(unit) - _removed(family, c)[0])
 
 
 FF_TARGETS = ("xilinx", "ecp5")
@@ -1300,7 +1323,7 @@ def estimate_features(family: str, X, target: str = "xilinx", options=("-nodsp",
         for k, name in enumerate(names):
             acc += coef[k] * t[name]
         out[q] = np.maximum(acc, 0.0)
-    out["ffs"] = _ffs(family, c, target).astype(np.int64)
+    out["ffs"] = _ffs(family, c).astype(np.int64)
     out["dsps"] = np.zeros(len(t["one"]), dtype=np.int64)
     out["latency"] = latency(family, X)
     return out

@@ -102,12 +102,17 @@ def round_shift(m: Module, k, d: int, rounding: Rounding):
     return q, t
 
 
-def ap_overflow(m: Module, q, t, fmt) -> Signal:
+def ap_overflow(m: Module, q, t, fmt, *, span: tuple[int, int] | None = None) -> Signal:
     """The code of the rounded integer ``q`` (signed Value, in units of the format's last
     place) after ``fmt``'s overflow mode: ``sat``, ``sat_zero``, ``sat_sym``, ``wrap``
     (with ``sat_bits``), ``wrap_sm``, as ``fmt.encode`` applies them. ``t`` is the value
     before rounding, floored (two's complement; only ``wrap_sm`` without ``sat_bits``
-    reads it, for its ``lD`` bit). ``fmt``: an IntFormat or FixedFormat."""
+    reads it, for its ``lD`` bit). ``fmt``: an IntFormat or FixedFormat. ``span``: the
+    least and greatest values ``q`` can take, when known; a bound ``q`` cannot pass gets no
+    compare, with neither the code is ``q``'s low bits, and an unsigned ``sat`` code that
+    ``q`` leaves below 0 only is ``q``'s bits up to ``span[1]``'s, the rest 0 (synthesis
+    does not always prove a compare or those bits constant: a clamp it keeps holds every
+    output bit apart)."""
     w, _, is_signed, ovm, n = fixed_params(fmt)
     q, t = Value.cast(q), Value.cast(t)
     low = Signal(w, name="cast_low")
@@ -118,10 +123,21 @@ def ap_overflow(m: Module, q, t, fmt) -> Signal:
         lim_pos, lim_neg = (1 << (w - 1)) - 1, -(1 << (w - 1))
     else:
         lim_pos, lim_neg = (1 << w) - 1, 0
-    ovf = q > lim_pos
-    unf = q < lim_neg
-    if ovm is Overflow.SATURATE_SYMMETRIC and is_signed:
-        unf = q <= lim_neg
+    sym = ovm is Overflow.SATURATE_SYMMETRIC and is_signed
+    can_ovf = span is None or span[1] > lim_pos
+    can_unf = span is None or span[0] < lim_neg or (sym and span[0] == lim_neg)
+    if not (can_ovf or can_unf):
+        return low
+    if ovm is Overflow.SATURATE and not is_signed and not can_ovf:
+        # only below 0: the code is q's bits up to its greatest value's, or 0; the bits above
+        # are constant 0 (which synthesis then sees, rather than a clamp of q's sign copies)
+        out = Signal(w, name="cast_code")
+        keep = min(max(span[1], 0).bit_length(), w)
+        if keep:                                      # else every q ≤ 0 gives 0
+            m.d.comb += out.eq(Mux(q < 0, 0, q[:keep]))
+        return out
+    ovf = q > lim_pos if can_ovf else Const(0, 1)
+    unf = (q <= lim_neg if sym else q < lim_neg) if can_unf else Const(0, 1)
     sign = q < 0
     top = w - 1
     out = Signal(w, name="cast_code")

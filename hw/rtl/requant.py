@@ -26,9 +26,10 @@ from amaranth.hdl import Const, Module, Signal, signed
 
 from numfmt import quant as _quant
 from numfmt.formats import FixedFormat, IntFormat
-from numfmt.modes import Overflow
+from numfmt.modes import Overflow, Rounding
 
 from ._fixed import ap_overflow, round_up_from_floor
+from ._float import signed_bits
 from ._unit import Field, Unit, pipeline
 
 __all__ = ["Requantizer", "csd", "MULTIPLY"]
@@ -203,7 +204,8 @@ class Requantizer(Unit):
         else:
             m.d.comb += p.eq(_shift_add(m, acc, big[0]))
         w = len(p)
-        t = Signal(signed(w), name="floor")
+        (t_lo, t_hi), (y_lo, y_hi) = self.spans()
+        t = Signal(signed(signed_bits(t_lo, t_hi)), name="floor")
         m.d.comb += t.eq(p >> c)                                   # arithmetic: floor(p / 2**c)
         p_ext = Signal(signed(max(w, cmax) + 1), name="product_ext")
         m.d.comb += p_ext.eq(p)
@@ -215,16 +217,40 @@ class Requantizer(Unit):
         on_acc = self._saturate() == "accumulator"
         neg = acc < 0 if on_acc else p < 0                         # b ≥ 1: p's sign is acc's
         up = round_up_from_floor(r.rounding, neg, t[0], nonzero, rem > half, (rem == half) & (half != 0))
-        y = Signal(signed(max(w, r.zero_point.bit_length() + 1) + 2), name="rounded")
+        y = Signal(signed(signed_bits(y_lo, y_hi)), name="rounded")
         m.d.comb += y.eq(t + up + r.zero_point)
         if on_acc:
             code = self._saturate_on_acc(m, acc, y)
-        else:
-            code = ap_overflow(m, y, y, self.out_fmt)              # sat: clamp y; wrap: the low bits
+        else:                                                      # sat: clamp y; wrap: the low bits
+            code = ap_overflow(m, y, y, self.out_fmt, span=(y_lo, y_hi))
         result = Signal(self.out_layout, name="result")
         m.d.comb += result.q.eq(code)
         pipeline(m, self.i, self.o, result, self.stages)
         return m
+
+    def spans(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """``((t_lo, t_hi), (y_lo, y_hi))``: the least and greatest floor ``t = ⌊acc·b/2**c⌋``
+        and rounded value ``y = t + up + zero_point`` over every accumulator of ``acc_bits``
+        bits and every channel (``b ≥ 0``, so the ends are at the accumulator's ends; a
+        rounding other than ``floor`` gives at most ``⌈acc·b/2**c⌉``). The RTL holds ``t``
+        and ``y`` in exactly as many bits as these need, and builds only the clamps ``y`` can
+        reach.
+
+        >>> import numfmt as nf
+        >>> from numfmt.quant import Requantizer as Rq
+        >>> Requantizer(Rq(3, 2, nf.IntFormat(4), zero_point=1), acc_bits=8).spans()
+        ((-96, 95), (-95, 97))
+        """
+        r = self.requantizer
+        least, most = -(1 << (self.acc_bits - 1)), (1 << (self.acc_bits - 1)) - 1
+        big = (r.multiplier << np.maximum(-r.shift, 0)).reshape(-1).tolist()
+        right = np.maximum(r.shift, 0).reshape(-1).tolist()
+        ceil = Rounding.parse(r.rounding) is not Rounding.FLOOR
+        t_lo = min((least * b) >> c for b, c in zip(big, right))
+        t_hi = max((most * b) >> c for b, c in zip(big, right))
+        y_hi = max(-((-most * b) >> c) if ceil else (most * b) >> c for b, c in zip(big, right))
+        zp = int(r.zero_point)
+        return (t_lo, t_hi), (t_lo + zp, y_hi + zp)
 
     def saturation_bounds(self) -> tuple[int | None, int | None]:
         """``(lo, hi)``: every accumulator ``≤ lo`` requantizes to the output's least value,
@@ -330,7 +356,7 @@ class Requantizer(Unit):
         if self.middle_bits() == 0:                # every accumulator saturates: y is not read
             m.d.comb += code.eq(int(out.encode(out.max)))
         else:
-            m.d.comb += code.eq(y[:out.bits])
+            m.d.comb += code.eq(y)                 # the low bits (y sign-extended if narrower)
         if t_lo is not None:
             with m.If(acc[t_lo:].as_signed() <= low):
                 m.d.comb += code.eq(int(out.encode(out.min)))

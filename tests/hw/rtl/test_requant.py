@@ -275,6 +275,50 @@ def test_saturate_option():
         unit.saturation_bounds()
 
 
+def test_spans_hold_every_rounded_value():
+    """``spans()`` bound the floor and the rounded value over every accumulator (the floor's
+    ends exactly; the rounded value's are the floor's and the ceiling's, which a rounding
+    may not reach: off by at most 1), on the draws :func:`test_rtl_every_accumulator` simulates; and those draws build
+    each kind of saturating code (``hw.rtl._fixed.ap_overflow`` with ``span``) but the
+    constant one (:func:`test_rtl_each_saturating_code`): no clamp (``y`` cannot leave the
+    output's range), an unsigned one ``y`` leaves below 0 only, a clamp at either end."""
+    kinds = set()
+    for seed in (100, 101):
+        for r, bits in random_requantizers(60, seed):
+            unit = Requantizer(r, bits)
+            (t_lo, t_hi), (y_lo, y_hi) = unit.spans()
+            acc = np.arange(-(1 << (bits - 1)), 1 << (bits - 1), dtype=np.int64)
+            big, right = int(r.multiplier) << max(-int(r.shift), 0), max(int(r.shift), 0)
+            t = (acc * big) >> right
+            wide = Rq(r.multiplier, r.shift, nf.IntFormat(32, overflow="wrap"), rounding=r.rounding,
+                      zero_point=r.zero_point)
+            y = wide.requantize(acc)
+            assert (t.min(), t.max()) == (t_lo, t_hi)
+            assert y_lo <= y.min() <= y_lo + 1 and y.max() <= y_hi <= y.max() + 1
+            out = r.out_format
+            if str(out.overflow) == "sat":
+                below, above = y_lo < out.min, y_hi > out.max
+                kinds.add("none" if not (below or above) else
+                          ("zero" if y_hi <= 0 else "below") if not out.signed and not above else "clamp")
+    assert kinds == {"none", "below", "clamp"}
+
+
+@pytest.mark.exhaustive
+def test_rtl_each_saturating_code():
+    """Every accumulator of one unit per kind of saturating code: none (int16 wider than
+    ``y ∈ [−20, 20]``), below 0 only (uint8, ``y ∈ [−20, 19]``: bits 5–7 constant 0), ``y ≤
+    0`` (uint8, ``y ∈ [−1, 0]``: the code is 0), both ends (int4), per channel (uint6)."""
+    units = [(Rq(5, 9, nf.IntFormat(16), rounding="rne"), 12),
+             (Rq(5, 9, nf.IntFormat(8, signed=False), rounding="floor"), 12),
+             (Rq(1, 20, nf.IntFormat(8, signed=False), rounding="floor"), 12),
+             (Rq(5, 9, nf.IntFormat(4), rounding="rna", zero_point=-3), 12),
+             (Rq(np.array([5, 3]), np.array([9, 8]), nf.IntFormat(6, signed=False), rounding="ceil"), 12)]
+    kinds = [Requantizer(r, bits).spans()[1] for r, bits in units]
+    assert kinds == [(-20, 20), (-20, 19), (-1, 0), (-23, 17), (-24, 24)]
+    reports = check_many([lambda r=r, bits=bits: Requantizer(r, bits, stages=1) for r, bits in units], seed=5)
+    assert [rep.n_vectors for rep in reports] == [1 << 12] * 4 + [1 << 13]       # acc, and the channel bit
+
+
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("saturate", ["accumulator", "result"])
 @pytest.mark.parametrize("seed", [0, 1])
