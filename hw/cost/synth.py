@@ -666,6 +666,9 @@ def synthesize_many(jobs, *, processes: int | None = None, cache: bool = True, c
     SynthesisError
         The first job that failed; jobs not yet started are cancelled, running ones
         finish (and are cached).
+    RuntimeError
+        A worker process died or could not start (as when the main script is read from
+        standard input), naming the cause and ``processes=1``.
 
     Examples
     --------
@@ -717,6 +720,14 @@ def synthesize_many(jobs, *, processes: int | None = None, cache: bool = True, c
                             results[k] = result
                         if bar is not None:
                             bar.update(len(futures[future]))
+                except concurrent.futures.process.BrokenProcessPool:
+                    for future in futures:
+                        future.cancel()
+                    raise RuntimeError(
+                        f"a synthesis worker process stopped abruptly (processes={processes}): it was killed "
+                        "(out of memory?) or could not start — worker processes re-import the main script, "
+                        "which must then be a file, not standard input or an interactive session (use "
+                        "processes=1 there). Finished jobs are cached; a rerun reuses them.") from None
                 except BaseException:
                     for future in futures:
                         future.cancel()

@@ -236,6 +236,23 @@ def test_an_interrupted_parallel_batch_keeps_what_finished(tmp_path, monkeypatch
     assert len(ran) == len(good) - len(cached)
 
 
+def test_workers_that_cannot_start_are_named_not_a_broken_pool(tmp_path):
+    """A script read from standard input cannot be re-imported by spawned workers: the
+    error says so and names ``processes=1``, not ``BrokenProcessPool`` (no tool runs)."""
+    script = textwrap.dedent(f"""
+        from numfmt.hw.cost.synth import SynthJob, synthesize_many
+        jobs = [SynthJob(f"module m{{k}}(input a, output b); assign b = a; endmodule\\n", f"m{{k}}",
+                         target="ice40") for k in range(2)]
+        try:
+            synthesize_many(jobs, processes=2, cache_dir={str(tmp_path)!r}, progress=False)
+        except RuntimeError as e:
+            print("ERROR", e)
+        """)
+    out = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=300)
+    assert "ERROR a synthesis worker process stopped abruptly (processes=2)" in out.stdout, out.stderr[-2000:]
+    assert "use processes=1 there" in out.stdout and "BrokenProcessPool" not in out.stdout
+
+
 def test_a_corrupt_cache_file_is_a_miss(tmp_path, monkeypatch):
     calls = []
     fake = SynthResult(target="ice40", top="inv", options=(), luts=1, ffs=0, dsps=0, brams=0, carry=0, muxes=0,
