@@ -267,8 +267,8 @@ REQUANTIZER_FFS = [7, 12, 5, 6]
 
 def test_requantizer_ff_rule_is_the_same_on_ecp5():
     """One Requantizer FF rule for both targets since the RTL holds the rounded value in the
-    bits its range needs (before, synth_ecp5 kept one sign copy more per stage of a signed
-    saturating output, and once one fewer for the unsigned one)."""
+    bits its range needs (with the RTL before, synth_ecp5 kept one sign copy more per stage
+    of a signed saturating output)."""
     units = _requantizers()
     assert [model.count_ffs(u, "ecp5") for u in units] == [model.count_ffs(u) for u in units] == REQUANTIZER_FFS
     assert [model.estimate(u, target="ecp5").ffs for u in units] == [model.count_ffs(u, "ecp5") for u in units]
