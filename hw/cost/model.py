@@ -902,16 +902,29 @@ def _clamped(c, y_lo, y_hi) -> np.ndarray:
     return c["sat"] * ((y_lo < lim_lo) | (y_hi > lim_hi))
 
 
-def _above_rounded(c, y_lo, y_hi) -> np.ndarray:
-    """Output register bits of a requantizer above its rounded value ``y`` (``y_lo .. y_hi``,
-    held in exactly the bits it needs) that Yosys removes, per stage. Without a clamp they
-    copy ``y``'s sign bit: all but one merge. With one, only an unsigned output that ``y``
-    leaves below 0 alone has such bits: the RTL builds its code from ``y``'s bits up to
-    ``y_hi``'s (``hw.rtl._fixed.ap_overflow``), and the bits above are constant 0."""
-    below_only = _clamped(c, y_lo, y_hi) * (1 - c["out_signed"]) * (y_hi <= 2.0 ** c["out_bits"] - 1)
-    zeros = np.maximum(c["out_bits"] - _magnitude_bits(np.maximum(y_hi, 0)), 0)
-    copies = np.maximum(c["out_bits"] - _signed_bits(y_lo, y_hi), 0)
-    return np.where(below_only > 0, zeros, (1 - _clamped(c, y_lo, y_hi)) * copies)
+def _above_rounded(c, y_lo, y_hi) -> tuple[np.ndarray, np.ndarray]:
+    """``(removed, ones)``: output register bits of a requantizer above the varying bits of
+    its rounded value ``y`` (``y_lo .. y_hi``) that Yosys removes, per stage, and the
+    registers among them that hold a constant 1 (all such registers of a unit merge into
+    one, which the caller counts). Without a clamp the code is ``y``'s low bits: when ``y``
+    changes sign the bits above ``y``'s own copy its sign bit and all but one merge; when it
+    does not, the bits above the highest that differs between ``y_lo`` and ``y_hi`` are
+    constants the RTL states (``hw.rtl._fixed.ap_overflow``): the 0s are removed, the 1s
+    merge. With a clamp only an unsigned output that ``y`` leaves below 0 alone has such
+    bits: its code is ``y``'s bits up to ``y_hi``'s, the bits above constant 0."""
+    n = c["out_bits"]
+    clamped = _clamped(c, y_lo, y_hi)
+    below_only = clamped * (1 - c["out_signed"]) * (y_hi <= 2.0 ** n - 1)
+    zeros = np.maximum(n - _magnitude_bits(np.maximum(y_hi, 0)), 0)
+    copies = np.maximum(n - _signed_bits(y_lo, y_hi), 0)
+    lo, hi = y_lo.astype(np.int64), y_hi.astype(np.int64)
+    k = np.minimum(_magnitude_bits(np.bitwise_xor(lo, hi)), n)          # y keeps its sign: lo ^ hi ≥ 0
+    const = np.bitwise_and(np.right_shift(lo, k.astype(np.int64)), (1 << (n - k).astype(np.int64)) - 1)
+    ones = sum(np.bitwise_and(np.right_shift(const, j), 1) for j in range(REQUANT_OUT_BITS[1])).astype(np.float64)
+    keeps_sign = (y_lo < 0) == (y_hi < 0)
+    removed = np.where(below_only > 0, zeros,
+                       (1 - clamped) * np.where(keeps_sign, n - k - ones, copies))
+    return removed, (1 - clamped) * keeps_sign * ones
 
 
 def _requant_widths(c) -> dict[str, np.ndarray]:
@@ -1101,14 +1114,19 @@ def _removed(family: str, c) -> np.ndarray:
     if family == "Requantizer":
         # an unclamped output's low bits below the product's trailing zeros (``p >> r`` ends in
         # ``z − r`` zeros and nothing is rounded) are the zero point's bits: Yosys removes the
-        # registers of those that are 0 (their reset value); a clamp drives every bit
+        # registers of those that are 0 (their reset value), and those that are 1 merge with
+        # the constant 1s above; a clamp drives every bit
         v = _requant_widths(c)
         low = np.clip(np.minimum(v["zeros"] - v["r"], c["out_bits"]), 0, None)
         code = np.mod(c["zero_point"], 2.0 ** c["out_bits"])
         zero_bits = sum((k < low) * (np.mod(np.floor(code / 2.0 ** k), 2) == 0) for k in range(REQUANT_OUT_BITS[1]))
-        return st * ((1 - v["clamped"]) * zero_bits + _above_rounded(c, v["y_lo"], v["y_hi"]))
+        one_bits = sum((k < low) * (np.mod(np.floor(code / 2.0 ** k), 2) == 1) for k in range(REQUANT_OUT_BITS[1]))
+        removed, ones = _above_rounded(c, v["y_lo"], v["y_hi"])
+        ones = ones + (1 - v["clamped"]) * one_bits
+        return st * ((1 - v["clamped"]) * zero_bits + removed + np.maximum(ones - 1, 0))
     if family == "RequantizerPerChannel":
-        return st * _above_rounded(c, c["y_lo"], c["y_hi"])
+        removed, ones = _above_rounded(c, c["y_lo"], c["y_hi"])
+        return st * (removed + np.maximum(ones - 1, 0))
     if family == "Convert":
         # a table's output bits that are always 0, or copies of another, have no register
         # (table_registers); the datapath keeps every output register bit

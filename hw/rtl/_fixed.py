@@ -109,16 +109,13 @@ def ap_overflow(m: Module, q, t, fmt, *, span: tuple[int, int] | None = None) ->
     before rounding, floored (two's complement; only ``wrap_sm`` without ``sat_bits``
     reads it, for its ``lD`` bit). ``fmt``: an IntFormat or FixedFormat. ``span``: the
     least and greatest values ``q`` can take, when known; a bound ``q`` cannot pass gets no
-    compare, with neither the code is ``q``'s low bits, and an unsigned ``sat`` code that
+    compare, with neither the code is ``q``'s low bits (those constant over the span, when
+    ``q`` keeps its sign, stated as constants), and an unsigned ``sat`` code that
     ``q`` leaves below 0 only is ``q``'s bits up to ``span[1]``'s, the rest 0 (synthesis
     does not always prove a compare or those bits constant: a clamp it keeps holds every
     output bit apart)."""
     w, _, is_signed, ovm, n = fixed_params(fmt)
     q, t = Value.cast(q), Value.cast(t)
-    low = Signal(w, name="cast_low")
-    m.d.comb += low.eq(q.as_signed())                 # low w bits (sign-extended when q is narrower)
-    if ovm is Overflow.WRAP and n == 0:
-        return low
     if is_signed:
         lim_pos, lim_neg = (1 << (w - 1)) - 1, -(1 << (w - 1))
     else:
@@ -126,7 +123,17 @@ def ap_overflow(m: Module, q, t, fmt, *, span: tuple[int, int] | None = None) ->
     sym = ovm is Overflow.SATURATE_SYMMETRIC and is_signed
     can_ovf = span is None or span[1] > lim_pos
     can_unf = span is None or span[0] < lim_neg or (sym and span[0] == lim_neg)
-    if not (can_ovf or can_unf):
+    low = Signal(w, name="cast_low")
+    m.d.comb += low.eq(q.as_signed())                 # low w bits (sign-extended when q is narrower)
+    if (ovm is Overflow.WRAP and n == 0) or not (can_ovf or can_unf):
+        if span is not None and (span[0] < 0) == (span[1] < 0):
+            # the code is q's low bits, and q keeps its sign over the span: the bits above the
+            # highest that differs between the span's ends are theirs, stated as constants
+            # (synthesis finds them only after mapping, too late to drop their registers)
+            k = min((span[0] ^ span[1]).bit_length(), w)
+            if k < w:
+                high = Const((span[0] >> k) & ((1 << (w - k)) - 1), w - k)
+                m.d.comb += low.eq(Cat(q[:k], high) if k else high)
         return low
     if ovm is Overflow.SATURATE and not is_signed and not can_ovf:
         # only below 0: the code is q's bits up to its greatest value's, or 0; the bits above

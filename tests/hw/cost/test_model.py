@@ -25,12 +25,10 @@ BOUNDS = {"IntMac": (0.10, 0.44), "FloatMul": (0.11, 0.46), "FloatKulischMac": (
           "FloatAccMac": (0.04, 0.14)}
 
 
-# configurations whose FFs the rule misses (docs/cost_model.md, *The requantizer's datapath
-# sized by its range*): one per-channel Requantizer (fit set; 64 channels, a uint16 wrapping
-# output, zero point 59576: 16 FFs against 17). A per-tensor twin's netlist: ABC finds the
-# rounded value's high bits constant over its range, the registers stay (D tied to 0 or 1),
-# and one pair of them merges
-FF_MISSES = {"RequantizerPerChannel": 1}
+# configurations whose FFs the rule misses: none since the requantizer RTL states the
+# constants its range implies (docs/cost_model.md, *The requantizer's datapath sized by its
+# range*; 6 Requantizers and 5 per-channel ones missed before)
+FF_MISSES = {}
 HELD_OUT_FF_MISSES = {}
 
 
@@ -712,6 +710,39 @@ def test_requant_ff_count_is_exact_in_yosys():
     jobs = [cost.SynthJob.of(u, target="xilinx", options=("-nodsp",)) for u in units]
     for u, r in zip(units, cost.synthesize_many(jobs, processes=1, progress=False)):
         assert (_requant_ffs(u), r.dsps) == (r.ffs, 0), u.name
+
+
+def _constant_high_bit_units():
+    """Requantizers whose code is the rounded value's low bits while ``y`` keeps its sign:
+    the bits above the highest that differs between ``y``'s ends are constants (a far zero
+    point, a negative range, an unsigned output ``y`` cannot leave, a scale ≥ 1 whose zero
+    point's low bits are constant too), with their FFs counted by hand: the varying bits,
+    one register for all the constant 1s, valid."""
+    u16 = "uint16(overflow=wrap)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [(_rq(7, 11, u16, 13, rounding="rna", zero_point=59576), 9),          # y 0xE8AA..0xE8C6: 7 + 1 + 1
+                (_rq(7, 8, u16, 13, rounding="rna", zero_point=59576), 11),          # 0xE848..0xE928: 9 + 1 + 1
+                (_rq(7, 8, u16, 13, rounding="rna", zero_point=1000), 12),           # 888..1112: 11 + 0 + 1
+                (_rq(12, 0, u16, 8, stages=2, zero_point=40003), 28),                # 2·(12 + 1 + 1): bits 0, 1 are 1
+                (_rq(3, 10, "int12", 12, zero_point=-1500), 8),                      # −1506..−1494: 6 + 1 + 1
+                (_rq(3, 10, "uint8", 12, zero_point=200), 6)]                        # 194..206: 4 + 1 + 1
+
+
+def test_requant_constant_high_bits_counted():
+    assert [_requant_ffs(u) for u, _ in _constant_high_bit_units()] == [n for _, n in _constant_high_bit_units()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["xilinx", "ecp5"])
+def test_requant_constant_high_bits_in_yosys(target):
+    """Those units synthesized (checked by hand on both targets before the calibration
+    resweep, 2026-12-07; about 1 min a target)."""
+    from numfmt.hw import cost
+
+    units = _constant_high_bit_units()
+    jobs = [cost.SynthJob.of(u, target=target, options=("-nodsp",), place=False) for u, _ in units]
+    assert [r.ffs for r in cost.synthesize_many(jobs, processes=2, progress=False)] == [n for _, n in units]
 
 
 def test_requant_estimates_follow_the_signed_digits():

@@ -281,7 +281,8 @@ def test_spans_hold_every_rounded_value():
     may not reach: off by at most 1), on the draws :func:`test_rtl_every_accumulator` simulates; and those draws build
     each kind of saturating code (``hw.rtl._fixed.ap_overflow`` with ``span``) but the
     constant one (:func:`test_rtl_each_saturating_code`): no clamp (``y`` cannot leave the
-    output's range), an unsigned one ``y`` leaves below 0 only, a clamp at either end."""
+    output's range), an unsigned one ``y`` leaves below 0 only, a clamp at either end; and
+    codes that are ``y``'s low bits with constant high bits (``y`` keeps its sign)."""
     kinds = set()
     for seed in (100, 101):
         for r, bits in random_requantizers(60, seed):
@@ -296,11 +297,14 @@ def test_spans_hold_every_rounded_value():
             assert (t.min(), t.max()) == (t_lo, t_hi)
             assert y_lo <= y.min() <= y_lo + 1 and y.max() <= y_hi <= y.max() + 1
             out = r.out_format
+            below, above = y_lo < out.min, y_hi > out.max
+            plain = str(out.overflow) == "wrap" or not (below or above)
+            if plain and (y_lo < 0) == (y_hi < 0) and (y_lo ^ y_hi).bit_length() < out.bits:
+                kinds.add("constant high bits")
             if str(out.overflow) == "sat":
-                below, above = y_lo < out.min, y_hi > out.max
                 kinds.add("none" if not (below or above) else
                           ("zero" if y_hi <= 0 else "below") if not out.signed and not above else "clamp")
-    assert kinds == {"none", "below", "clamp"}
+    assert kinds == {"none", "below", "clamp", "constant high bits"}
 
 
 @pytest.mark.exhaustive
