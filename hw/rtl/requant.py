@@ -230,11 +230,12 @@ class Requantizer(Unit):
 
     def spans(self) -> tuple[tuple[int, int], tuple[int, int]]:
         """``((t_lo, t_hi), (y_lo, y_hi))``: the least and greatest floor ``t = ⌊acc·b/2**c⌋``
-        and rounded value ``y = t + up + zero_point`` over every accumulator of ``acc_bits``
-        bits and every channel (``b ≥ 0``, so the ends are at the accumulator's ends; a
-        rounding other than ``floor`` gives at most ``⌈acc·b/2**c⌉``). The RTL holds ``t``
-        and ``y`` in exactly as many bits as these need, and builds only the clamps ``y`` can
-        reach.
+        over every accumulator of ``acc_bits`` bits and every channel (``b ≥ 0``, so the ends
+        are at the accumulator's ends), and bounds ``y_lo ≤ y ≤ y_hi`` on the rounded value
+        ``y = t + up + zero_point``: the least floor and, for a rounding other than
+        ``floor``, the greatest ceiling ``⌈acc·b/2**c⌉``, each plus the zero point (within 1
+        of what the rounding reaches). The RTL holds ``t`` and ``y`` in exactly as many bits
+        as these need, and builds only the clamps ``y`` can reach.
 
         >>> import numfmt as nf
         >>> from numfmt.quant import Requantizer as Rq
