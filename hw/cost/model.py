@@ -946,7 +946,9 @@ def _requant_widths(c) -> dict[str, np.ndarray]:
     bbits = _magnitude_bits(big)
     low_one = big - np.bitwise_and(big.astype(np.int64), big.astype(np.int64) - 1)
     w = a + bbits + 1
-    least, most = -(2.0 ** (a - 1)), 2.0 ** (a - 1) - 1      # products < 2**53: exact in float64
+    # float64 is exact here: in the model's domain |acc·big| < 2**31·2**16 (a right shift's
+    # big is b < 2**16), and floor/ceil of a product times a power of two are exact below 2**53
+    least, most = -(2.0 ** (a - 1)), 2.0 ** (a - 1) - 1
     t_lo, t_hi = np.floor(least * big * 2.0 ** -r), np.floor(most * big * 2.0 ** -r)
     rounds = c["nearest"] + c["directed"] > 0
     y_lo = t_lo + c["zero_point"]

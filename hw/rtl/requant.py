@@ -182,8 +182,7 @@ class Requantizer(Unit):
     def elaborate(self, platform):
         m = Module()
         r = self.requantizer
-        big = (r.multiplier << np.maximum(-r.shift, 0)).reshape(-1).tolist()   # b * 2**max(-c, 0)
-        right = np.maximum(r.shift, 0).reshape(-1).tolist()                  # right shift
+        big, right = self._constants()
         acc = self.i.payload.acc.as_signed()
         if self.channels:
             bbits, cmax = max(v.bit_length() for v in big), max(right)
@@ -228,6 +227,13 @@ class Requantizer(Unit):
         pipeline(m, self.i, self.o, result, self.stages)
         return m
 
+    def _constants(self) -> tuple[list[int], list[int]]:
+        """``(big, right)`` per channel (one each per tensor), Python ints: the multiplier
+        ``b·2**max(−c, 0)`` and the right shift ``max(c, 0)``."""
+        r = self.requantizer
+        big = (r.multiplier << np.maximum(-r.shift, 0)).reshape(-1).tolist()
+        return big, np.maximum(r.shift, 0).reshape(-1).tolist()
+
     def spans(self) -> tuple[tuple[int, int], tuple[int, int]]:
         """``((t_lo, t_hi), (y_lo, y_hi))``: the least and greatest floor ``t = ⌊acc·b/2**c⌋``
         over every accumulator of ``acc_bits`` bits and every channel (``b ≥ 0``, so the ends
@@ -244,8 +250,7 @@ class Requantizer(Unit):
         """
         r = self.requantizer
         least, most = -(1 << (self.acc_bits - 1)), (1 << (self.acc_bits - 1)) - 1
-        big = (r.multiplier << np.maximum(-r.shift, 0)).reshape(-1).tolist()
-        right = np.maximum(r.shift, 0).reshape(-1).tolist()
+        big, right = self._constants()
         ceil = Rounding.parse(r.rounding) is not Rounding.FLOOR
         t_lo = min((least * b) >> c for b, c in zip(big, right))
         t_hi = max((most * b) >> c for b, c in zip(big, right))

@@ -266,6 +266,12 @@ def test_bad_input():
     # features are checked for validity, the calibrated domain on units (by estimate)
     X = np.tile([16.0, 3, -2, 8, 1, 1, 1, 0, 0, -5, 1], (2, 1))
     assert model.estimate_features("Requantizer", X)["luts"].shape == (2,)
+    # the per-channel rounded value's range may be negative, but not reversed
+    X = np.tile([16.0, 8, 9, 11, 4, -300, 299, 8, 1, 1, 1, 0, 0, 0, 1], (3, 1))
+    assert model.estimate_features("RequantizerPerChannel", X)["luts"].shape == (3,)
+    X[2, 5] = 400
+    with pytest.raises(ValueError, match=r"column 'y_lo' must be at most 'y_hi', not 400 > 299 \(row 2\)"):
+        model.estimate_features("RequantizerPerChannel", X)
 
 
 @pytest.mark.slow
@@ -727,6 +733,19 @@ def _constant_high_bit_units():
                 (_rq(12, 0, u16, 8, stages=2, zero_point=40003), 28),                # 2·(12 + 1 + 1): bits 0, 1 are 1
                 (_rq(3, 10, "int12", 12, zero_point=-1500), 8),                      # −1506..−1494: 6 + 1 + 1
                 (_rq(3, 10, "uint8", 12, zero_point=200), 6)]                        # 194..206: 4 + 1 + 1
+
+
+def test_requant_widths_are_the_units_spans():
+    """The model's rounded-value range from the per-tensor features (float64,
+    ``model._requant_widths``) is the RTL's (``Requantizer.spans``, Python ints) on every
+    Requantizer of the calibration sample and on the hand-counted units."""
+    specs = calibrate.sample_configs("Requantizer", 200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        units = [calibrate.build_unit("Requantizer", s) for s in specs]
+    units += [u for u, _ in _requant_units() + _constant_high_bit_units()]
+    v = model._requant_widths(model._cols("Requantizer", np.stack([model._requant_row(u) for u in units])))
+    assert list(zip(v["y_lo"].astype(int).tolist(), v["y_hi"].astype(int).tolist())) == [u.spans()[1] for u in units]
 
 
 def test_requant_constant_high_bits_counted():
