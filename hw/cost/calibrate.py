@@ -7,11 +7,12 @@ Run ``python -m numfmt.hw.cost.calibrate`` (from the repository, with the ``hw``
 2. synthesizes every configuration with ``synth_xilinx -nodsp`` (cached, so a rerun only
    synthesizes what is missing; ``--processes`` workers, default 2), or with
    ``--target ecp5`` with ``synth_ecp5 -nodsp`` (no place-and-route) for the families of
-   :data:`TARGET_FAMILIES` ``["ecp5"]`` — the same configurations and split;
+   :data:`TARGET_FAMILIES` ``["ecp5"]`` — the same configurations and split; and the
+   target's table of integer products (:func:`sweep_products`), which the IntMac terms read;
 3. fits each family's LUT and carry coefficients on the fit set only, by weighted least
    squares on relative error, or the LUTs by the family's :func:`estimator` (on xilinx,
-   BlockDot by the mean absolute relative error plus 0.3 × the worst and IntMac plus 5 ×
-   the worst, :func:`l1_max`); FFs are
+   BlockDot's by the mean absolute relative error plus 0.3 × the worst, :func:`l1_max`,
+   and IntMac's as :data:`FAMILY_ESTIMATORS` says); FFs are
    counted, not fitted (:func:`numfmt.hw.cost.model.count_ffs`);
 4. writes ``hw/cost/calibration/xilinx_nodsp.json`` (``ecp5_nodsp.json`` for ECP5) —
    coefficients, tool versions, date, every configuration with its split, synthesized and
@@ -20,7 +21,8 @@ Run ``python -m numfmt.hw.cost.calibrate`` (from the repository, with the ``hw``
 
 ``--report-only`` rewrites the report from the stored JSON without synthesizing;
 ``--refit`` refits the coefficients on the stored synthesis counts (no synthesis: after a
-change of a model's terms) and rewrites the JSON.
+change of a model's terms; only the product table is synthesized when the JSON has none)
+and rewrites the JSON.
 """
 
 from __future__ import annotations
@@ -366,6 +368,15 @@ def sweep(processes: int = 2, families=None, stored: dict | None = None, target:
 
 
 
+def sweep_products(processes: int = 2, target: str = TARGET) -> dict[str, int]:
+    """The product table of ``target``: LUTs of every integer product the IntMac terms read
+    (:mod:`numfmt.hw.cost.products`), synthesized with :data:`TARGET_OPTIONS` ``[target]``
+    (cached)."""
+    from .products import synthesize_table
+
+    return synthesize_table(_check_target(target), TARGET_OPTIONS[target], processes=processes)
+
+
 # -- fit ------------------------------------------------------------------------------------------
 BASELINE = "FINN-R-style: luts = c_mul·a·b + c_acc·W (a, b operand bits, W accumulator bits)"
 
@@ -422,25 +433,25 @@ def l1_max(A: np.ndarray, y: np.ndarray, weight: float = 0.3) -> np.ndarray:
     return res.x[:p]
 
 
-def _l1_max_5(A: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return l1_max(A, y, 5.0)
+def _l1_max_2(A: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return l1_max(A, y, 2.0)
 
 
-ESTIMATORS = {"wls": _wls, "l1_max": l1_max, "l1_max_5": _l1_max_5}
+ESTIMATORS = {"wls": _wls, "l1_max": l1_max, "l1_max_2": _l1_max_2}
 """The LUT estimators by name: ``"wls"`` weighted least squares on relative error
 (:func:`_wls`), ``"l1_max"`` the mean absolute relative error plus 0.3 × the worst
-(:func:`l1_max` with its default λ), ``"l1_max_5"`` the same with λ = 5."""
+(:func:`l1_max` with its default λ), ``"l1_max_2"`` the same with λ = 2."""
 
 _LP = "(r the relative error (A·c − y)/max(y, 1)), a linear program, scipy linprog HiGHS"
 ESTIMATOR_TEXT = {"wls": "weighted least squares minimising the squared relative error (weights 1/y), numpy lstsq",
                   "l1_max": f"minimum of mean |r| + 0.3·max |r| {_LP}",
-                  "l1_max_5": f"minimum of mean |r| + 5·max |r| {_LP}"}
+                  "l1_max_2": f"minimum of mean |r| + 2·max |r| {_LP}"}
 """What each estimator of :data:`ESTIMATORS` minimises, as the calibration JSON records it."""
 
-ESTIMATOR_LABEL = {"wls": "weighted LS", "l1_max": "mean + 0.3·max", "l1_max_5": "mean + 5·max"}
+ESTIMATOR_LABEL = {"wls": "weighted LS", "l1_max": "mean + 0.3·max", "l1_max_2": "mean + 2·max"}
 """Each estimator's short name in :func:`report`'s tables."""
 
-FAMILY_ESTIMATORS = {"xilinx": {"BlockDot": "l1_max", "IntMac": "l1_max_5"}, "ecp5": {}}
+FAMILY_ESTIMATORS = {"xilinx": {"BlockDot": "l1_max", "IntMac": "l1_max_2"}, "ecp5": {}}
 """Per target, the families whose LUT coefficients are fitted by another estimator than
 ``"wls"`` (a key of :data:`ESTIMATORS`); chosen by fit-set leave-one-out with the adoption
 rule of ``docs/cost_model.md``. Carry cells and the IntMac baseline are always ``"wls"``."""
@@ -450,7 +461,7 @@ def estimator(family: str, target: str = TARGET) -> str:
     """The name of the estimator ``family``'s LUT coefficients are fitted by on ``target``.
 
     >>> estimator("FloatMul"), estimator("BlockDot"), estimator("IntMac"), estimator("BlockDot", "ecp5")
-    ('wls', 'l1_max', 'l1_max_5', 'wls')
+    ('wls', 'l1_max', 'l1_max_2', 'wls')
     """
     return FAMILY_ESTIMATORS[_check_target(target)].get(family, "wls")
 
@@ -498,14 +509,17 @@ def leave_one_out(A: np.ndarray, y: np.ndarray, estimator: str = "wls") -> np.nd
     return _rel(pred, y)
 
 
-def fit(records: list[dict], target: str = TARGET) -> tuple[dict, dict, list[dict]]:
+def fit(records: list[dict], products: dict, target: str = TARGET) -> tuple[dict, dict, list[dict]]:
     """``(coefficients, errors, configs)`` from the sweep's records: LUT and carry
     coefficients of each family of :data:`TARGET_FAMILIES` ``[target]`` fitted on its fit
     set (LUTs by the family's :func:`estimator`, which the fit-set leave-one-out error
     scores too; carry cells by :func:`_wls`), errors on its held-out set; FFs by
-    ``target``'s rule (:func:`numfmt.hw.cost.model.count_ffs`)."""
+    ``target``'s rule (:func:`numfmt.hw.cost.model.count_ffs`). ``products``: the
+    target's product table (:func:`sweep_products`), which the IntMac terms read."""
     from . import model as M
+    from .products import table_array
 
+    table = table_array(products)
     coefficients, errors, configs = {}, {}, []
     for family in TARGET_FAMILIES[_check_target(target)]:
         recs = [r for r in records if r["family"] == family]
@@ -513,7 +527,7 @@ def fit(records: list[dict], target: str = TARGET) -> tuple[dict, dict, list[dic
         held = np.array([r["held_out"] for r in recs])
         pred, coefficients[family], errors[family] = {}, {}, {}
         for q in ("luts", "carry"):
-            A = M.design_matrix(family, q, X)
+            A = M.design_matrix(family, q, X, table)
             y = np.array([r[q] for r in recs], dtype=np.float64)
             coef = ESTIMATORS[estimators(family, target)[q]](A[~held], y[~held])
             coefficients[family][q] = dict(zip(M.TERMS[family][q], coef.tolist()))
@@ -544,14 +558,15 @@ def fit(records: list[dict], target: str = TARGET) -> tuple[dict, dict, list[dic
     return coefficients, errors, configs
 
 
-def write(records: list[dict], path: Path = DATA, families=None, tool_versions: dict | None = None,
-          target: str = TARGET) -> dict:
+def write(records: list[dict], products: dict, path: Path = DATA, families=None,
+          tool_versions: dict | None = None, target: str = TARGET) -> dict:
     """Fit and write ``target``'s calibration JSON; returns the document. ``swept`` records
     the date each family was last synthesized (``families``: those synthesized now; default
-    all; ``()`` for a refit of stored counts, which also passes their ``tool_versions``)."""
+    all; ``()`` for a refit of stored counts, which also passes their ``tool_versions``);
+    ``products`` is the product table (:func:`sweep_products`), stored with them."""
     from . import synth
 
-    coefficients, errors, configs = fit(records, target)
+    coefficients, errors, configs = fit(records, products, target)
     today = datetime.date.today().isoformat()
     old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     all_families = TARGET_FAMILIES[target]
@@ -569,7 +584,8 @@ def write(records: list[dict], path: Path = DATA, families=None, tool_versions: 
            "fit": "per family and quantity the estimator named in \"estimators\": "
                   + "; ".join(f"{k}: {ESTIMATOR_TEXT[k]}" for k in used),
            "estimators": {f: estimators(f, target) for f in all_families},
-           "baseline": BASELINE, "coefficients": coefficients, "errors": errors, "configs": configs}
+           "baseline": BASELINE, "coefficients": coefficients, "errors": errors,
+           "products": dict(sorted(products.items())), "configs": configs}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     return doc
@@ -720,7 +736,9 @@ def main(argv=None) -> int:
                    for c in stored["configs"]]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            doc = write(records, data, families=(), tool_versions=stored["tool_versions"], target=target)
+            products = stored.get("products") or sweep_products(args.processes, target)
+            doc = write(records, products, data, families=(), tool_versions=stored["tool_versions"],
+                        target=target)
         print(f"refitted {data} on its stored synthesis counts")
     else:
         import warnings
@@ -732,7 +750,8 @@ def main(argv=None) -> int:
                 records = sweep(processes=args.processes, families=families, stored=stored, target=target)
             except ValueError as e:
                 ap.error(str(e))
-            doc = write(records, data, families=families, target=target)
+            products = sweep_products(args.processes, target)
+            doc = write(records, products, data, families=families, target=target)
         print(f"wrote {data}")
     print(report(doc))
     if args.report:

@@ -15,15 +15,16 @@ ECP5). Anything else raises ``ValueError`` naming the parameter.
 * **LUTs** and **carry** (``CARRY4`` on xilinx, ``CCU2C`` — two LUT4s and 2 adder bits,
   not counted among the LUTs — on ECP5) are linear in a few *terms* computed from the
   unit's formats and parameters (:data:`TERMS`), coefficients fitted on the fit set of the
-  target (weighted least squares on relative error; on xilinx BlockDot's LUTs by the mean
-  absolute relative error plus 0.3 × the worst, IntMac's plus 5 × the worst,
-  ``calibrate.estimator``).
+  target (weighted least squares on relative error, or for some families' LUTs the mean
+  absolute relative error plus λ × the worst, ``calibrate.estimator``). IntMac's terms read
+  the target's table of synthesized integer products (:mod:`~numfmt.hw.cost.products`,
+  stored with the coefficients), not a formula of the operand widths.
 * **FFs** are counted, not fitted: the register bits the unit declares (the bits its
   Amaranth design assigns in the ``sync`` domain, :func:`declared_ffs`) less the bits
   Yosys provably removes (a product register's constant or duplicated sign bits, a
-  Convert table's constant-0 and copied output bits; :func:`count_ffs`); the same rule on both targets but for the Requantizer, whose signed
-  saturating outputs keep one more sign-copy bit per stage on ECP5 (checked on every
-  calibration configuration).
+  Convert table's constant-0 and copied output bits, a requantizer's bits its range fixes;
+  :func:`count_ffs`), one rule for both targets (checked on every calibration
+  configuration).
 * **DSPs** are 0 with ``-nodsp``.
 * **Latency** (clock cycles from a transaction's inputs to its output) is exact, from the
   formats and parameters (:func:`latency`): the unit's ``stages``, one more for a MAC's
@@ -52,6 +53,8 @@ from pathlib import Path
 import numpy as np
 
 from ..rtl import convert as rtl_convert
+from .products import MAX_BITS as PRODUCT_MAX_BITS
+from .products import table_array as _product_array
 
 __all__ = ["Estimate", "FAMILIES", "FLAG_FEATURES", "RAW", "TERMS", "Calibration", "calibration", "count_ffs",
            "csd_digits", "declared_ffs", "estimate", "estimate_features", "is_flag", "latency", "raw_features",
@@ -548,7 +551,7 @@ def _shift_bits(c, p):      # width of the alignment shift of FloatKulischMac._a
 
 TERMS = {
     "IntMac": {
-        "luts": ("one", "ab", "a_plus_b", "width", "sat_width", "signed_ab"),
+        "luts": ("one", "products", "product_sums", "a_plus_b", "width", "sat_width"),
         "carry": ("one", "ab", "a_plus_b", "width", "sat_width"),
     },
     "FloatMul": {
@@ -593,14 +596,18 @@ TERMS = {
 """Names of the terms each fitted quantity is linear in (see :func:`terms`)."""
 
 
-def terms(family: str, X) -> dict[str, np.ndarray]:
+def terms(family: str, X, products: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Every term of :data:`TERMS` for the rows of ``X`` (columns :data:`RAW` ``[family]``).
 
-    IntMac (``a``, ``b`` operand bits, ``W`` register width): ``ab = a·b`` (the array
-    multiplier's partial-product bits), ``a_plus_b`` (the product's width),
-    ``width = W`` (the accumulator adder and its ``first`` mux), ``sat_width = sat·W``
-    (the clamp's comparators and mux), ``signed_ab = (a or b signed)·(a+b)`` (sign
-    extension of the partial products).
+    IntMac (``a``, ``b`` operand bits, ``W`` register width) reads ``products``, the
+    target's table of synthesized products (:meth:`Calibration.product_table`, indexed
+    ``[a_bits, a_signed, b_bits, b_signed]``): ``products`` = the table's LUTs of the
+    product ``a × b``, or at ``stages ≥ 2`` the sum of its LUTs of the partial products
+    the RTL splits it into (:func:`int_mac_chunks`), ``product_sums`` the adder bits
+    summing those partial products, ``a_plus_b`` (the product's width), ``width = W``
+    (the accumulator adder and its ``first`` mux), ``sat_width = sat·W`` (the clamp's
+    comparators and mux). Carry: ``ab = a·b`` (the array multiplier's partial-product
+    bits), ``a_plus_b``, ``width``, ``sat_width``.
 
     FloatMul (``sa = a.man+1``, ``sb`` significand bits, ``S = sa+sb``; ``R = max(S,
     out.man+2)`` the width :func:`hw.rtl._float.round_pack` normalises): ``sig_product =
@@ -744,8 +751,9 @@ def terms(family: str, X) -> dict[str, np.ndarray]:
                 **{f"carry_{k}": t[k] for k in ("in_exp", "out_exp", "out_man")}}
     if family == "IntMac":
         a, b, w = c["a_bits"], c["b_bits"], c["width"]
-        return {"one": one, "ab": a * b, "a_plus_b": a + b, "width": w, "sat_width": c["sat"] * w,
-                "signed_ab": np.maximum(c["a_signed"], c["b_signed"]) * (a + b)}
+        prods, sums = _int_mac_products(c, products)
+        return {"one": one, "products": prods, "product_sums": sums, "ab": a * b, "a_plus_b": a + b,
+                "width": w, "sat_width": c["sat"] * w}
     sa, sb = _sig(c, "a"), _sig(c, "b")
     s = sa + sb
     spec_in = c["a_fn"] + c["a_ieee"] + c["b_fn"] + c["b_ieee"]
@@ -992,9 +1000,61 @@ def _requant_channel_terms(c, one) -> dict[str, np.ndarray]:
             "zp_add": (c["zero_point"] != 0) * np.where(clamped > 0, y_struct, np.minimum(y_struct, c["out_bits"]))}
 
 
-def design_matrix(family: str, quantity: str, X) -> np.ndarray:
-    """The ``(n, len(TERMS[family][quantity]))`` matrix the coefficients multiply."""
-    t = terms(family, X)
+MAX_CHUNKS = 4
+"""Chunks an IntMac operand of at most 8 bits is split into (of at least 2 bits)."""
+
+
+def int_mac_chunks(a_bits, b_bits, stages) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(split_a, n, widths)`` of IntMac rows: whether ``a`` (else ``b``) is the operand
+    split, into ``n`` chunks, and each chunk's bits (``widths[:, j]``, 0 for ``j ≥ n``),
+    as :meth:`numfmt.hw.rtl.IntMac._product` splits it (one chunk below 2 stages; the
+    test checks the two agree).
+
+    >>> [w.tolist() for w in int_mac_chunks(np.array([3.]), np.array([7.]), np.array([2.]))]
+    [[False], [2.0], [[3.0, 4.0, 0.0, 0.0]]]
+    """
+    a_bits, b_bits, stages = (np.asarray(v, dtype=np.float64) for v in (a_bits, b_bits, stages))
+    split_a = a_bits > b_bits
+    w = np.maximum(a_bits, b_bits)
+    levels = _magnitude_bits(np.maximum(w // 2, 1)) - 1                  # chunks of at least 2 bits
+    n = 2.0 ** np.minimum(np.maximum(stages - 1, 0), levels)
+    widths = np.zeros((len(w), MAX_CHUNKS))
+    for j in range(MAX_CHUNKS):
+        widths[:, j] = np.where(j < n, w // n + (j >= n - w % n), 0)
+    return split_a, n, widths
+
+
+def _int_mac_products(c, products) -> tuple[np.ndarray, np.ndarray]:
+    """IntMac's ``products`` and ``product_sums`` terms (see :func:`terms`)."""
+    if products is None:
+        raise ValueError("products must be the target's product table (Calibration.product_table()) for the "
+                         "IntMac terms, not None")
+    for name in ("a_bits", "b_bits"):
+        bad = (c[name] < 2) | (c[name] > PRODUCT_MAX_BITS)
+        if bad.any():
+            raise ValueError(f"features column {name!r} must be in 2..{PRODUCT_MAX_BITS} for IntMac (the product "
+                             f"table's operands), not {c[name][bad][0]:g}")
+    split_a, n, widths = int_mac_chunks(c["a_bits"], c["b_bits"], c["stages"])
+    x_bits = np.where(split_a, c["b_bits"], c["a_bits"]).astype(np.int64)
+    x_signed = np.where(split_a, c["b_signed"], c["a_signed"]).astype(np.int64)
+    y_signed = np.where(split_a, c["a_signed"], c["b_signed"]).astype(np.int64)
+    prods = np.zeros(len(n))
+    for j in range(MAX_CHUNKS):
+        live = widths[:, j] > 0
+        top = (j == n - 1).astype(np.int64)              # the top chunk keeps the split operand's sign
+        lut = products[x_bits, x_signed, widths[:, j].astype(np.int64), y_signed * top]
+        prods += np.where(live, lut, 0.0)
+    # the adder tree: level l has n / 2**l adders of x bits plus the chunks' bits (all: w)
+    y_bits = np.maximum(c["a_bits"], c["b_bits"])
+    levels = np.log2(n)
+    sums = levels * y_bits + x_bits * (n - 1)             # Σ_l (x·n/2**l + w), l = 1..log2 n
+    return prods, sums
+
+
+def design_matrix(family: str, quantity: str, X, products: np.ndarray | None = None) -> np.ndarray:
+    """The ``(n, len(TERMS[family][quantity]))`` matrix the coefficients multiply
+    (``products``: the product table, for IntMac; see :func:`terms`)."""
+    t = terms(family, X, products)
     return np.stack([t[name] for name in TERMS[family][quantity]], axis=1)
 
 
@@ -1256,6 +1316,18 @@ class Calibration:
     coefficients: dict      # family → quantity → {term: coefficient}
     errors: dict            # family → {"luts"/"ffs"/"carry"/"baseline_luts": {median, worst, n}}
     configs: list           # every configuration: family, spec, held_out, synthesized and predicted counts
+    products: dict          # LUTs of each integer product, {"int3*uint5": 14, ...} (hw.cost.products)
+
+    @functools.cached_property
+    def _product_table(self) -> np.ndarray:
+        if not self.products:
+            raise ValueError(f"{self.path} has no product table (the IntMac terms read it); rerun python -m "
+                             f"numfmt.hw.cost.calibrate --refit")
+        return _product_array(self.products)
+
+    def product_table(self) -> np.ndarray:
+        """:attr:`products` as the array :func:`terms` reads (``[a_bits, a_signed, b_bits, b_signed]``)."""
+        return self._product_table
 
     def coef(self, family: str, quantity: str) -> np.ndarray:
         if quantity not in self.coefficients.get(family, {}):
@@ -1295,7 +1367,7 @@ def _check(target, options) -> tuple[str, tuple[str, ...]]:
 def _load(path: Path) -> Calibration:
     doc = json.loads(path.read_text(encoding="utf-8"))
     return Calibration(path, doc["target"], tuple(doc["options"]), doc["tool_versions"], doc["date"],
-                       doc["coefficients"], doc["errors"], doc["configs"])
+                       doc["coefficients"], doc["errors"], doc["configs"], doc.get("products", {}))
 
 
 def calibration(target: str = "xilinx", options=("-nodsp",)) -> Calibration:
@@ -1334,7 +1406,7 @@ def estimate_features(family: str, X, target: str = "xilinx", options=("-nodsp",
         raise ValueError(f"family must be one of the families calibrated for target {target!r} "
                          f"({', '.join(cal.coefficients)}), not {family!r}")
     c = _cols(family, X)
-    t = terms(family, X)
+    t = terms(family, X, cal.product_table() if family == "IntMac" else None)
     out = {}
     for q in ("luts", "carry"):
         names = TERMS[family][q]

@@ -237,7 +237,7 @@ def _int_operand(code, fmt_signed: bool):
 
 
 # -- IntMac ---------------------------------------------------------------------------------
-def _int_product(m, payload, a_fmt, b_fmt):
+def int_product(m, payload, a_fmt, b_fmt):
     """The exact product of the integer (or fixed-point) codes ``payload.a * payload.b``."""
     a = _int_operand(payload.a, a_fmt.signed)
     b = _int_operand(payload.b, b_fmt.signed)
@@ -305,7 +305,7 @@ class IntMac(_Mac):
 
     def _product(self, m, payload, cut):
         if self.stages < 2:
-            return _int_product(m, payload, self.a_fmt, self.b_fmt), {}
+            return int_product(m, payload, self.a_fmt, self.b_fmt), {}
         # a tree of partial products: the split operand in chunks of ≥ 2 bits, each chunk's
         # product with the other operand, then pairwise sums; a cut after every level.
         # Every node is x times the bits [lo, hi) of y, held in exactly len(x) + hi - lo bits.
@@ -396,7 +396,7 @@ class FixedMac(_Mac):
                 "n_max": self.n_max, "stages": self.stages, "out_stages": self.out_stages}
 
     def _product(self, m, payload, cut):
-        return _int_product(m, payload, self.a_fmt, self.b_fmt), {}
+        return int_product(m, payload, self.a_fmt, self.b_fmt), {}
 
     def _next(self, m, base, prod):
         return wrap_or_saturate(m, base, prod, self.register)

@@ -197,10 +197,10 @@ def test_rerun_is_refused_resume_recomputes_nothing_and_a_foreign_store_is_refus
     monkeypatch.setattr(explore, "_cost_task", lambda *a: pytest.fail("recomputed"))
     assert main(["explore", "--out", out, "--resume"] + _SMALL_ARGV) == 0
     assert untimed(capsys.readouterr().out) == untimed(first)
-    assert main(["explore", "--out", out, "--resume", "--budget", "40"] + _SMALL_ARGV) == 0     # only the front moves
+    assert main(["explore", "--out", out, "--resume", "--budget", "45"] + _SMALL_ARGV) == 0     # only the front moves
     rows = json.loads((tmp_path / "out" / "points.json").read_text())
-    assert [r["weight"] for r in rows if r["front"]] == ["int4"] and rows[0]["luts"] <= 40
-    assert "at most 40 LUTs" in (tmp_path / "out" / "summary.md").read_text()
+    assert [r["weight"] for r in rows if r["front"]] == ["int4"] and rows[0]["luts"] <= 45
+    assert "at most 45 LUTs" in (tmp_path / "out" / "summary.md").read_text()
     argv = [a if a != "4" else "5" for a in _SMALL_ARGV]
     assert main(["explore", "--out", out, "--resume"] + argv) == 2
     err = capsys.readouterr().err

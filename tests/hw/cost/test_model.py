@@ -16,10 +16,11 @@ from numfmt.hw.cost import calibrate, model
 
 # family → (median, worst) held-out LUT error bounds the stored calibration must keep: the
 # numbers docs/cost_model.md reports, rounded up. The target is (0.10, 0.25);
-# IntMac's, FloatMul's, BlockDot's and Convert's worst cases (small units), the Requantizer's
+# IntMac meets it since its terms read the product table (7.1 / 18.4 %);
+# FloatMul's, BlockDot's and Convert's worst cases (small units), the Requantizer's
 # median and worst case (units of 0–20 LUTs, where a few LUTs are several times the count)
 # and the per-channel Requantizer's do not meet it (docs/cost_model.md: what was tried).
-BOUNDS = {"IntMac": (0.10, 0.44), "FloatMul": (0.11, 0.46), "FloatKulischMac": (0.06, 0.20),
+BOUNDS = {"IntMac": (0.08, 0.19), "FloatMul": (0.11, 0.46), "FloatKulischMac": (0.06, 0.20),
           "BlockDot": (0.06, 0.26), "Convert": (0.10, 0.46), "BitSerialDot": (0.07, 0.24),
           "LutDot": (0.06, 0.22), "Requantizer": (0.18, 1.48), "RequantizerPerChannel": (0.15, 1.17),
           "FloatAccMac": (0.04, 0.14)}
@@ -88,7 +89,7 @@ def test_estimate_is_the_formula_with_stored_coefficients(cal, k):
     unit = _units()[k]
     e = model.estimate(unit)
     family, row = model.raw_features(unit)
-    t = model.terms(family, row[None, :])
+    t = model.terms(family, row[None, :], cal.product_table())
     for q in ("luts", "carry"):
         table = cal.coefficients[family][q]
         expected = max(sum(v * t[name][0] for name, v in table.items()), 0.0)
@@ -513,7 +514,8 @@ def test_fit_set_leave_one_out_as_stored(cal):
             warnings.simplefilter("ignore")
             X = np.stack([model.raw_features(calibrate.build_unit(family, c["spec"]))[1] for c in fit])
         y = np.array([c["synth"]["luts"] for c in fit], float)
-        err = calibrate.leave_one_out(model.design_matrix(family, "luts", X), y, calibrate.estimator(family))
+        A = model.design_matrix(family, "luts", X, cal.product_table())
+        err = calibrate.leave_one_out(A, y, calibrate.estimator(family))
         stored = cal.errors[family]["luts_loo"]
         assert stored["n"] == len(fit) == calibrate.N_CONFIGS[family] - calibrate.N_HELD_OUT
         assert np.median(err) == pytest.approx(stored["median"], abs=1e-9)
@@ -541,6 +543,7 @@ def test_refit_reproduces_the_stored_calibration(tmp_path, monkeypatch):
         for q, stats in table.items():
             assert after["errors"][family][q] == pytest.approx(stats, rel=1e-9, abs=1e-12), (family, q)
     assert after["estimators"] == before["estimators"] and after["fit"] == before["fit"]
+    assert after["products"] == before["products"]
     for args in (["--refit", "--report-only"], ["--refit", "--families", "IntMac"]):
         with pytest.raises(SystemExit):
             calibrate.main(args)

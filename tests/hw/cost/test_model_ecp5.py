@@ -16,11 +16,11 @@ FAMILIES = ("IntMac", "FloatMul", "FloatKulischMac", "BlockDot", "Convert", "Bit
             "Requantizer", "RequantizerPerChannel", "FloatAccMac")
 
 # family → (median, worst) held-out LUT error bounds the stored ECP5 calibration must keep:
-# the numbers docs/cost_model.md reports for ECP5 (11.4/81.2, 12.7/53.0, 11.3/57.2, 8.8/44.3,
+# the numbers docs/cost_model.md reports for ECP5 (7.4/48.9, 12.7/53.0, 11.3/57.2, 8.8/44.3,
 # 15.1/53.6, 15.8/38.4, 6.1/26.7, 45.8/144.8, 24.6/572.3 %), rounded up. The issue's target is
 # (0.10, 0.25): on ECP5 only FloatAccMac (4.4/14.5 %) meets it with the xilinx terms (LutDot's
 # and BlockDot's medians do, their worst cases miss it).
-BOUNDS = {"IntMac": (0.12, 0.82), "FloatMul": (0.13, 0.53), "FloatKulischMac": (0.12, 0.58),
+BOUNDS = {"IntMac": (0.08, 0.49), "FloatMul": (0.13, 0.53), "FloatKulischMac": (0.12, 0.58),
           "BlockDot": (0.09, 0.45), "Convert": (0.16, 0.54), "BitSerialDot": (0.16, 0.39),
           "LutDot": (0.07, 0.27), "Requantizer": (0.46, 1.45), "RequantizerPerChannel": (0.25, 5.73),
           "FloatAccMac": (0.05, 0.15)}
@@ -112,8 +112,8 @@ def test_target_selects_the_coefficients(cal):
         model.estimate(unit, target="ecp5")
     assert default == xilinx and (default.target, ecp5.target) == ("xilinx", "ecp5")
     family, row = model.raw_features(unit)
-    t = model.terms(family, row[None, :])
     for est, c in ((xilinx, model.calibration()), (ecp5, cal)):
+        t = model.terms(family, row[None, :], c.product_table())
         luts = sum(v * t[k][0] for k, v in c.coefficients[family]["luts"].items())
         assert est.luts == int(round(luts))
         assert est.luts_error_worst == c.errors[family]["luts"]["worst"]
@@ -178,7 +178,7 @@ def test_ecp5_refit_reproduces_the_stored_calibration(tmp_path, cal):
                for c in doc["configs"]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        again = calibrate.write(records, tmp_path / "ecp5_nodsp.json", families=(),
+        again = calibrate.write(records, doc["products"], tmp_path / "ecp5_nodsp.json", families=(),
                                 tool_versions=doc["tool_versions"], target="ecp5")
     assert again["target"] == "ecp5" and again["options"] == ["-nodsp"]
     assert again["configs"] == doc["configs"]
