@@ -527,10 +527,10 @@ def fit(records: list[dict], products: dict, target: str = TARGET) -> tuple[dict
         held = np.array([r["held_out"] for r in recs])
         pred, coefficients[family], errors[family] = {}, {}, {}
         for q in ("luts", "carry"):
-            A = M.design_matrix(family, q, X, table)
+            A = M.design_matrix(family, q, X, table, target)
             y = np.array([r[q] for r in recs], dtype=np.float64)
             coef = ESTIMATORS[estimators(family, target)[q]](A[~held], y[~held])
-            coefficients[family][q] = dict(zip(M.TERMS[family][q], coef.tolist()))
+            coefficients[family][q] = dict(zip(M.term_names(family, q, target), coef.tolist()))
             pred[q] = np.maximum(A @ coef, 0.0)
             ok = held & (y > 0) if q == "carry" else held
             errors[family][q] = _stats(_rel(pred[q][ok], y[ok]))

@@ -58,7 +58,7 @@ from .products import table_array as _product_array
 
 __all__ = ["Estimate", "FAMILIES", "FLAG_FEATURES", "RAW", "TERMS", "Calibration", "calibration", "count_ffs",
            "csd_digits", "declared_ffs", "estimate", "estimate_features", "is_flag", "latency", "raw_features",
-           "scales_down", "terms"]
+           "scales_down", "term_names", "terms", "TARGET_TERMS"]
 
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 
@@ -88,7 +88,7 @@ RAW = {
     "BitSerialDot": ("a_bits", "b_bits", "a_signed", "b_signed", "n", "both", "width"),
     "LutDot": ("w_bits", "a_bits", "n", "g", "groups", "entries", "sym", "width"),
     "Requantizer": ("acc_bits", "multiplier", "shift", "out_bits", "out_signed", "sat", "nearest", "directed",
-                    "sign", "zero_point", "stages"),
+                    "sign", "zero_point", "stages", "sticky"),
     "RequantizerPerChannel": ("acc_bits", "mult_bits", "shift_min", "shift_max", "channels", "y_lo", "y_hi",
                               "out_bits", "out_signed", "sat", "nearest", "directed", "sign", "zero_point",
                               "stages"),
@@ -127,7 +127,8 @@ Requantizer (per tensor): ``acc_bits`` the signed accumulator, ``multiplier`` ``
 :func:`hw.rtl._fixed.round_up_from_floor` reads: ``nearest`` (a ``rn*`` mode: the
 remainder's compares with one half), ``directed`` (``ceil``, ``rtz``, ``rta``: the
 remainder's nonzero test), ``sign`` (``rna``, ``rnz``, ``rtz``, ``rta``: the product's
-sign), all 0 for ``floor``; ``zero_point``; ``stages``.
+sign), all 0 for ``floor``; ``zero_point``; ``stages``; ``sticky`` (``rne``, ``rnm``,
+``rna``, ``rnz``: a tie rule that reads the OR of the remainder bits below the half bit).
 
 RequantizerPerChannel: ``acc_bits``; ``mult_bits`` the widest channel multiplier's bits;
 ``shift_min``, ``shift_max`` the channels' least and greatest right shift; ``channels``;
@@ -318,6 +319,9 @@ REQUANT_MULT_BITS = 16
 REQUANT_OUT_BITS = (2, 16)
 """Requantizer outputs of this many bits (least, most) are modelled."""
 _SIGN_MODES, _DIRECTED_MODES = ("rna", "rnz", "rtz", "rta"), ("ceil", "rtz", "rta")
+_STICKY_MODES = ("rne", "rnm", "rna", "rnz")
+"""Nearest modes whose tie rule reads the bits below the half bit (their OR, the sticky
+bit); ``rnp`` (ties up) reads the half bit only, the directed modes every remainder bit."""
 
 
 def scales_down(multiplier: int, shift: int) -> bool:
@@ -380,8 +384,9 @@ def _requant_row(unit) -> np.ndarray:
     """The per-tensor Requantizer's :data:`RAW` row without the model's domain checks (its
     FF rule, :func:`_removed`, holds for any scale; the tests check it on both sides)."""
     r = unit.requantizer
-    return np.asarray([unit.acc_bits, int(r.multiplier), int(r.shift)] + _requant_output_columns(unit, "Requantizer"),
-                      dtype=np.float64)
+    sticky = float(r.rounding.value in _STICKY_MODES)
+    return np.asarray([unit.acc_bits, int(r.multiplier), int(r.shift)] + _requant_output_columns(unit, "Requantizer")
+                      + [sticky], dtype=np.float64)
 
 
 REQUANT_CHANNEL_ACC_BITS = (8, 24)
@@ -505,7 +510,7 @@ def _cols(family: str, X: np.ndarray) -> dict[str, np.ndarray]:
 
 
 FLAG_FEATURES = ("sub", "fn", "ieee", "int", "signed", "sat", "nearest", "directed", "sign", "sym", "both",
-                 "underflows")
+                 "underflows", "sticky")
 """Column names (or ``prefix_name`` endings) of the 0/1 features of :data:`RAW` (see
 :func:`is_flag`)."""
 _SIGNED_COLUMNS = ("shift", "zero_point", "y_lo", "y_hi")
@@ -585,7 +590,7 @@ TERMS = {
         "carry": ("one", "table_adds", "width", "sym_init"),
     },
     "Requantizer": {
-        "luts": ("one", "mult_csd_tree", "mult_csd_final", "clamp", "zp_add"),
+        "luts": ("one", "mult_csd_tree", "mult_csd_final", "clamp", "zp_add", "sticky_bits"),
         "carry": ("one", "mult_final", "clamp", "zp_add"),
     },
     "RequantizerPerChannel": {
@@ -593,7 +598,24 @@ TERMS = {
         "carry": ("one", "ab", "width", "remainder", "clamp", "zp_add"),
     },
 }
-"""Names of the terms each fitted quantity is linear in (see :func:`terms`)."""
+"""Names of the terms each fitted quantity is linear in (see :func:`terms`); a target may
+replace a family's (:data:`TARGET_TERMS`)."""
+
+TARGET_TERMS = {
+    "ecp5": {"Requantizer": {"luts": ("one", "mult_csd_tree", "mult_csd_final", "clamp", "zp_add")}},
+}
+"""Per target, the families whose terms differ from :data:`TERMS` (chosen by fit-set
+leave-one-out on that target: the Requantizer's ``sticky_bits`` lowered the xilinx error and
+doubled the ECP5 worst case, ``docs/cost_model.md``)."""
+
+
+def term_names(family: str, quantity: str, target: str = "xilinx") -> tuple[str, ...]:
+    """The terms ``family``'s ``quantity`` is linear in on ``target``.
+
+    >>> term_names("Requantizer", "luts")[-1], term_names("Requantizer", "luts", "ecp5")[-1]
+    ('sticky_bits', 'zp_add')
+    """
+    return TARGET_TERMS.get(target, {}).get(family, {}).get(quantity, TERMS[family][quantity])
 
 
 def terms(family: str, X, products: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -688,8 +710,10 @@ def terms(family: str, X, products: np.ndarray | None = None) -> dict[str, np.nd
     LUT4s); ``clamp = clamped·Y``
     (the saturation compares of the rounded value, built only when it can leave the
     output's range); ``zp_add`` = the zero point's adder, ``Y`` bits when clamped, at most
-    ``out_bits`` otherwise, 0 without a zero point. Carry:
-    ``mult_final`` (the columns where two or more copies meet, ``h_j ≥ 2``, over the binary
+    ``out_bits`` otherwise, 0 without a zero point; ``sticky_bits`` the remainder bits the
+    rounding ORs (``R`` = the live remainder bits, the right shift's less ``big``'s trailing
+    zeros: ``R − 1`` for ``sticky``, ``R`` for ``directed``, 0 for ``floor`` and ``rnp``).
+    Carry: ``mult_final`` (the columns where two or more copies meet, ``h_j ≥ 2``, over the binary
     digits), ``clamp``, ``zp_add``. Also computed, not in :data:`TERMS`: ``mult`` and
     ``mult_runs``, the same adder count over ``big``'s binary 1s and over the first 1 of
     each run of 1s (the terms of Yosys's own constant multiplier, ``maccmap``'s carry-save
@@ -964,7 +988,9 @@ def _requant_widths(c) -> dict[str, np.ndarray]:
     n = c["out_bits"]
     clamped = _clamped(c, y_lo, y_hi)
     y_struct = _signed_bits(y_lo, y_hi)
-    return {"big": big, "r": r, "zeros": _magnitude_bits(low_one) - 1, "y_lo": y_lo, "y_hi": y_hi,
+    zeros = _magnitude_bits(low_one) - 1
+    return {"big": big, "r": r, "zeros": zeros, "rem_live": np.maximum(np.minimum(r, w) - zeros, 0),
+            "y_lo": y_lo, "y_hi": y_hi,
             "y_struct": y_struct, "clamped": clamped, "live": np.where(clamped > 0, w, np.minimum(w, r + n)),
             "y_live": np.where(clamped > 0, y_struct, np.minimum(y_struct, n))}
 
@@ -978,7 +1004,8 @@ def _requant_terms(c, one) -> dict[str, np.ndarray]:
     csd_chain, csd_final = _adder_columns(_csd(v["big"]), v["live"])
     return {"one": one, "mult": chain, "mult_runs": runs, "mult_final": final, "mult_csd": csd_chain,
             "mult_csd_tree": csd_chain - csd_final, "mult_csd_final": csd_final,
-            "clamp": v["clamped"] * v["y_struct"], "zp_add": (c["zero_point"] != 0) * v["y_live"]}
+            "clamp": v["clamped"] * v["y_struct"], "zp_add": (c["zero_point"] != 0) * v["y_live"],
+            "sticky_bits": c["sticky"] * np.maximum(v["rem_live"] - 1, 0) + c["directed"] * v["rem_live"]}
 
 
 def _requant_channel_terms(c, one) -> dict[str, np.ndarray]:
@@ -1051,11 +1078,12 @@ def _int_mac_products(c, products) -> tuple[np.ndarray, np.ndarray]:
     return prods, sums
 
 
-def design_matrix(family: str, quantity: str, X, products: np.ndarray | None = None) -> np.ndarray:
-    """The ``(n, len(TERMS[family][quantity]))`` matrix the coefficients multiply
-    (``products``: the product table, for IntMac; see :func:`terms`)."""
+def design_matrix(family: str, quantity: str, X, products: np.ndarray | None = None,
+                  target: str = "xilinx") -> np.ndarray:
+    """The ``(n, len(term_names(family, quantity, target)))`` matrix the coefficients
+    multiply (``products``: the product table, for IntMac; see :func:`terms`)."""
     t = terms(family, X, products)
-    return np.stack([t[name] for name in TERMS[family][quantity]], axis=1)
+    return np.stack([t[name] for name in term_names(family, quantity, target)], axis=1)
 
 
 # -- flip-flops ---------------------------------------------------------------------------------
@@ -1334,7 +1362,7 @@ class Calibration:
             raise ValueError(f"{self.path} has no {family} {quantity} coefficients (calibrated: "
                              f"{', '.join(self.coefficients)}); rerun python -m numfmt.hw.cost.calibrate")
         table = self.coefficients[family][quantity]
-        names = TERMS[family][quantity]
+        names = term_names(family, quantity, self.target)
         if tuple(table) != names:
             raise ValueError(f"{self.path}: the {family} {quantity} coefficients are for terms {tuple(table)}, "
                              f"the model's are {names}; rerun python -m numfmt.hw.cost.calibrate")
@@ -1409,7 +1437,7 @@ def estimate_features(family: str, X, target: str = "xilinx", options=("-nodsp",
     t = terms(family, X, cal.product_table() if family == "IntMac" else None)
     out = {}
     for q in ("luts", "carry"):
-        names = TERMS[family][q]
+        names = term_names(family, q, target)
         coef = cal.coef(family, q)
         acc = np.zeros(len(t["one"]))
         for k, name in enumerate(names):

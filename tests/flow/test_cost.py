@@ -317,7 +317,7 @@ def test_model_row_says_how_far_the_model_is_from_synthesis(capsys):
     assert line.split() == ["model", "LUT", "error", "on", "held-out", "Requantizer", "units:", "median",
                             f"{100 * est.luts_error_median:.1f}", "%,", "worst", f"{100 * est.luts_error_worst:.1f}",
                             "%", "(docs/cost_model.md)"]
-    assert est.luts_error_worst > 1                     # the Requantizer's model is far off on some units
+    assert est.luts_error_worst > 0.5                   # the Requantizer's model is far off on some units
     assert main(argv + ["--json"]) == 0
     row, = json.loads(capsys.readouterr().out)
     assert row["model"]["luts_error"] == {"median": est.luts_error_median, "worst": est.luts_error_worst}

@@ -22,7 +22,7 @@ from numfmt.hw.cost import calibrate, model
 # and the per-channel Requantizer's do not meet it (docs/cost_model.md: what was tried).
 BOUNDS = {"IntMac": (0.08, 0.19), "FloatMul": (0.11, 0.46), "FloatKulischMac": (0.06, 0.20),
           "BlockDot": (0.06, 0.26), "Convert": (0.10, 0.46), "BitSerialDot": (0.07, 0.24),
-          "LutDot": (0.06, 0.22), "Requantizer": (0.18, 1.48), "RequantizerPerChannel": (0.15, 1.17),
+          "LutDot": (0.06, 0.22), "Requantizer": (0.16, 0.98), "RequantizerPerChannel": (0.15, 1.17),
           "FloatAccMac": (0.04, 0.14)}
 
 
@@ -265,7 +265,7 @@ def test_bad_input():
             model.estimate_features("IntMac", X)
     # the two columns that may be negative (a shift c, a zero point) are not refused here:
     # features are checked for validity, the calibrated domain on units (by estimate)
-    X = np.tile([16.0, 3, -2, 8, 1, 1, 1, 0, 0, -5, 1], (2, 1))
+    X = np.tile([16.0, 3, -2, 8, 1, 1, 1, 0, 0, -5, 1, 0], (2, 1))
     assert model.estimate_features("Requantizer", X)["luts"].shape == (2,)
     # the per-channel rounded value's range may be negative, but not reversed
     X = np.tile([16.0, 8, 9, 11, 4, -300, 299, 8, 1, 1, 1, 0, 0, 0, 1], (3, 1))
@@ -797,7 +797,7 @@ def test_requant_domain():
             model.estimate(rtl.Requantizer(nf.quant.Requantizer(3, 9, nf.IntFormat(8)), 16, multiply="operator"))
         with pytest.raises(ValueError, match=r"unit.saturate must be 'result' .*, not 'accumulator'"):
             model.estimate(rtl.Requantizer(nf.quant.Requantizer(3, 9, nf.IntFormat(8)), 16, saturate="accumulator"))
-    with pytest.raises(ValueError, match=r"shape \(n, 11\) with columns acc_bits, multiplier"):
+    with pytest.raises(ValueError, match=r"shape \(n, 12\) with columns acc_bits, multiplier"):
         model.estimate_features("Requantizer", np.zeros((1, 5)))
 
 
@@ -840,3 +840,28 @@ def test_float_acc_mac_widths_are_the_hardwares(cal):
     assert len({u.adder_width for u in units}) > 5                       # the sample varies it
     declared = model._declared("FloatAccMac", model._cols("FloatAccMac", X[:20]))
     assert declared.tolist() == [model.declared_ffs(u) for u in units[:20]]  # the registers, as elaborated
+
+
+@pytest.mark.parametrize("b, c, rounding, want", [
+    (1, 7, "rne", 6), (1, 7, "rnm", 6), (1, 7, "rna", 6), (1, 7, "rnz", 6),   # the bits below the half
+    (1, 7, "ceil", 7), (1, 7, "rtz", 7), (1, 7, "rta", 7),                  # every remainder bit
+    (1, 7, "rnp", 0), (1, 7, "floor", 0),                                   # the half bit, or none
+    (4, 9, "rne", 6),              # big = 4: its two trailing zeros leave 7 live remainder bits
+    (3, 0, "ceil", 0),             # no right shift (a scale of 3 is outside the LUT domain; the term is 0)
+])
+def test_requant_sticky_bits_counts_the_remainder_bits_the_rounding_ors(b, c, rounding, want):
+    unit = _rq(b, c, "int8", 16, rounding=rounding)
+    X = model._requant_row(unit)[None, :]
+    assert model._cols("Requantizer", X)["sticky"][0] == (rounding in ("rne", "rnm", "rna", "rnz"))
+    assert model.terms("Requantizer", X)["sticky_bits"][0] == want
+
+
+def test_ecp5_keeps_the_requantizer_terms_without_sticky_bits():
+    """The per-target terms: ECP5's Requantizer LUTs without ``sticky_bits`` (it doubled the
+    ECP5 fit-set worst case), xilinx's with it; each calibration stores its own."""
+    assert "sticky_bits" in model.term_names("Requantizer", "luts")
+    assert model.term_names("Requantizer", "luts", "ecp5") == \
+        tuple(t for t in model.TERMS["Requantizer"]["luts"] if t != "sticky_bits")
+    assert tuple(model.calibration("ecp5").coefficients["Requantizer"]["luts"]) == \
+        model.term_names("Requantizer", "luts", "ecp5")
+    assert tuple(model.calibration().coefficients["Requantizer"]["luts"]) == model.TERMS["Requantizer"]["luts"]

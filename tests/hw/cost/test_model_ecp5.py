@@ -56,7 +56,7 @@ def test_ecp5_calibration_covers_every_family_on_the_xilinx_draws(cal):
             [(c["spec"], c["held_out"]) for c in _configs(xilinx, family)]
         assert cal.errors[family]["luts"]["n"] == len(_configs(cal, family, True)) == calibrate.N_HELD_OUT
         for q in ("luts", "carry"):
-            assert tuple(cal.coefficients[family][q]) == model.TERMS[family][q]
+            assert tuple(cal.coefficients[family][q]) == model.term_names(family, q, "ecp5")
 
 
 def test_ecp5_held_out_errors_as_stored(cal):
