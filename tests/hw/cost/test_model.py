@@ -865,3 +865,20 @@ def test_ecp5_keeps_the_requantizer_terms_without_sticky_bits():
     assert tuple(model.calibration("ecp5").coefficients["Requantizer"]["luts"]) == \
         model.term_names("Requantizer", "luts", "ecp5")
     assert tuple(model.calibration().coefficients["Requantizer"]["luts"]) == model.TERMS["Requantizer"]["luts"]
+
+
+def test_refit_synthesizes_the_product_table_only_when_the_json_has_none(tmp_path, monkeypatch):
+    """``--refit`` reads the stored product table; a JSON from before the table gets it
+    synthesized (here: a stand-in returning the stored one) and stored."""
+    copy = tmp_path / "xilinx_nodsp.json"
+    doc = json.loads(calibrate.DATA.read_text(encoding="utf-8"))
+    table = doc["products"]
+    copy.write_text(json.dumps(doc), encoding="utf-8")
+    monkeypatch.setattr(calibrate, "DATA", copy)
+    calls = []
+    monkeypatch.setattr(calibrate, "sweep_products", lambda *a, **k: calls.append(a) or table)
+    assert calibrate.main(["--refit"]) == 0 and calls == []
+    del doc["products"]
+    copy.write_text(json.dumps(doc), encoding="utf-8")
+    assert calibrate.main(["--refit"]) == 0 and len(calls) == 1
+    assert json.loads(copy.read_text(encoding="utf-8"))["products"] == table

@@ -133,3 +133,11 @@ def test_stored_table_is_what_yosys_gives(target):
         got = synth.synthesize_many(jobs, processes=1, cache=False, progress=False)
     stored = model.calibration(target).products
     assert [r.luts for r in got] == [stored[products.key(nf.parse(a), nf.parse(b))] for a, b in picks]
+
+
+def test_a_calibration_without_the_table_says_how_to_make_it():
+    import dataclasses
+
+    old = dataclasses.replace(model.calibration(), products={})
+    with pytest.raises(ValueError, match="has no product table .*rerun python -m numfmt.hw.cost.calibrate --refit"):
+        old.product_table()
