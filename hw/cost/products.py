@@ -24,11 +24,12 @@ from amaranth.hdl import Elaboratable, Module, Signal, signed
 
 import numfmt as nf
 
-OPERANDS = tuple(f"{'' if s else 'u'}int{b}" for b in range(2, 9) for s in (True, False))
+MAX_BITS = 8
+"""The widest operand of the table (IntMac's calibrated domain)."""
+
+OPERANDS = tuple(f"{'' if s else 'u'}int{b}" for b in range(2, MAX_BITS + 1) for s in (True, False))
 """The integer operand formats of the product table (2–8 bits, signed and unsigned):
 IntMac's operands and the chunks its pipelined product splits them into."""
-
-MAX_BITS = 8
 
 
 def key(a_fmt, b_fmt) -> str:
