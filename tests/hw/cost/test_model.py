@@ -852,8 +852,27 @@ def test_float_acc_mac_widths_are_the_hardwares(cal):
 def test_requant_sticky_bits_counts_the_remainder_bits_the_rounding_ors(b, c, rounding, want):
     unit = _rq(b, c, "int8", 16, rounding=rounding)
     X = model._requant_row(unit)[None, :]
-    assert model._cols("Requantizer", X)["sticky"][0] == (rounding in ("rne", "rnm", "rna", "rnz"))
     assert model.terms("Requantizer", X)["sticky_bits"][0] == want
+
+
+def _reads_below(rounding: str, half_bit: int) -> bool:
+    """Whether the emulator's requantization (``nf.quant.Requantizer``, a right shift by 3)
+    with ``rounding`` changes when only the remainder bits below the half bit change, the
+    half bit being ``half_bit``, for some floor (even or odd, negative or not)."""
+    rq = nf.quant.Requantizer(1, 3, nf.parse("int8"), rounding=rounding)
+    t = np.arange(-4, 4)
+    base = t * 8 + 4 * half_bit
+    return not np.array_equal(rq.requantize(base), rq.requantize(base + 1))
+
+
+@pytest.mark.parametrize("rounding", ["rnp", "rne", "rnm", "rna", "rnz", "ceil", "floor", "rtz", "rta"])
+def test_requant_rounding_flags_are_what_the_rounding_reads(rounding):
+    """The feature flags of the rounding, against the emulator: ``sticky`` (a nearest mode
+    whose tie at the half bit depends on the bits below it) and ``directed`` (a remainder
+    below one half that is not 0 changes the result)."""
+    c = model._cols("Requantizer", model._requant_row(_rq(1, 7, "int8", 16, rounding=rounding))[None, :])
+    assert c["sticky"][0] == (c["nearest"][0] == 1 and _reads_below(rounding, 1))
+    assert c["directed"][0] == _reads_below(rounding, 0)
 
 
 def test_ecp5_keeps_the_requantizer_terms_without_sticky_bits():
