@@ -1033,22 +1033,24 @@ MAX_CHUNKS = 4
 
 def int_mac_chunks(a_bits, b_bits, stages) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(split_a, n, widths)`` of IntMac rows: whether ``a`` (else ``b``) is the operand
-    split, into ``n`` chunks, and each chunk's bits (``widths[:, j]``, 0 for ``j ≥ n``),
-    as :meth:`numfmt.hw.rtl.IntMac._product` splits it (one chunk below 2 stages; the
-    test checks the two agree).
+    split, into ``n`` chunks, and each chunk's bits (``widths[:, j]``, 0 for ``j ≥ n``), as
+    :func:`numfmt.hw.rtl.mac.product_chunks` gives them (read once per distinct row).
 
     >>> [w.tolist() for w in int_mac_chunks(np.array([3.]), np.array([7.]), np.array([2.]))]
     [[False], [2.0], [[3.0, 4.0, 0.0, 0.0]]]
     """
-    a_bits, b_bits, stages = (np.asarray(v, dtype=np.float64) for v in (a_bits, b_bits, stages))
-    split_a = a_bits > b_bits
-    w = np.maximum(a_bits, b_bits)
-    levels = _magnitude_bits(np.maximum(w // 2, 1)) - 1                  # chunks of at least 2 bits
-    n = 2.0 ** np.minimum(np.maximum(stages - 1, 0), levels)
-    widths = np.zeros((len(w), MAX_CHUNKS))
-    for j in range(MAX_CHUNKS):
-        widths[:, j] = np.where(j < n, w // n + (j >= n - w % n), 0)
-    return split_a, n, widths
+    from ..rtl.mac import product_chunks
+
+    rows = np.stack([np.asarray(v, dtype=np.float64) for v in (a_bits, b_bits, stages)], axis=1)
+    keys, inverse = np.unique(rows, axis=0, return_inverse=True)
+    split = np.zeros(len(keys), dtype=bool)
+    table = np.zeros((len(keys), MAX_CHUNKS))
+    for k, (a, b, st) in enumerate(keys.astype(int).tolist()):
+        name, widths = product_chunks(a, b, st)
+        split[k], table[k, :len(widths)] = name == "a", widths
+    inverse = inverse.reshape(-1)
+    widths = table[inverse]
+    return split[inverse], (widths > 0).sum(axis=1).astype(np.float64), widths
 
 
 def _int_mac_products(c, products) -> tuple[np.ndarray, np.ndarray]:

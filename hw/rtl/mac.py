@@ -246,6 +246,22 @@ def int_product(m, payload, a_fmt, b_fmt):
     return prod
 
 
+def product_chunks(a_bits: int, b_bits: int, stages: int) -> tuple[str, list[int]]:
+    """``(operand, widths)``: which operand (``"a"`` or ``"b"``, the wider; ``b`` on a tie)
+    :class:`IntMac` splits for its pipelined product, and the bits of each chunk from the
+    lowest (one chunk below 2 stages; ``2**(stages − 1)`` of at least 2 bits, the wider
+    ones on top). The cost model reads it too.
+
+    >>> product_chunks(3, 7, 2), product_chunks(8, 8, 3), product_chunks(8, 8, 1)
+    (('b', [3, 4]), ('b', [2, 2, 2, 2]), ('b', [8]))
+    """
+    name = "a" if a_bits > b_bits else "b"
+    width = max(a_bits, b_bits)
+    levels = max(width // 2, 1).bit_length() - 1          # chunks of at least 2 bits
+    n = 1 << min(max(stages - 1, 0), levels)
+    return name, [width // n + (j >= n - width % n) for j in range(n)]
+
+
 class IntMac(_Mac):
     """Integer MAC: ``acc = ovf(acc + a*b)`` in a ``FixedAccumulator`` register.
 
@@ -294,10 +310,8 @@ class IntMac(_Mac):
 
     def _split(self) -> tuple[str, int]:
         """``(operand, chunks)``: the operand split into ``chunks`` slices at ``stages ≥ 2``."""
-        name = "a" if self.a_fmt.bits > self.b_fmt.bits else "b"
-        width = max(self.a_fmt.bits, self.b_fmt.bits)
-        levels = max(width // 2, 1).bit_length() - 1          # chunks of at least 2 bits
-        return name, 1 << min(max(self.stages - 1, 0), levels)
+        name, widths = product_chunks(self.a_fmt.bits, self.b_fmt.bits, self.stages)
+        return name, len(widths)
 
     def _cuts(self):
         n = self._split()[1]
@@ -309,7 +323,7 @@ class IntMac(_Mac):
         # a tree of partial products: the split operand in chunks of ≥ 2 bits, each chunk's
         # product with the other operand, then pairwise sums; a cut after every level.
         # Every node is x times the bits [lo, hi) of y, held in exactly len(x) + hi - lo bits.
-        name, n = self._split()
+        name, widths = product_chunks(self.a_fmt.bits, self.b_fmt.bits, self.stages)
         y_fmt, x_fmt = (self.a_fmt, self.b_fmt) if name == "a" else (self.b_fmt, self.a_fmt)
         x = _int_operand(payload.b if name == "a" else payload.a, x_fmt.signed)
         y = getattr(payload, name)
@@ -321,8 +335,8 @@ class IntMac(_Mac):
             return (v.as_signed() if signed else v), lo, hi
 
         nodes, lo = [], 0
-        for j in range(n):
-            hi = lo + w // n + (j >= n - w % n)
+        for bits in widths:
+            hi = lo + bits
             chunk = y[lo:hi].as_signed() if (hi == w and y_fmt.signed) else y[lo:hi]
             nodes.append(node(x * chunk, lo, hi))
             lo = hi
